@@ -1,0 +1,93 @@
+"""Boshan e-Rescue (博山e救助) backend. `create_app()` is the one place that wires everything."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+
+from server.config import Config
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    from server.api import register_api
+    from server.runtime import Runtime
+
+    config = config or Config.from_env()
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 64 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["e_rescue"] = Runtime.build(config)
+    _configure_logging(config)
+    _register_request_hooks(app)
+    register_api(app)
+    return app
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flask import has_request_context
+
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def _configure_logging(config: Config) -> None:
+    root = logging.getLogger("server")
+    if any(isinstance(f, _RequestIdFilter) for h in root.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(config.log_level)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    log = logging.getLogger("server.request")
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def commit_and_tag(response: Response) -> Response:
+        """Commit once per request, before the answer leaves; errors roll back."""
+        session = g.pop("db_session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            except Exception:
+                session.rollback()
+                log.exception("commit failed")
+                from server.api.errors import error_body
+
+                body, status = error_body(409, "conflict", "保存失败：记录已被他人修改，请刷新后重试")
+                response = body
+                response.status_code = status
+            finally:
+                session.close()
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        log.info("%s %s %s", request.method, request.path, response.status_code)
+        return response
+
+    @app.teardown_request
+    def close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()

@@ -1,0 +1,56 @@
+"""HTTP layer: blueprints and marshmallow schemas. Only `create_app` imports this package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from server.api.errors import ErrorSchema, register_error_handlers
+from server.api.messages import use_chinese_messages
+
+
+class EResApi(Api):
+    """flask-smorest's Api with our error shape documented and our own handlers."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:  # our handlers are registered by create_app
+        pass
+
+
+def _blueprints() -> list:  # noqa: ANN202
+    from server.api import areas, auth, staff, system
+
+    return [system.blp, auth.blp, areas.blp, staff.blp]
+
+
+def register_api(app: Flask) -> Api:
+    import swagger_ui_bundle
+
+    use_chinese_messages()
+    app.config.update(
+        API_TITLE="博山e救助 API (Boshan e-Rescue)",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        # Assets come from the installed swagger-ui-bundle package: the page works offline.
+        OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
+    )
+    api = EResApi(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "opaque token"}
+    )
+    for blp in _blueprints():
+        api.register_blueprint(blp)
+    assets = Path(swagger_ui_bundle.swagger_ui_path)
+    app.add_url_rule(
+        "/api/docs/assets/<path:filename>",
+        "swagger_assets",
+        lambda filename: send_from_directory(assets, filename),
+    )
+    register_error_handlers(app)
+    return api

@@ -1,0 +1,104 @@
+"""Request-scoped access for views: the session, the acting user, the runtime, the time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from flask import current_app, g, request
+from sqlalchemy.orm import Session
+
+from server import clock
+from server.errors import Forbidden, Unauthorized
+from server.models import Role, User
+from server.runtime import Runtime
+from server.services import auth
+from server.services.access import Actor
+
+ALL_ROLES = tuple(Role)
+STAFF = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF, Role.CENTER_STAFF, Role.LEADER)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["e_rescue"]
+
+
+def db() -> Session:
+    """The request's session; committed once after the view (see server/__init__.py)."""
+    if "db_session" not in g:
+        g.db_session = runtime().session_factory()
+    return g.db_session
+
+
+def now() -> datetime:
+    """The request's 'now', fixed once per request so every rule sees the same moment."""
+    if "now" not in g:
+        g.now = clock.now()
+    return g.now
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_actor() -> Actor:
+    actor = g.get("actor")
+    if actor is None:
+        raise Unauthorized()
+    return actor
+
+
+def current_user() -> User:
+    return g.user
+
+
+def requires(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare who may call an endpoint. Others get 401 (no/expired token) or 403 (wrong role).
+
+    The allowed roles are also written into the OpenAPI description of the endpoint.
+    """
+    allowed = frozenset(roles or ALL_ROLES)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = bearer_token()
+            if token is None:
+                raise Unauthorized()
+            actor, user = auth.authenticate(db(), token=token, now=now(), ip=client_ip())
+            if actor.role not in allowed:
+                raise Forbidden()
+            g.actor, g.user = actor, user
+            return view(*args, **kwargs)
+
+        apidoc = getattr(wrapper, "_apidoc", {})
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        manual = apidoc.setdefault("manual_doc", {})
+        manual.setdefault("security", [{"bearerAuth": []}])
+        manual["x-roles"] = [r.value for r in ALL_ROLES if r in allowed]
+        wrapper.allowed_roles = allowed  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint as callable without login (documented as such)."""
+    view.allowed_roles = None  # type: ignore[attr-defined]
+    return view
+
+
+
+
+def roles(*names: Iterable[Role]) -> tuple[Role, ...]:
+    return tuple(r for group in names for r in group)

@@ -1,0 +1,52 @@
+"""Staff accounts, managed by the center."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from server.api.auth import MeSchema
+from server.api.deps import current_actor, db, now, requires
+from server.models import STAFF_ROLES, Role, User
+from server.services import staff
+
+blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff accounts")
+
+
+class StaffCreateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$"))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=10, max=256))
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in STAFF_ROLES]))
+    town = fields.String(validate=validate.Length(max=32), metadata={"description": "town code"})
+    department = fields.String(validate=validate.Length(max=32))
+    display_name = fields.String(validate=validate.Length(max=50))
+
+
+class StaffSchema(MeSchema):
+    username = fields.String()
+    is_active = fields.Boolean()
+
+
+@blp.route("/staff", methods=["GET"])
+@requires(Role.CENTER_STAFF)
+@blp.response(200, StaffSchema(many=True))
+def list_staff() -> Any:
+    """Every staff account (center staff)."""
+    return db().scalars(select(User).where(User.role.in_(list(STAFF_ROLES))).order_by(User.id))
+
+
+@blp.route("/staff", methods=["POST"])
+@requires(Role.CENTER_STAFF)
+@blp.arguments(StaffCreateSchema)
+@blp.response(201, StaffSchema)
+def create_staff(body: dict[str, Any]) -> Any:
+    """Create a staff account with its jurisdiction (center staff)."""
+    return staff.create_staff(
+        db(), username=body["username"], password=body["password"], role=Role(body["role"]),
+        town_code=body.get("town"), department_code=body.get("department"),
+        display_name=body.get("display_name"), now=now(), actor=current_actor(),
+    )

@@ -1,0 +1,224 @@
+"""The `e-rescue` operator commands. Each command commits once at its end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from server import clock
+from server.config import Config
+from server.db import unit_of_work
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _runtime():  # noqa: ANN202
+    from server.runtime import Runtime
+
+    return Runtime.build(Config.from_env())
+
+
+@click.group()
+def main() -> None:
+    """博山e救助 backend commands."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+def alembic_config(url: str):  # noqa: ANN201
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(url: str) -> None:
+    """Apply every migration, then seed the reference data (idempotent)."""
+    from alembic import command
+
+    from server.db import make_engine, make_session_factory
+    from server.services.areas import seed_reference
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    with unit_of_work(make_session_factory(engine)) as db:
+        seed_reference(db)
+    engine.dispose()
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations and seed the reference data (towns, departments, feeds)."""
+    config = Config.from_env()
+    upgrade_database(config.database_url)
+    click.echo(f"database up to date: {_redact(config.database_url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- accounts and reference data --------------------------------------------------------------
+
+
+@main.command("create-staff")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True,
+              type=click.Choice(["town_staff", "department_staff", "center_staff", "leader"]))
+@click.option("--town", "town_code", default=None, help="town code, for town_staff")
+@click.option("--department", "department_code", default=None, help="for department_staff")
+@click.option("--name", "display_name", default=None)
+def create_staff_cmd(username: str, password: str, role: str, town_code: str | None,
+                     department_code: str | None, display_name: str | None) -> None:
+    """Create a staff account."""
+    from server.errors import DomainError
+    from server.models import Role
+    from server.services.access import SYSTEM
+    from server.services.staff import create_staff
+
+    rt = _runtime()
+    try:
+        with unit_of_work(rt.session_factory) as db:
+            user = create_staff(db, username=username, password=password, role=Role(role),
+                                town_code=town_code, department_code=department_code,
+                                display_name=display_name, now=clock.now(), actor=SYSTEM)
+            click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.command("load-villages")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_villages_cmd(file: Path) -> None:
+    """Load villages from a CSV/xlsx file with columns 镇街, 村居, 编码."""
+    from server.errors import DomainError
+    from server.services.areas import load_villages
+
+    rt = _runtime()
+    try:
+        with unit_of_work(rt.session_factory) as db:
+            result = load_villages(db, content=file.read_bytes(), filename=file.name)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"villages: {result.created} created, {result.updated} updated, "
+               f"{len(result.errors)} rejected")
+    for err in result.errors:
+        click.echo(f"  row {err['row']} {err['column']}: {err['message']}")
+
+
+@main.command("seed-demo")
+def seed_demo_cmd() -> None:
+    """Fill an empty database with clearly synthetic demo data and print the demo logins."""
+    from server.services.demo import seed_demo
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        logins = seed_demo(db, pii=rt.pii, now=clock.now())
+    if not logins:
+        click.echo("demo data already present; nothing added")
+        return
+    click.echo("demo logins (synthetic data, for local use only):")
+    for username, password, role in logins:
+        click.echo(f"  {role:<18} {username:<16} {password}")
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+@main.command("fake-wechat")
+@click.option("--port", default=5100, show_default=True)
+def fake_wechat_cmd(port: int) -> None:
+    """Run the fake WeChat API server on 127.0.0.1 (for local runs and tests)."""
+    from server.wechat.fake_server import FakeWeChatServer
+
+    server = FakeWeChatServer(port=port)
+    server.start()
+    click.echo(f"fake WeChat API at {server.url} (calls: {server.url}_fake/calls)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="run what is due, then exit (for cron and tests)")
+@click.option("--interval", default=2.0, show_default=True, help="seconds between polls")
+def worker_cmd(once: bool, interval: float) -> None:
+    """Run background jobs recorded in the database."""
+    rt = _runtime()
+    ran = run_worker(rt, once=once, interval=interval)
+    if once:
+        click.echo(f"ran {ran} job(s)")
+
+
+def run_worker(rt, *, once: bool, interval: float = 2.0, stop: threading.Event | None = None) -> int:  # noqa: ANN001
+    from server.services import jobs
+    from server.services.registry import load_job_handlers
+
+    load_job_handlers()
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    total = 0
+    while True:
+        total += jobs.run_due(rt.session_factory, worker_id=worker_id, clock=clock.now,
+                              deps=rt.job_deps())
+        if once or (stop is not None and stop.is_set()):
+            return total
+        time.sleep(interval)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000")
+@click.option("--dev", is_flag=True,
+              help="also start the fake WeChat server and a worker in this process (make run)")
+def serve_cmd(host: str, port: int, dev: bool) -> None:
+    """Serve the API (development server; production uses gunicorn, see README)."""
+    from server import create_app
+
+    config = Config.from_env()
+    if dev:
+        _start_dev_companions(config)
+    app = create_app(config)
+    click.echo(f"API:  http://{host}:{port}/api/v1/   docs: http://{host}:{port}/api/docs")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _start_dev_companions(config: Config) -> None:
+    from urllib.parse import urlparse
+
+    from server.runtime import Runtime
+    from server.wechat.fake_server import FakeWeChatServer
+
+    fake_port = urlparse(config.wechat_api_base).port or 5100
+    FakeWeChatServer(port=fake_port).start()
+    click.echo(f"fake WeChat API: {config.wechat_api_base}")
+    rt = Runtime.build(config)
+    threading.Thread(target=run_worker, args=(rt,), kwargs={"once": False}, daemon=True,
+                     name="worker").start()
+    click.echo("worker: started")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Settings, read once from the environment (and an optional `.env`).
+
+Nothing here runs at import: `Config.from_env()` is called by `create_app` and the CLI.
+In production (`APP_ENV=production`) a missing or default secret, or WeChat pointed at the
+fake server, stops the app with a message that names the setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+#: Values that only ever appear in development; production refuses them.
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-only-field-key-32-bytes-long").decode()
+FAKE_WECHAT_MARKERS = ("127.0.0.1", "localhost", "::1")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message names it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "development"
+    database_url: str = "sqlite:///instance/e-rescue.db"
+    upload_dir: str = "instance/uploads"
+    secret_key: str = DEV_SECRET_KEY
+    #: Comma-separated `kid:base64key` pairs; the first one encrypts, all of them decrypt.
+    field_encryption_key: str = f"k1:{DEV_FIELD_KEY}"
+    wechat_appid: str = "wx-fake-appid"
+    wechat_secret: str = "fake-secret"
+    wechat_api_base: str = "http://127.0.0.1:5100/"
+    wechat_timeout_connect: float = 3.0
+    wechat_timeout_read: float = 10.0
+    wechat_callback_token: str = "fake-callback-token"
+    wechat_callback_aes_key: str = ""
+    redis_url: str = ""
+    resident_token_ttl: int = 30 * 24 * 3600
+    staff_token_ttl: int = 12 * 3600
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 30
+    login_window_seconds: int = 15 * 60
+    max_upload_bytes: int = 10 * 1024 * 1024
+    miniprogram_apply_page: str = "pages/apply/apply"
+    district_hotline: str = "0533-4181234"
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Config:
+        if environ is None:
+            if dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(Path.cwd() / ".env", override=False)
+            environ = dict(os.environ)
+        values: dict[str, Any] = {}
+        env_names = {"env": "APP_ENV"}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            name = env_names.get(f.name, f.name.upper())
+            if name in environ and environ[name] != "":
+                values[f.name] = _coerce(f.type, environ[name])
+        config = cls(**values)
+        config.check()
+        return config
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        return replace(self, **overrides)
+
+    def check(self) -> None:
+        """Refuse unsafe production settings, naming each one."""
+        if not self.is_production:
+            return
+        problems = []
+        if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
+            problems.append("SECRET_KEY 未设置或仍为开发默认值 (SECRET_KEY missing or default)")
+        if not self.field_encryption_key or DEV_FIELD_KEY in self.field_encryption_key:
+            problems.append(
+                "FIELD_ENCRYPTION_KEY 未设置或仍为开发默认值 (FIELD_ENCRYPTION_KEY missing or default)"
+            )
+        if not self.wechat_secret or self.wechat_secret == "fake-secret":
+            problems.append("WECHAT_SECRET 未设置 (WECHAT_SECRET missing or default)")
+        if any(marker in self.wechat_api_base for marker in FAKE_WECHAT_MARKERS):
+            problems.append(
+                f"WECHAT_API_BASE 指向本机模拟服务器 ({self.wechat_api_base}); "
+                "production must use https://api.weixin.qq.com/"
+            )
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL 为 SQLite; production needs PostgreSQL")
+        if problems:
+            raise ConfigError("Refusing to start in production:\n  - " + "\n  - ".join(problems))
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "str")
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw

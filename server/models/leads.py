@@ -1,0 +1,126 @@
+"""The lead queue: one open lead per person, and the evidence that each signal adds to it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.models.base import Base, enum_column, intpk
+
+
+class Channel(enum.StrEnum):
+    """How a signal of hardship reached us."""
+
+    MINIPROGRAM = "miniprogram"  # 掌上办: a resident's own application
+    ON_BEHALF = "on_behalf"  # 帮办代办: a helper filing for someone
+    VISIT = "visit"  # 摸排巡查
+    FEED = "feed"  # 部门信息共享
+    HOTLINE = "hotline"  # district assistance hotline
+    POLICE_110 = "police_110"
+    ELDERLY_12349 = "elderly_12349"
+    VOLUNTEER = "volunteer"
+    SOCIAL_ORG = "social_org"
+    ENTERPRISE = "enterprise"
+    ONLINE = "online"
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"  # in the queue, not yet triaged
+    TRIAGED = "triaged"  # compared and judged real, waiting for a slip
+    DISPATCHED = "dispatched"  # at least one transfer slip is open
+    AWAITING_REVISIT = "awaiting_revisit"  # every slip answered; the center revisits
+    CLOSED = "closed"
+    MERGED = "merged"  # folded into another lead (hotline reports without an ID)
+
+
+OPEN_STATUSES = frozenset(
+    {LeadStatus.NEW, LeadStatus.TRIAGED, LeadStatus.DISPATCHED, LeadStatus.AWAITING_REVISIT}
+)
+
+
+class Lead(Base):
+    """A person who may need help, with everything we have heard about them."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        # One open lead per person: a partial unique index, enforced by the database itself.
+        Index(
+            "uq_leads_open_person",
+            "person_hash",
+            unique=True,
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open"),
+        ),
+        Index("ix_leads_queue", "is_open", "priority", "id"),
+    )
+
+    id: Mapped[intpk]
+    #: HMAC of the normalised ID number; null for reports without one (matched by name/phone).
+    person_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Encrypted ID number and phone (see services/crypto.py); masked in every list.
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(50), index=True)
+    status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20), index=True)
+    #: True while status is one of OPEN_STATUSES (kept in step by services; indexed).
+    is_open: Mapped[bool] = mapped_column(default=True)
+    #: The channel of the first signal.
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20), index=True)
+    #: Categories of people sought (dibao, tekun, disabled, orphan, left_behind, illness,
+    #: disaster, accident, ...), codes defined in services/leads.py.
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    #: Higher is more urgent; `priority_reasons` explains it in plain Chinese.
+    priority: Mapped[int] = mapped_column(default=0)
+    priority_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    address: Mapped[str | None] = mapped_column(String(200))
+    #: The closed lead this one continues, when a signal arrived after closure.
+    previous_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    triaged_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    #: Optimistic concurrency: a stale update raises StaleDataError → 409.
+    version: Mapped[int] = mapped_column(default=1)
+
+    evidence: Mapped[list[LeadEvidence]] = relationship(
+        back_populates="lead", order_by="LeadEvidence.id", foreign_keys="LeadEvidence.lead_id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class LeadEvidence(Base):
+    """One signal about a person: an application, a visit, a feed row, a hotline report."""
+
+    __tablename__ = "lead_evidence"
+    __table_args__ = (UniqueConstraint("lead_id", "dedup_key"),)
+
+    id: Mapped[intpk]
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20))
+    #: Feed code and batch for department files; row number in that file.
+    feed_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    batch_id: Mapped[int | None] = mapped_column(index=True)
+    row_number: Mapped[int | None]
+    #: The record this evidence came from, e.g. ("application", 12) or ("visit", 7).
+    source_type: Mapped[str | None] = mapped_column(String(30))
+    source_id: Mapped[int | None]
+    #: One line a staff member reads in the timeline, e.g. "医保: 单次自付 ¥32,400".
+    summary: Mapped[str] = mapped_column(String(200))
+    #: The fields that mattered (amounts, dates, disability grade...). No clear-text IDs.
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    event_date: Mapped[date | None]
+    #: Identical signals (the same feed row sent twice) share a key and are stored once.
+    dedup_key: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+    lead: Mapped[Lead] = relationship(back_populates="evidence", foreign_keys=[lead_id])

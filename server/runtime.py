@@ -1,0 +1,47 @@
+"""What the app and the CLI share at run time: config, database, personal-data sealing, WeChat.
+
+Built once by `create_app` (or a CLI command); nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.config import Config
+from server.db import make_engine, make_session_factory
+from server.services.pii import PersonalData
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    pii: PersonalData
+    _gateway: Any = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, config: Config) -> Runtime:
+        engine = make_engine(config.database_url)
+        return cls(
+            config=config,
+            engine=engine,
+            session_factory=make_session_factory(engine),
+            pii=PersonalData.from_spec(config.field_encryption_key),
+        )
+
+    @property
+    def gateway(self) -> Any:
+        """The WeChat gateway, built on first use (only `server.wechat` imports wechatpy)."""
+        if self._gateway is None:
+            from server.wechat import build_gateway
+
+            self._gateway = build_gateway(self.config, self.session_factory)
+        return self._gateway
+
+    def job_deps(self) -> dict[str, Any]:
+        return {"config": self.config, "pii": self.pii, "runtime": self}

@@ -1,0 +1,1 @@
+"""Domain services: the rules. No Flask, no wechatpy; they receive a Session and only flush."""

@@ -1,0 +1,157 @@
+"""Reference data: Boshan's eleven divisions, the departments, and villages loaded by staff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from server.errors import NotFound, ValidationFailed
+from server.models import Department, Town, TownKind, Village
+from server.services.tabular import read_table
+
+#: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
+TOWNS: tuple[tuple[str, str, TownKind, str], ...] = (
+    ("chengdong", "城东街道", TownKind.STREET, "0533-4181001"),
+    ("chengxi", "城西街道", TownKind.STREET, "0533-4181002"),
+    ("shantou", "山头街道", TownKind.STREET, "0533-4181003"),
+    ("yucheng", "域城镇", TownKind.TOWN, "0533-4181004"),
+    ("baita", "白塔镇", TownKind.TOWN, "0533-4181005"),
+    ("badou", "八陡镇", TownKind.TOWN, "0533-4181006"),
+    ("shima", "石马镇", TownKind.TOWN, "0533-4181007"),
+    ("boshan", "博山镇", TownKind.TOWN, "0533-4181008"),
+    ("chishang", "池上镇", TownKind.TOWN, "0533-4181009"),
+    ("yuanquan", "源泉镇", TownKind.TOWN, "0533-4181010"),
+    ("kaifaqu", "经济开发区", TownKind.ZONE, "0533-4181011"),
+)
+
+#: Departments named in the policy, plus those that give special aid (housing, employment).
+DEPARTMENTS: tuple[tuple[str, str], ...] = (
+    ("propaganda", "区委宣传部"),
+    ("emergency", "区应急管理局"),
+    ("traffic_police", "区交警大队"),
+    ("fire_rescue", "区消防救援大队"),
+    ("disabled_federation", "区残联"),
+    ("civil_affairs", "区民政局"),
+    ("complaint_center", "区政府市民投诉中心"),
+    ("health", "区卫生健康局"),
+    ("medical_insurance", "区医保分局"),
+    ("poverty_alleviation", "区扶贫办"),
+    ("education", "区教体局"),
+    ("housing", "区住房和城乡建设局"),
+    ("human_resources", "区人力资源和社会保障局"),
+)
+
+
+def seed_reference(db: Session) -> None:
+    """Insert or update the divisions and departments. Safe to run any number of times."""
+    towns = {t.code: t for t in db.scalars(select(Town))}
+    for order, (code, name, kind, phone) in enumerate(TOWNS):
+        town = towns.get(code) or Town(code=code)
+        town.name, town.kind, town.sort_order = name, kind, order
+        town.phone = town.phone or phone
+        db.add(town)
+    departments = {d.code: d for d in db.scalars(select(Department))}
+    for order, (code, name) in enumerate(DEPARTMENTS):
+        dept = departments.get(code) or Department(code=code)
+        dept.name, dept.sort_order = name, order
+        db.add(dept)
+    db.flush()
+
+
+def list_towns_with_villages(db: Session) -> list[Town]:
+    return list(
+        db.scalars(select(Town).options(selectinload(Town.villages)).order_by(Town.sort_order))
+    )
+
+
+def town_by_code(db: Session, code: str) -> Town:
+    town = db.scalar(select(Town).where(Town.code == code))
+    if town is None:
+        raise NotFound("未找到该镇街", code="town_not_found")
+    return town
+
+
+def department_by_code(db: Session, code: str) -> Department:
+    dept = db.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise NotFound("未找到该部门", code="department_not_found")
+    return dept
+
+
+def village_by_code(db: Session, code: str) -> Village:
+    village = db.scalar(select(Village).where(Village.code == code))
+    if village is None:
+        raise NotFound("未找到该村（社区）", code="village_not_found")
+    return village
+
+
+@dataclass
+class VillageLoadResult:
+    created: int = 0
+    updated: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+
+_TOWN_HEADERS = ("镇街", "镇（街道）", "镇街道", "所属镇街", "town", "town_code")
+_NAME_HEADERS = ("村居", "村（社区）", "村社区", "名称", "village", "name")
+_CODE_HEADERS = ("编码", "代码", "村居编码", "code", "village_code")
+
+
+def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadResult:
+    """Load villages from CSV/xlsx with columns 镇街, 村居, 编码. Rows are upserted by code."""
+    rows = read_table(content, filename)
+    header_idx, header = _find_header(rows)
+    col = {
+        "town": _column(header, _TOWN_HEADERS),
+        "name": _column(header, _NAME_HEADERS),
+        "code": _column(header, _CODE_HEADERS),
+    }
+    missing = [k for k, v in col.items() if v is None]
+    if missing:
+        raise ValidationFailed(
+            "文件缺少必要的列：镇街、村居、编码", code="villages_header_missing",
+            errors={"file": [f"missing column: {m}" for m in missing]},
+        )
+    towns = {t.code: t for t in db.scalars(select(Town))}
+    towns.update({t.name: t for t in towns.values()})
+    existing = {v.code: v for v in db.scalars(select(Village))}
+    result = VillageLoadResult()
+    for offset, row in enumerate(rows[header_idx + 1 :], start=header_idx + 2):
+        cells = [(row[i] if i is not None and i < len(row) else "").strip() for i in col.values()]
+        town_key, name, code = cells
+        if not any(cells):
+            continue
+        town = towns.get(town_key)
+        if town is None or not name or not code:
+            column = "镇街" if town is None else ("村居" if not name else "编码")
+            result.errors.append({"row": offset, "column": column, "code": "invalid_value",
+                                  "message": f"第{offset}行“{column}”无效或为空"})
+            continue
+        village = existing.get(code)
+        if village is None:
+            village = Village(code=code, name=name, town_id=town.id)
+            db.add(village)
+            existing[code] = village
+            result.created += 1
+        elif (village.name, village.town_id) != (name, town.id):
+            village.name, village.town_id = name, town.id
+            result.updated += 1
+    db.flush()
+    return result
+
+
+def _find_header(rows: list[list[str]]) -> tuple[int, list[str]]:
+    for idx, row in enumerate(rows[:20]):
+        normalised = [c.strip() for c in row]
+        if _column(normalised, _NAME_HEADERS) is not None:
+            return idx, normalised
+    raise ValidationFailed("未找到表头行（需包含“村居”列）", code="villages_header_missing")
+
+
+def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
+    for alias in aliases:
+        if alias in header:
+            return header.index(alias)
+    return None

@@ -1,0 +1,98 @@
+"""Resident ID numbers (GB 11643-1999): normalise, validate, mask.
+
+A pure rule module: plain values in, a decision with its reason out. It runs for every row of a
+department file, so it stays within a few microseconds per ID (see bench/idnumber.py).
+
+Deliberately *not* python-stdnum's `cn.ric.is_valid`: it checks the county code against the birth
+year and, measured on our data, refused a third of correctly-checksummed IDs (real elderly people
+among them). An unknown region is at most a warning here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+#: Full-width digits and X, ideographic and other spaces, all folded in one `str.translate`.
+_FOLD = str.maketrans(
+    {**{chr(0xFF10 + i): str(i) for i in range(10)}, "ｘ": "X", "Ｘ": "X", "x": "X"}
+)
+_SPACES = dict.fromkeys(map(ord, " \t\u3000\u00a0\u2002\u2003\u2009\u200b-"), None)
+_MASK_MIDDLE = "*" * 8
+
+
+@dataclass(frozen=True, slots=True)
+class IdCheck:
+    """The outcome of checking one ID number: `value` is the normalised form when `ok`."""
+
+    ok: bool
+    value: str
+    code: str = ""
+    message: str = ""
+
+    @property
+    def birth_date(self) -> date | None:
+        if not self.ok:
+            return None
+        return date(int(self.value[6:10]), int(self.value[10:12]), int(self.value[12:14]))
+
+
+def normalise(raw: str) -> str:
+    """Fold full-width digits, remove spaces and dashes, upper-case the final X."""
+    return raw.translate(_FOLD).translate(_SPACES)
+
+
+def check(raw: str | None, *, today: date) -> IdCheck:
+    """Validate an ID number: 18 characters, a real past birth date, MOD 11-2 check digit."""
+    if raw is None or not str(raw).strip():
+        return IdCheck(False, "", "id_missing", "请填写身份证号码")
+    value = normalise(str(raw))
+    if len(value) == 15 and value.isdigit():
+        return IdCheck(
+            False,
+            value,
+            "id_old_15_digit",
+            "这是旧版15位身份证号码，请填写现行的18位身份证号码",
+        )
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        return IdCheck(False, value, "id_format", "身份证号码应为18位，前17位为数字，最后一位为数字或X")
+    birth = _birth_date(value)
+    if birth is None:
+        return IdCheck(False, value, "id_birth_date", "身份证号码中的出生日期不存在")
+    if birth > today or birth.year < 1890:
+        return IdCheck(False, value, "id_birth_date", "身份证号码中的出生日期不合理")
+    if check_digit(value[:17]) != value[17]:
+        return IdCheck(False, value, "id_checksum", "身份证号码校验位不正确，请核对后重新填写")
+    return IdCheck(True, value)
+
+
+def check_digit(first17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    return _CHECK_CHARS[total % 11]
+
+
+def _birth_date(value: str) -> date | None:
+    try:
+        return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def mask(value: str | None) -> str | None:
+    """`370304199001011234` → `370304********1234` (region kept, birth date hidden)."""
+    if not value:
+        return value
+    if len(value) <= 10:
+        return value[:2] + "*" * max(len(value) - 2, 0)
+    return value[:6] + _MASK_MIDDLE + value[14:]
+
+
+def mask_phone(value: str | None) -> str | None:
+    """`13812345678` → `138****5678`."""
+    if not value:
+        return value
+    if len(value) < 7:
+        return "*" * len(value)
+    return value[:3] + "****" + value[-4:]
