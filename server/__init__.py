@@ -67,7 +67,7 @@ def _register_request_hooks(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400:
+                if response.status_code < 400 or g.get("keep_changes"):
                     session.commit()
                 else:
                     session.rollback()

@@ -21,6 +21,7 @@ class DomainError(Exception):
         code: str | None = None,
         errors: dict[str, Any] | None = None,
         status: int | None = None,
+        keep_changes: bool = False,
     ) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
@@ -28,6 +29,8 @@ class DomainError(Exception):
         self.errors = errors or {}
         if status is not None:
             self.status = status
+        #: Commit what the service wrote before refusing (e.g. a counted login failure).
+        self.keep_changes = keep_changes
 
 
 class ValidationFailed(DomainError):

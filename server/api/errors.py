@@ -50,6 +50,7 @@ def error_body(status: int, code: str, message: str, errors: Any = None) -> tupl
 
 
 def handle_domain_error(exc: DomainError) -> tuple[Any, int]:
+    g.keep_changes = exc.keep_changes
     return error_body(exc.status, exc.code, exc.message, exc.errors)
 
 

@@ -61,7 +61,7 @@ def wechat_login(
         raise _login_error(exc) from exc
     user = db.scalar(select(User).where(User.openid == session.openid))
     if user is None:
-        user = User(role=Role.RESIDENT, openid=session.openid, created_at=now)
+        user = User(role=Role.RESIDENT, openid=session.openid, created_at=now, is_active=True)
         db.add(user)
     if not user.is_active:
         raise Unauthorized("账号已停用，请联系工作人员", code="account_disabled")
@@ -103,7 +103,7 @@ def staff_login(
     if user is None or not user.password_hash or not _verify(user.password_hash, password):
         _count_failure(db, keys[0], limit=policy.max_failures, policy=policy, now=now)
         _count_failure(db, keys[1], limit=policy.ip_max_failures, policy=policy, now=now)
-        raise Unauthorized("用户名或密码错误", code="bad_credentials")
+        raise Unauthorized("用户名或密码错误", code="bad_credentials", keep_changes=True)
     if not user.is_active:
         raise Unauthorized("账号已停用，请联系管理员", code="account_disabled")
     if _hasher.check_needs_rehash(user.password_hash):

@@ -38,7 +38,7 @@ def create_staff(
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict("用户名已存在", code="username_taken")
     user = User(username=username, password_hash=hash_password(password), role=role,
-                display_name=display_name or username, created_at=now)
+                display_name=display_name or username, created_at=now, is_active=True)
     if role is Role.TOWN_STAFF:
         if not town_code:
             raise ValidationFailed("镇街工作人员须指定所属镇街", code="town_required",
