@@ -76,7 +76,9 @@ def _register_request_hooks(app: Flask) -> None:
                 log.exception("commit failed")
                 from server.api.errors import error_body
 
-                body, status = error_body(409, "conflict", "保存失败：记录已被他人修改，请刷新后重试")
+                body, status = error_body(
+                    409, "conflict", "保存失败：记录已被他人修改，请刷新后重试"
+                )
                 response = body
                 response.status_code = status
             finally:

@@ -28,7 +28,9 @@ def _runtime():  # noqa: ANN202
 @click.group()
 def main() -> None:
     """博山e救助 backend commands."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -84,13 +86,22 @@ def _redact(url: str) -> str:
 @main.command("create-staff")
 @click.option("--username", required=True)
 @click.option("--password", required=True)
-@click.option("--role", required=True,
-              type=click.Choice(["town_staff", "department_staff", "center_staff", "leader"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["town_staff", "department_staff", "center_staff", "leader"]),
+)
 @click.option("--town", "town_code", default=None, help="town code, for town_staff")
 @click.option("--department", "department_code", default=None, help="for department_staff")
 @click.option("--name", "display_name", default=None)
-def create_staff_cmd(username: str, password: str, role: str, town_code: str | None,
-                     department_code: str | None, display_name: str | None) -> None:
+def create_staff_cmd(
+    username: str,
+    password: str,
+    role: str,
+    town_code: str | None,
+    department_code: str | None,
+    display_name: str | None,
+) -> None:
     """Create a staff account."""
     from server.errors import DomainError
     from server.models import Role
@@ -100,9 +111,17 @@ def create_staff_cmd(username: str, password: str, role: str, town_code: str | N
     rt = _runtime()
     try:
         with unit_of_work(rt.session_factory) as db:
-            user = create_staff(db, username=username, password=password, role=Role(role),
-                                town_code=town_code, department_code=department_code,
-                                display_name=display_name, now=clock.now(), actor=SYSTEM)
+            user = create_staff(
+                db,
+                username=username,
+                password=password,
+                role=Role(role),
+                town_code=town_code,
+                department_code=department_code,
+                display_name=display_name,
+                now=clock.now(),
+                actor=SYSTEM,
+            )
             click.echo(f"created {user.role.value} {user.username} (id {user.id})")
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
@@ -121,8 +140,10 @@ def load_villages_cmd(file: Path) -> None:
             result = load_villages(db, content=file.read_bytes(), filename=file.name)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"villages: {result.created} created, {result.updated} updated, "
-               f"{len(result.errors)} rejected")
+    click.echo(
+        f"villages: {result.created} created, {result.updated} updated, "
+        f"{len(result.errors)} rejected"
+    )
     for err in result.errors:
         click.echo(f"  row {err['row']} {err['column']}: {err['message']}")
 
@@ -173,7 +194,9 @@ def worker_cmd(once: bool, interval: float) -> None:
         click.echo(f"ran {ran} job(s)")
 
 
-def run_worker(rt, *, once: bool, interval: float = 2.0, stop: threading.Event | None = None) -> int:  # noqa: ANN001
+def run_worker(
+    rt, *, once: bool, interval: float = 2.0, stop: threading.Event | None = None
+) -> int:  # noqa: ANN001
     from server.services import jobs
     from server.services.registry import load_job_handlers
 
@@ -181,8 +204,9 @@ def run_worker(rt, *, once: bool, interval: float = 2.0, stop: threading.Event |
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     total = 0
     while True:
-        total += jobs.run_due(rt.session_factory, worker_id=worker_id, clock=clock.now,
-                              deps=rt.job_deps())
+        total += jobs.run_due(
+            rt.session_factory, worker_id=worker_id, clock=clock.now, deps=rt.job_deps()
+        )
         if once or (stop is not None and stop.is_set()):
             return total
         time.sleep(interval)
@@ -191,8 +215,11 @@ def run_worker(rt, *, once: bool, interval: float = 2.0, stop: threading.Event |
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000")
-@click.option("--dev", is_flag=True,
-              help="also start the fake WeChat server and a worker in this process (make run)")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="also start the fake WeChat server and a worker in this process (make run)",
+)
 def serve_cmd(host: str, port: int, dev: bool) -> None:
     """Serve the API (development server; production uses gunicorn, see README)."""
     from server import create_app
@@ -215,8 +242,9 @@ def _start_dev_companions(config: Config) -> None:
     FakeWeChatServer(port=fake_port).start()
     click.echo(f"fake WeChat API: {config.wechat_api_base}")
     rt = Runtime.build(config)
-    threading.Thread(target=run_worker, args=(rt,), kwargs={"once": False}, daemon=True,
-                     name="worker").start()
+    threading.Thread(
+        target=run_worker, args=(rt,), kwargs={"once": False}, daemon=True, name="worker"
+    ).start()
     click.echo("worker: started")
 
 

@@ -86,7 +86,7 @@ class Config:
             problems.append("SECRET_KEY 未设置或仍为开发默认值 (SECRET_KEY missing or default)")
         if not self.field_encryption_key or DEV_FIELD_KEY in self.field_encryption_key:
             problems.append(
-                "FIELD_ENCRYPTION_KEY 未设置或仍为开发默认值 (FIELD_ENCRYPTION_KEY missing or default)"
+                "FIELD_ENCRYPTION_KEY 未设置或仍为开发默认值 (missing or default)"
             )
         if not self.wechat_secret or self.wechat_secret == "fake-secret":
             problems.append("WECHAT_SECRET 未设置 (WECHAT_SECRET missing or default)")

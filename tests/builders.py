@@ -16,8 +16,9 @@ from server.services.idnumber import check_digit
 _seq = itertools.count(1)
 
 
-def make_id_number(*, region: str = "370304", birth: str = "19800101", seq: str | None = None
-                   ) -> str:
+def make_id_number(
+    *, region: str = "370304", birth: str = "19800101", seq: str | None = None
+) -> str:
     """A synthetic ID number with a correct MOD 11-2 check digit."""
     body = f"{region}{birth}{seq or f'{next(_seq) % 1000:03d}'}"
     return body + check_digit(body)
@@ -38,9 +39,14 @@ class Login:
 def staff_login(client, runtime):  # noqa: ANN001, ANN201
     """Create a staff account and log in: `staff_login(role="town_staff", town="chengdong")`."""
 
-    def build(*, role: str = "center_staff", town: str | None = None,
-              department: str | None = None, username: str | None = None,
-              password: str = "correct-horse-9") -> Login:
+    def build(
+        *,
+        role: str = "center_staff",
+        town: str | None = None,
+        department: str | None = None,
+        username: str | None = None,
+        password: str = "correct-horse-9",
+    ) -> Login:
         from server.services.staff import create_staff
 
         if role == "town_staff" and town is None:
@@ -49,12 +55,20 @@ def staff_login(client, runtime):  # noqa: ANN001, ANN201
             department = "medical_insurance"
         username = username or f"{role}-{next(_seq)}"
         with runtime.session_factory() as db:
-            create_staff(db, username=username, password=password, role=Role(role),
-                         town_code=town, department_code=department, now=clock.now(),
-                         actor=SYSTEM)
+            create_staff(
+                db,
+                username=username,
+                password=password,
+                role=Role(role),
+                town_code=town,
+                department_code=department,
+                now=clock.now(),
+                actor=SYSTEM,
+            )
             db.commit()
-        resp = client.post("/api/v1/auth/staff-login",
-                           json={"username": username, "password": password})
+        resp = client.post(
+            "/api/v1/auth/staff-login", json={"username": username, "password": password}
+        )
         assert resp.status_code == 200, resp.get_json()
         body = resp.get_json()
         return Login(token=body["token"], user_id=body["user"]["id"], role=role)
@@ -68,8 +82,9 @@ def resident_login(client):  # noqa: ANN001, ANN201
     counter = itertools.count(1)
 
     def build(name: str = "alice") -> Login:
-        resp = client.post("/api/v1/auth/wechat-login",
-                           json={"code": f"user-{name}-{next(counter)}-{next(_seq)}"})
+        resp = client.post(
+            "/api/v1/auth/wechat-login", json={"code": f"user-{name}-{next(counter)}-{next(_seq)}"}
+        )
         assert resp.status_code == 200, resp.get_json()
         body = resp.get_json()
         return Login(token=body["token"], user_id=body["user"]["id"], role=body["user"]["role"])

@@ -22,9 +22,7 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.models import Base
 
-PG_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ENGINES = [e.strip() for e in os.environ.get("TEST_ENGINES", "sqlite,postgresql").split(",") if e]
 
 from tests.builders import *  # noqa: E402,F403  (builder fixtures)
@@ -43,8 +41,10 @@ def postgres_reachable() -> bool:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     reachable = postgres_reachable()
-    return [f"databases: sqlite, postgresql={'reachable' if reachable else 'NOT reachable'}"
-            f" ({make_url(PG_URL).render_as_string(hide_password=True)})"]
+    return [
+        f"databases: sqlite, postgresql={'reachable' if reachable else 'NOT reachable'}"
+        f" ({make_url(PG_URL).render_as_string(hide_password=True)})"
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +58,9 @@ def fake_wechat() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session", params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh, empty database for this run: a SQLite file, or a PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -145,8 +146,9 @@ def _reset(runtime) -> None:  # noqa: ANN001
 
 
 def _has_sequence(conn) -> bool:  # noqa: ANN001
-    return bool(conn.execute(
-        text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first())
+    return bool(
+        conn.execute(text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
+    )
 
 
 @pytest.fixture

@@ -105,8 +105,9 @@ def test_staff_login_with_right_password(client, staff_login):
 
 def test_staff_login_wrong_password_is_401(client, staff_login):
     staff_login(username="jack1", password="correct-horse-9")
-    resp = client.post("/api/v1/auth/staff-login",
-                       json={"username": "jack1", "password": "wrong-password"})
+    resp = client.post(
+        "/api/v1/auth/staff-login", json={"username": "jack1", "password": "wrong-password"}
+    )
     assert resp.status_code == 401
     assert error_code(resp) == "bad_credentials"
 
@@ -115,8 +116,9 @@ def test_repeated_failures_lock_the_account(client, staff_login, runtime):
     staff_login(username="kate1", password="correct-horse-9")
     for _ in range(runtime.config.login_max_failures):
         client.post("/api/v1/auth/staff-login", json={"username": "kate1", "password": "nope"})
-    resp = client.post("/api/v1/auth/staff-login",
-                       json={"username": "kate1", "password": "correct-horse-9"})
+    resp = client.post(
+        "/api/v1/auth/staff-login", json={"username": "kate1", "password": "correct-horse-9"}
+    )
     assert resp.status_code == 429
     assert error_code(resp) == "login_locked"
 
@@ -125,8 +127,9 @@ def test_repeated_failures_from_one_address_lock_the_address(client, staff_login
     staff_login(username="leo1", password="correct-horse-9")
     for i in range(runtime.config.login_ip_max_failures):
         client.post("/api/v1/auth/staff-login", json={"username": f"ghost{i}", "password": "x"})
-    resp = client.post("/api/v1/auth/staff-login",
-                       json={"username": "leo1", "password": "correct-horse-9"})
+    resp = client.post(
+        "/api/v1/auth/staff-login", json={"username": "leo1", "password": "correct-horse-9"}
+    )
     assert resp.status_code == 429
 
 

@@ -29,8 +29,9 @@ def test_validation_errors_are_per_field_and_in_chinese(client):
 
 def test_too_large_body_is_json_413(client, runtime):
     big = b"x" * (runtime.config.max_upload_bytes + 128 * 1024)
-    _assert_shape(client.post("/api/v1/auth/staff-login", data=big,
-                              content_type="application/json"), 413)
+    _assert_shape(
+        client.post("/api/v1/auth/staff-login", data=big, content_type="application/json"), 413
+    )
 
 
 def test_unexpected_errors_are_json_500_without_a_trace(config):

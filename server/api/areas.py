@@ -30,8 +30,11 @@ class TownSchema(Schema):
 
 
 class VillageCreateSchema(Schema):
-    town = fields.String(required=True, validate=validate.Length(min=1, max=32),
-                         metadata={"description": "town code"})
+    town = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "town code"},
+    )
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
 
@@ -73,8 +76,15 @@ def create_village(body: dict[str, Any]) -> Any:
         raise Forbidden("只能维护本镇街的村（社区）")
     content = f"镇街,村居,编码\n{town.code},{body['name']},{body['code']}\n".encode()
     areas.load_villages(db(), content=content, filename="one.csv")
-    record(db(), actor=actor, action="village.saved", target_type="village", target_id=None,
-           now=now(), detail={"code": body["code"], "name": body["name"], "town": town.code})
+    record(
+        db(),
+        actor=actor,
+        action="village.saved",
+        target_type="village",
+        target_id=None,
+        now=now(),
+        detail={"code": body["code"], "name": body["name"], "town": town.code},
+    )
     return areas.village_by_code(db(), body["code"])
 
 
@@ -86,6 +96,13 @@ def import_villages(files: dict[str, Any]) -> Any:
     """Load villages from a CSV or xlsx file with columns 镇街, 村居, 编码 (center staff)."""
     upload = files["file"]
     result = areas.load_villages(db(), content=upload.read(), filename=upload.filename or "")
-    record(db(), actor=current_actor(), action="villages.imported", target_type="village",
-           target_id=None, now=now(), detail={"created": result.created, "updated": result.updated})
+    record(
+        db(),
+        actor=current_actor(),
+        action="villages.imported",
+        target_type="village",
+        target_id=None,
+        now=now(),
+        detail={"created": result.created, "updated": result.updated},
+    )
     return result

@@ -24,14 +24,18 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Identity")
 
 
 class WeChatLoginSchema(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                         metadata={"description": "wx.login() code"})
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "wx.login() code"},
+    )
 
 
 class StaffLoginSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256),
-                             load_only=True)
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=256), load_only=True
+    )
 
 
 class AreaRefSchema(Schema):
@@ -65,8 +69,14 @@ class OkSchema(Schema):
 def wechat_login(body: dict[str, Any]) -> auth.IssuedToken:
     """Log a resident in with a `wx.login` code (the openid never comes from the client)."""
     rt = runtime()
-    return auth.wechat_login(db(), code=body["code"], gateway=rt.gateway, pii=rt.pii,
-                             now=now(), ttl=rt.config.resident_token_ttl)
+    return auth.wechat_login(
+        db(),
+        code=body["code"],
+        gateway=rt.gateway,
+        pii=rt.pii,
+        now=now(),
+        ttl=rt.config.resident_token_ttl,
+    )
 
 
 @blp.route("/auth/staff-login", methods=["POST"])
@@ -81,8 +91,15 @@ def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
         ip_max_failures=config.login_ip_max_failures,
         window=timedelta(seconds=config.login_window_seconds),
     )
-    return auth.staff_login(db(), username=body["username"], password=body["password"],
-                            ip=client_ip(), now=now(), ttl=config.staff_token_ttl, policy=policy)
+    return auth.staff_login(
+        db(),
+        username=body["username"],
+        password=body["password"],
+        ip=client_ip(),
+        now=now(),
+        ttl=config.staff_token_ttl,
+        policy=policy,
+    )
 
 
 @blp.route("/auth/logout", methods=["POST"])

@@ -98,7 +98,5 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-
-
 def roles(*names: Iterable[Role]) -> tuple[Role, ...]:
     return tuple(r for group in names for r in group)

@@ -61,8 +61,10 @@ def handle_http_exception(exc: HTTPException) -> tuple[Any, int]:
     errors = data.get("errors") or data.get("messages") or {}
     # webargs nests errors by location ({"json": {...}}); flatten a single location.
     if isinstance(errors, dict) and len(errors) == 1:
-        (location, inner), = errors.items()
-        if location in ("json", "query", "form", "files", "headers", "path") and isinstance(inner, dict):
+        ((location, inner),) = errors.items()
+        if location in ("json", "query", "form", "files", "headers", "path") and isinstance(
+            inner, dict
+        ):
             errors = inner
     return error_body(status, code, data.get("message", message), errors)
 

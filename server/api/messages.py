@@ -5,8 +5,11 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 _FIELD_MESSAGES: dict[type, dict[str, str]] = {
-    fields.Field: {"required": "此项为必填项", "null": "此项不能为空",
-                   "validator_failed": "此项内容无效"},
+    fields.Field: {
+        "required": "此项为必填项",
+        "null": "此项不能为空",
+        "validator_failed": "此项内容无效",
+    },
     fields.String: {"invalid": "应为文字"},
     fields.Integer: {"invalid": "应为整数", "too_large": "数值过大"},
     fields.Float: {"invalid": "应为数字", "special": "应为有效数字"},

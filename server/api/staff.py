@@ -18,8 +18,9 @@ blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff acco
 
 class StaffCreateSchema(Schema):
     username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$"))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=10, max=256))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=10, max=256)
+    )
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in STAFF_ROLES]))
     town = fields.String(validate=validate.Length(max=32), metadata={"description": "town code"})
     department = fields.String(validate=validate.Length(max=32))
@@ -46,7 +47,13 @@ def list_staff() -> Any:
 def create_staff(body: dict[str, Any]) -> Any:
     """Create a staff account with its jurisdiction (center staff)."""
     return staff.create_staff(
-        db(), username=body["username"], password=body["password"], role=Role(body["role"]),
-        town_code=body.get("town"), department_code=body.get("department"),
-        display_name=body.get("display_name"), now=now(), actor=current_actor(),
+        db(),
+        username=body["username"],
+        password=body["password"],
+        role=Role(body["role"]),
+        town_code=body.get("town"),
+        department_code=body.get("department"),
+        display_name=body.get("display_name"),
+        now=now(),
+        actor=current_actor(),
     )

@@ -65,9 +65,8 @@ class Base(DeclarativeBase):
     }
 
 
-
 def enum_column(enum_cls: type[enum.Enum], length: int = 30) -> Any:
-    """Enums are stored by value as plain strings (readable in SQL, no native PG enum to migrate)."""
+    """Enums are stored by value as plain strings (readable in SQL, no native enum to migrate)."""
     from sqlalchemy import Enum
 
     return Enum(

@@ -28,8 +28,9 @@ class CalendarDay(Base):
     __tablename__ = "calendar_days"
 
     day: Mapped[date] = mapped_column(primary_key=True)
-    year: Mapped[int] = mapped_column(ForeignKey("calendar_years.year", ondelete="CASCADE"),
-                                      index=True)
+    year: Mapped[int] = mapped_column(
+        ForeignKey("calendar_years.year", ondelete="CASCADE"), index=True
+    )
     #: True for a make-up working day (调休上班) on a weekend; False for a holiday.
     is_workday: Mapped[bool]
     name: Mapped[str] = mapped_column(String(50))

@@ -111,7 +111,8 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
     missing = [k for k, v in col.items() if v is None]
     if missing:
         raise ValidationFailed(
-            "文件缺少必要的列：镇街、村居、编码", code="villages_header_missing",
+            "文件缺少必要的列：镇街、村居、编码",
+            code="villages_header_missing",
             errors={"file": [f"missing column: {m}" for m in missing]},
         )
     towns = {t.code: t for t in db.scalars(select(Town))}
@@ -126,8 +127,14 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
         town = towns.get(town_key)
         if town is None or not name or not code:
             column = "镇街" if town is None else ("村居" if not name else "编码")
-            result.errors.append({"row": offset, "column": column, "code": "invalid_value",
-                                  "message": f"第{offset}行“{column}”无效或为空"})
+            result.errors.append(
+                {
+                    "row": offset,
+                    "column": column,
+                    "code": "invalid_value",
+                    "message": f"第{offset}行“{column}”无效或为空",
+                }
+            )
             continue
         village = existing.get(code)
         if village is None:

@@ -52,7 +52,13 @@ def hash_password(password: str) -> str:
 
 
 def wechat_login(
-    db: Session, *, code: str, gateway, pii: PersonalData, now: datetime, ttl: int  # noqa: ANN001
+    db: Session,
+    *,
+    code: str,
+    gateway,
+    pii: PersonalData,
+    now: datetime,
+    ttl: int,  # noqa: ANN001
 ) -> IssuedToken:
     """Exchange a `wx.login` code for our bearer token; create the resident on first login."""
     try:
@@ -128,9 +134,7 @@ def _refuse_if_locked(db: Session, keys: tuple[str, ...], *, now: datetime) -> N
         row = db.get(LoginThrottle, key)
         if row and row.locked_until and row.locked_until > now:
             minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
-            raise TooManyRequests(
-                f"登录失败次数过多，请 {minutes} 分钟后再试", code="login_locked"
-            )
+            raise TooManyRequests(f"登录失败次数过多，请 {minutes} 分钟后再试", code="login_locked")
 
 
 def _count_failure(
@@ -151,8 +155,11 @@ def _count_failure(
 def issue_token(db: Session, *, user: User, now: datetime, ttl: int) -> IssuedToken:
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=ttl)
-    db.add(AuthToken(token_hash=token_hash(token), user_id=user.id, created_at=now,
-                     expires_at=expires_at))
+    db.add(
+        AuthToken(
+            token_hash=token_hash(token), user_id=user.id, created_at=now, expires_at=expires_at
+        )
+    )
     db.flush()
     return IssuedToken(token=token, expires_at=expires_at, user=user)
 

@@ -56,8 +56,14 @@ def check(raw: str | None, *, today: date) -> IdCheck:
             "id_old_15_digit",
             "这是旧版15位身份证号码，请填写现行的18位身份证号码",
         )
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
-        return IdCheck(False, value, "id_format", "身份证号码应为18位，前17位为数字，最后一位为数字或X")
+    if (
+        len(value) != 18
+        or not value[:17].isdigit()
+        or not (value[17].isdigit() or value[17] == "X")
+    ):
+        return IdCheck(
+            False, value, "id_format", "身份证号码应为18位，前17位为数字，最后一位为数字或X"
+        )
     birth = _birth_date(value)
     if birth is None:
         return IdCheck(False, value, "id_birth_date", "身份证号码中的出生日期不存在")

@@ -65,8 +65,14 @@ def enqueue(
         existing = db.scalar(select(Job).where(Job.dedup_key == dedup_key))
         if existing is not None:
             return None
-    job = Job(kind=kind, payload=payload, run_at=run_at or now, created_at=now,
-              dedup_key=dedup_key, max_attempts=max_attempts)
+    job = Job(
+        kind=kind,
+        payload=payload,
+        run_at=run_at or now,
+        created_at=now,
+        dedup_key=dedup_key,
+        max_attempts=max_attempts,
+    )
     try:
         with db.begin_nested():
             db.add(job)
@@ -123,7 +129,10 @@ def run_due(
 
 
 def _run_one(
-    factory: sessionmaker[Session], job_id: int, *, clock: Callable[[], datetime],
+    factory: sessionmaker[Session],
+    job_id: int,
+    *,
+    clock: Callable[[], datetime],
     deps: dict[str, Any],
 ) -> None:
     with factory() as db:

@@ -92,8 +92,15 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
         _apply_signal(lead, signal, now=now)
         db.flush()
         if created:
-            record(db, actor=actor, action="lead.created", target_type="lead", target_id=lead.id,
-                   now=now, detail={"channel": signal.channel.value})
+            record(
+                db,
+                actor=actor,
+                action="lead.created",
+                target_type="lead",
+                target_id=lead.id,
+                now=now,
+                detail={"channel": signal.channel.value},
+            )
         return SignalOutcome(lead=lead, lead_created=created, evidence_added=added)
     raise AssertionError("unreachable")
 

@@ -30,27 +30,52 @@ def create_staff(
     display_name: str | None = None,
 ) -> User:
     if role not in STAFF_ROLES:
-        raise ValidationFailed("只能创建工作人员账号", code="not_a_staff_role",
-                               errors={"role": ["must be a staff role"]})
+        raise ValidationFailed(
+            "只能创建工作人员账号",
+            code="not_a_staff_role",
+            errors={"role": ["must be a staff role"]},
+        )
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"密码至少 {MIN_PASSWORD_LENGTH} 位", code="password_too_short",
-                               errors={"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]})
+        raise ValidationFailed(
+            f"密码至少 {MIN_PASSWORD_LENGTH} 位",
+            code="password_too_short",
+            errors={"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]},
+        )
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict("用户名已存在", code="username_taken")
-    user = User(username=username, password_hash=hash_password(password), role=role,
-                display_name=display_name or username, created_at=now, is_active=True)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name or username,
+        created_at=now,
+        is_active=True,
+    )
     if role is Role.TOWN_STAFF:
         if not town_code:
-            raise ValidationFailed("镇街工作人员须指定所属镇街", code="town_required",
-                                   errors={"town": ["required for town_staff"]})
+            raise ValidationFailed(
+                "镇街工作人员须指定所属镇街",
+                code="town_required",
+                errors={"town": ["required for town_staff"]},
+            )
         user.town_id = areas.town_by_code(db, town_code).id
     if role is Role.DEPARTMENT_STAFF:
         if not department_code:
-            raise ValidationFailed("部门工作人员须指定所属部门", code="department_required",
-                                   errors={"department": ["required for department_staff"]})
+            raise ValidationFailed(
+                "部门工作人员须指定所属部门",
+                code="department_required",
+                errors={"department": ["required for department_staff"]},
+            )
         user.department_id = areas.department_by_code(db, department_code).id
     db.add(user)
     db.flush()
-    record(db, actor=actor, action="staff.created", target_type="user", target_id=user.id,
-           now=now, detail={"username": username, "role": role.value})
+    record(
+        db,
+        actor=actor,
+        action="staff.created",
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"username": username, "role": role.value},
+    )
     return user

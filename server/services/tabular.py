@@ -53,7 +53,9 @@ def _read_csv(content: bytes) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ValidationFailed("无法识别文件编码，请另存为 UTF-8 CSV 或 Excel", code="file_encoding")
+        raise ValidationFailed(
+            "无法识别文件编码，请另存为 UTF-8 CSV 或 Excel", code="file_encoding"
+        )
     if "\x00" in text:
         raise ValidationFailed("文件不是表格文件", code="file_not_spreadsheet")
     return [row for row in csv.reader(io.StringIO(text))]
