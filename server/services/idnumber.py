@@ -41,6 +41,8 @@ class IdCheck:
 
 def normalise(raw: str) -> str:
     """Fold full-width digits, remove spaces and dashes, upper-case the final X."""
+    if len(raw) == 18 and raw[:17].isdigit() and raw.isascii():
+        return raw if raw[17] != "x" else raw[:17] + "X"  # the common case, ~10x cheaper
     return raw.translate(_FOLD).translate(_SPACES)
 
 
