@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from server import create_app
 from server.config import Config
-from server.db import make_engine, make_session_factory
+from server.db import make_session_factory
 from server.models import Base
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -138,7 +137,8 @@ def _reset(runtime) -> None:  # noqa: ANN001
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
-            conn.execute(text("DELETE FROM sqlite_sequence")) if _has_sequence(conn) else None
+            if _has_sequence(conn):
+                conn.execute(text("DELETE FROM sqlite_sequence"))
     factory = make_session_factory(engine)
     with factory() as db:
         seed_reference(db)
@@ -161,6 +161,3 @@ def db(runtime):  # noqa: ANN001, ANN201
     """A session for arranging and checking data directly (commit what you arrange)."""
     with runtime.session_factory() as session:
         yield session
-
-
-__all__ = ["make_engine", "Path"]

@@ -8,7 +8,6 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires
-from server.errors import Forbidden
 from server.models import Role
 from server.services import areas
 from server.services.audit import record
@@ -71,21 +70,19 @@ def list_areas() -> Any:
 def create_village(body: dict[str, Any]) -> Any:
     """Add or rename one village. Town staff may only add villages of their own town."""
     actor = current_actor()
-    town = areas.town_by_code(db(), body["town"])
-    if actor.role is Role.TOWN_STAFF and actor.town_id != town.id:
-        raise Forbidden("只能维护本镇街的村（社区）")
-    content = f"镇街,村居,编码\n{town.code},{body['name']},{body['code']}\n".encode()
-    areas.load_villages(db(), content=content, filename="one.csv")
+    village = areas.save_village(
+        db(), actor=actor, town_code=body["town"], code=body["code"], name=body["name"]
+    )
     record(
         db(),
         actor=actor,
         action="village.saved",
         target_type="village",
-        target_id=None,
+        target_id=village.id,
         now=now(),
-        detail={"code": body["code"], "name": body["name"], "town": town.code},
+        detail={"code": village.code, "name": village.name},
     )
-    return areas.village_by_code(db(), body["code"])
+    return village
 
 
 @blp.route("/villages/import", methods=["POST"])

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from server.errors import NotFound, ValidationFailed
-from server.models import Department, Town, TownKind, Village
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.models import Department, Role, Town, TownKind, Village
+from server.services.access import Actor
 from server.services.tabular import read_table
 
 #: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
@@ -136,17 +137,41 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
                 }
             )
             continue
-        village = existing.get(code)
-        if village is None:
-            village = Village(code=code, name=name, town_id=town.id)
-            db.add(village)
-            existing[code] = village
+        outcome = _upsert_village(db, existing, town=town, code=code, name=name)
+        if outcome == "created":
             result.created += 1
-        elif (village.name, village.town_id) != (name, town.id):
-            village.name, village.town_id = name, town.id
+        elif outcome == "updated":
             result.updated += 1
     db.flush()
     return result
+
+
+def save_village(db: Session, *, actor: Actor, town_code: str, code: str, name: str) -> Village:
+    """Add or rename one village. Town staff may only maintain villages of their own town."""
+    town = town_by_code(db, town_code)
+    if actor.role is Role.TOWN_STAFF and actor.town_id != town.id:
+        raise Forbidden("只能维护本镇街的村（社区）")
+    existing = {v.code: v for v in db.scalars(select(Village).where(Village.code == code))}
+    if existing and actor.role is Role.TOWN_STAFF and existing[code].town_id != actor.town_id:
+        raise Forbidden("只能维护本镇街的村（社区）")
+    _upsert_village(db, existing, town=town, code=code, name=name)
+    db.flush()
+    return existing[code]
+
+
+def _upsert_village(
+    db: Session, existing: dict[str, Village], *, town: Town, code: str, name: str
+) -> str | None:
+    """Insert or update by code; returns "created", "updated" or None (unchanged)."""
+    village = existing.get(code)
+    if village is None:
+        existing[code] = Village(code=code, name=name, town_id=town.id)
+        db.add(existing[code])
+        return "created"
+    if (village.name, village.town_id) != (name, town.id):
+        village.name, village.town_id = name, town.id
+        return "updated"
+    return None
 
 
 def _find_header(rows: list[list[str]]) -> tuple[int, list[str]]:
