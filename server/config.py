@@ -85,9 +85,7 @@ class Config:
         if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
             problems.append("SECRET_KEY 未设置或仍为开发默认值 (SECRET_KEY missing or default)")
         if not self.field_encryption_key or DEV_FIELD_KEY in self.field_encryption_key:
-            problems.append(
-                "FIELD_ENCRYPTION_KEY 未设置或仍为开发默认值 (missing or default)"
-            )
+            problems.append("FIELD_ENCRYPTION_KEY 未设置或仍为开发默认值 (missing or default)")
         if not self.wechat_secret or self.wechat_secret == "fake-secret":
             problems.append("WECHAT_SECRET 未设置 (WECHAT_SECRET missing or default)")
         if any(marker in self.wechat_api_base for marker in FAKE_WECHAT_MARKERS):

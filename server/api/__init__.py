@@ -21,9 +21,9 @@ class EResApi(Api):
 
 
 def _blueprints() -> list:  # noqa: ANN202
-    from server.api import areas, auth, staff, system
+    from server.api import applications, areas, auth, staff, system, uploads
 
-    return [system.blp, auth.blp, areas.blp, staff.blp]
+    return [system.blp, auth.blp, areas.blp, staff.blp, uploads.blp, applications.blp]
 
 
 def register_api(app: Flask) -> Api:

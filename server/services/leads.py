@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import Channel, Lead, LeadEvidence, LeadStatus
+from server.models import OPEN_STATUSES, Channel, Lead, LeadEvidence, LeadStatus
 from server.services.access import Actor
 from server.services.audit import record
 
@@ -181,3 +181,34 @@ def _apply_signal(lead: Lead, signal: Signal, *, now: datetime) -> None:
         lead.priority_reasons = [*lead.priority_reasons, signal.priority_reason]
         lead.priority = lead.priority + signal.priority
     lead.updated_at = now
+
+
+#: The timestamp column each status sets when a lead enters it.
+_STATUS_STAMPS: dict[LeadStatus, str] = {
+    LeadStatus.TRIAGED: "triaged_at",
+    LeadStatus.DISPATCHED: "dispatched_at",
+    LeadStatus.CLOSED: "closed_at",
+    LeadStatus.MERGED: "closed_at",
+}
+
+
+def set_lead_status(
+    db: Session, lead: Lead, status: LeadStatus, *, actor: Actor, now: datetime
+) -> None:
+    """Move `lead` to `status`, keeping `is_open` in step and writing an audit row."""
+    old = lead.status
+    lead.status = status
+    lead.is_open = status in OPEN_STATUSES
+    lead.updated_at = now
+    stamp = _STATUS_STAMPS.get(status)
+    if stamp is not None:
+        setattr(lead, stamp, now)
+    record(
+        db,
+        actor=actor,
+        action=f"lead.{status.value}",
+        target_type="lead",
+        target_id=lead.id,
+        now=now,
+        detail={"old": old.value, "new": status.value},
+    )

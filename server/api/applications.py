@@ -1,0 +1,191 @@
+"""Applications for assistance: file (idempotent), list mine, read one, withdraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from server.api.deps import current_actor, db, now, requires, runtime
+from server.errors import DomainError
+from server.models import ApplicationType, Role
+from server.services import applications
+
+blp = Blueprint(
+    "applications", __name__, url_prefix="/api/v1", description="Applications for assistance"
+)
+
+
+_MONEY = {
+    "places": 2,
+    "validate": validate.Range(min=0, max=100_000_000, error="金额应在 0 到 1亿 元之间"),
+    # apispec renders Decimal bounds as strings ("0.00"); document them as numbers.
+    "metadata": {"minimum": 0, "maximum": 100_000_000},
+}
+
+
+class ApplicantSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    id_number = fields.String(required=True, validate=validate.Length(max=40))
+    phone = fields.String(required=True, validate=validate.Length(max=30))
+    town = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    village = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class MemberSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    relation = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    id_number = fields.String(load_default=None, validate=validate.Length(max=40))
+
+
+class MedicalSchema(Schema):
+    hospital = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    admission_date = fields.Date(required=True)
+    discharge_date = fields.Date(required=True)
+    total_cost = fields.Decimal(required=True, **_MONEY)
+    out_of_pocket = fields.Decimal(required=True, **_MONEY)
+
+
+class TemporarySchema(Schema):
+    what_happened = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    happened_on = fields.Date(required=True)
+
+
+class OnBehalfSchema(Schema):
+    relationship = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    consent_method = fields.String(
+        required=True, validate=validate.OneOf(["signed_form", "verbal"])
+    )
+    consent_photo_id = fields.Integer(load_default=None)
+    witness_name = fields.String(load_default=None, validate=validate.Length(max=50))
+    applicant_phone = fields.String(required=True, validate=validate.Length(max=30))
+
+
+class ApplicationCreateSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in ApplicationType]))
+    applicant = fields.Nested(ApplicantSchema, required=True)
+    household = fields.List(
+        fields.Nested(MemberSchema), load_default=list, validate=validate.Length(max=20)
+    )
+    monthly_income = fields.Decimal(required=True, **_MONEY)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    photo_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=9))
+    medical = fields.Nested(MedicalSchema, load_default=None)
+    temporary = fields.Nested(TemporarySchema, load_default=None)
+    on_behalf = fields.Nested(OnBehalfSchema, load_default=None)
+
+
+class TimelineStepSchema(Schema):
+    status = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": "plain Chinese"})
+    at = fields.DateTime(required=True)
+
+
+class ApplicationSchema(Schema):
+    id = fields.Integer(required=True)
+    type = fields.String(required=True)
+    type_label = fields.String(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    name = fields.String(required=True)
+    id_number = fields.String(required=True, metadata={"description": "masked"})
+    phone = fields.String(required=True, metadata={"description": "masked"})
+    address = fields.String(required=True)
+    monthly_income = fields.Decimal(required=True, as_string=True)
+    reason = fields.String(required=True)
+    photo_ids = fields.List(fields.Integer(), required=True)
+    details = fields.Dict(required=True)
+    submitted_at = fields.DateTime(required=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    outcome_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    timeline = fields.List(fields.Nested(TimelineStepSchema), required=True)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
+    per_page = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
+    )
+
+
+class ApplicationPageSchema(Schema):
+    items = fields.List(fields.Nested(ApplicationSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class IdempotencyKeyMissing(DomainError):
+    status = 428
+    code = "idempotency_key_required"
+    message = "缺少请求编号（Idempotency-Key），请更新小程序后重试"
+
+
+def _idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 100:
+        raise IdempotencyKeyMissing()
+    return key
+
+
+@blp.route("/applications", methods=["POST"])
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.arguments(ApplicationCreateSchema)
+@blp.response(201, ApplicationSchema)
+@blp.doc(
+    parameters=[
+        {"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}
+    ]
+)
+def file_application(body: dict[str, Any]) -> Any:
+    """File an application. Repeating the request with the same Idempotency-Key returns the
+    first answer; the same key with a different body is refused (409)."""
+    pii = runtime().pii
+    filed = applications.file_application(
+        db(),
+        body=body,
+        idempotency_key=_idempotency_key(),
+        pii=pii,
+        actor=current_actor(),
+        now=now(),
+    )
+    return applications.masked_view(filed.application, pii=pii)
+
+
+@blp.route("/applications")
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, ApplicationPageSchema)
+def list_applications(args: dict[str, Any]) -> Any:
+    """My applications (those I filed), newest first."""
+    pii = runtime().pii
+    rows, total = applications.list_my_applications(db(), actor=current_actor(), **args)
+    return {
+        "items": [applications.masked_view(a, pii=pii) for a in rows],
+        "total": total,
+        **args,
+    }
+
+
+@blp.route("/applications/<int:application_id>")
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.response(200, ApplicationSchema)
+def get_application(application_id: int) -> Any:
+    """One of my applications with its timeline; anyone else's is 404."""
+    application = applications.access_application_by_id(db(), application_id, actor=current_actor())
+    return applications.masked_view(application, pii=runtime().pii)
+
+
+@blp.route("/applications/<int:application_id>/withdraw", methods=["POST"])
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.response(200, ApplicationSchema)
+def withdraw_application(application_id: int) -> Any:
+    """Withdraw my application while nothing has been decided."""
+    application = applications.withdraw(db(), application_id, actor=current_actor(), now=now())
+    return applications.masked_view(application, pii=runtime().pii)

@@ -1,0 +1,70 @@
+"""Photo uploads for applications: the resident's or helper's own photos, and center staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, send_file
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from server.api.deps import current_actor, db, now, requires, runtime
+from server.models import Role
+from server.services import photos
+
+blp = Blueprint("uploads", __name__, url_prefix="/api/v1", description="Photo uploads")
+
+
+class PhotoUploadSchema(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class PhotoSchema(Schema):
+    id = fields.Integer(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    bytes = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+@blp.route("/uploads", methods=["POST"])
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.arguments(PhotoUploadSchema, location="files")
+@blp.response(201, PhotoSchema)
+def upload_photo(files: dict[str, Any]) -> Any:
+    """Upload one JPG or PNG photo (≤ 10 MB). Metadata (GPS, camera) is removed; stored as JPEG."""
+    config = runtime().config
+    return photos.upload_photo(
+        db(),
+        content=files["file"].read(config.max_upload_bytes + 1),
+        upload_dir=config.upload_dir,
+        max_bytes=config.max_upload_bytes,
+        actor=current_actor(),
+        now=now(),
+    )
+
+
+@blp.route("/uploads/<int:photo_id>")
+@requires()
+@blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
+def get_photo(photo_id: int) -> Response:
+    """The stored photo: its owner, or center staff; for anyone else it does not exist (404)."""
+    photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
+    return _send(photo.sha256, thumbnail=False)
+
+
+@blp.route("/uploads/<int:photo_id>/thumbnail")
+@requires()
+@blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
+def get_thumbnail(photo_id: int) -> Response:
+    """A thumbnail (longest side ≤ 320 px) of the photo; same access as the photo."""
+    photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
+    return _send(photo.sha256, thumbnail=True)
+
+
+def _send(sha256: str, *, thumbnail: bool) -> Response:
+    path = photos.photo_path(runtime().config.upload_dir, sha256, thumbnail=thumbnail)
+    response = send_file(path.resolve(), mimetype="image/jpeg", max_age=0, etag=sha256)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,460 @@
+"""Applications: filing (own or on behalf, idempotent), reading one's own, withdrawing.
+
+Every application feeds the applicant's one open lead through `leads.record_signal` in the same
+transaction; every state change writes a timeline event and an audit row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.models import (
+    UNDECIDED,
+    Application,
+    ApplicationEvent,
+    ApplicationStatus,
+    ApplicationType,
+    Channel,
+    IdempotencyRecord,
+    Role,
+    Town,
+    Village,
+)
+from server.services import idnumber
+from server.services.access import Actor
+from server.services.audit import record
+from server.services.leads import Signal, record_signal
+from server.services.outcomes import NEEDS_REASON, OUTCOMES
+from server.services.photos import owned_photo_ids
+from server.services.pii import PersonalData
+
+TYPE_LABELS: dict[ApplicationType, str] = {
+    ApplicationType.DIBAO: "最低生活保障",
+    ApplicationType.TEKUN: "特困人员供养",
+    ApplicationType.TEMPORARY: "临时救助",
+    ApplicationType.MEDICAL: "医疗救助",
+}
+#: Lead categories each type of application suggests.
+_CATEGORIES: dict[ApplicationType, list[str]] = {
+    ApplicationType.DIBAO: ["dibao"],
+    ApplicationType.TEKUN: ["tekun"],
+    ApplicationType.TEMPORARY: ["temporary"],
+    ApplicationType.MEDICAL: ["illness"],
+}
+STEP_TITLES: dict[ApplicationStatus, str] = {
+    ApplicationStatus.SUBMITTED: "已提交申请，等待镇街受理",
+    ApplicationStatus.ACCEPTED: "镇街已受理您的申请",
+    ApplicationStatus.INVESTIGATING: "工作人员正在入户调查核实",
+    ApplicationStatus.DECIDED: "审核已有结果",
+    ApplicationStatus.WITHDRAWN: "申请已撤回",
+}
+_PHONE = re.compile(r"^1\d{10}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    message = "该请求编号已用于另一份不同的申请，请刷新后重新提交"
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    application: Application
+    #: False when this is a replay of an earlier request with the same key.
+    created: bool
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
+    return ValidationFailed(message, code=code, errors={field: [message]})
+
+
+def _checked_id(raw: str, field: str, *, today: date) -> str:
+    result = idnumber.check(raw, today=today)
+    if not result.ok:
+        raise _invalid(field, result.message, result.code)
+    return result.value
+
+
+def _checked_phone(raw: str, field: str) -> str:
+    value = idnumber.normalise(raw)  # folds full-width digits, drops spaces and dashes
+    if not _PHONE.match(value):
+        raise _invalid(field, "手机号码应为以1开头的11位数字", "phone_format")
+    return value
+
+
+def _checked_text(raw: str, field: str) -> str:
+    if _CONTROL.search(raw):
+        raise _invalid(field, "内容含有无法识别的控制字符，请删除后重新填写", "control_characters")
+    return raw.strip()
+
+
+def file_application(
+    db: Session,
+    *,
+    body: dict[str, Any],
+    idempotency_key: str,
+    pii: PersonalData,
+    actor: Actor,
+    now: datetime,
+) -> Filed:
+    """File an application once per `idempotency_key`: a repeat returns the first one."""
+    assert actor.user_id is not None
+    digest = request_hash(body)
+    replay = _replay(db, user_id=actor.user_id, key=idempotency_key, digest=digest)
+    if replay is not None:
+        return Filed(replay, created=False)
+    try:
+        with db.begin_nested():
+            claim = IdempotencyRecord(
+                user_id=actor.user_id,
+                key=idempotency_key,
+                request_hash=digest,
+                response_status=201,
+                response_body={},
+                created_at=now,
+            )
+            db.add(claim)
+            db.flush()
+    except IntegrityError:  # another request with this key won the race
+        replay = _replay(db, user_id=actor.user_id, key=idempotency_key, digest=digest)
+        if replay is None:
+            raise IdempotencyConflict() from None
+        return Filed(replay, created=False)
+    application = _create(db, body=body, pii=pii, actor=actor, now=now)
+    claim.response_body = {"application_id": application.id}
+    db.flush()
+    return Filed(application, created=True)
+
+
+def _replay(db: Session, *, user_id: int, key: str, digest: str) -> Application | None:
+    existing = db.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+        )
+    )
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise IdempotencyConflict()
+    application_id = existing.response_body.get("application_id")
+    if application_id is None:
+        raise IdempotencyConflict("该申请正在提交中，请稍后查看")
+    return db.get(Application, application_id)
+
+
+def _create(
+    db: Session, *, body: dict[str, Any], pii: PersonalData, actor: Actor, now: datetime
+) -> Application:
+    today = now.date()
+    kind = ApplicationType(body["type"])
+    applicant = body["applicant"]
+    id_number = _checked_id(applicant["id_number"], "applicant.id_number", today=today)
+    phone = _checked_phone(applicant["phone"], "applicant.phone")
+    reason = _checked_text(body["reason"], "reason")
+    village = db.scalar(select(Village).where(Village.code == applicant["village"]))
+    town = db.scalar(select(Town).where(Town.code == applicant["town"]))
+    if town is None:
+        raise _invalid("applicant.town", "未找到该镇（街道）", "town_not_found")
+    if village is None or village.town_id != town.id:
+        raise _invalid("applicant.village", "该村（社区）不属于所选镇（街道）", "village_not_found")
+    members = []
+    for i, member in enumerate(body.get("household", [])):
+        sealed = None
+        if member.get("id_number"):
+            value = _checked_id(member["id_number"], f"household.{i}.id_number", today=today)
+            sealed = pii.seal(value)
+        members.append(
+            {"name": member["name"], "relation": member["relation"], "id_number_enc": sealed}
+        )
+    photo_ids = list(dict.fromkeys(body["photo_ids"]))
+    if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
+        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
+    details = _details(kind, body)
+    on_behalf = _on_behalf(db, body.get("on_behalf"), village=village, actor=actor)
+    channel = Channel.ON_BEHALF if on_behalf is not None else Channel.MINIPROGRAM
+    application = Application(
+        filed_by_id=actor.user_id,
+        type=kind,
+        status=ApplicationStatus.SUBMITTED,
+        channel=channel,
+        name=applicant["name"].strip(),
+        id_number_enc=pii.seal(id_number),
+        id_hash=pii.hash(id_number),
+        phone_enc=pii.seal(phone),
+        town_id=town.id,
+        village_id=village.id,
+        address=_checked_text(applicant["address"], "applicant.address"),
+        household=members,
+        monthly_income=body["monthly_income"],
+        reason=reason,
+        photo_ids=photo_ids,
+        details=details,
+        on_behalf=on_behalf,
+        submitted_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(application)
+    db.flush()
+    outcome = record_signal(
+        db,
+        Signal(
+            channel=channel,
+            name=application.name,
+            summary=f"{TYPE_LABELS[kind]}申请",
+            dedup_key=f"application:{application.id}",
+            person_hash=application.id_hash,
+            id_number_enc=application.id_number_enc,
+            phone_enc=application.phone_enc,
+            phone_hash=pii.hash(phone),
+            town_id=town.id,
+            village_id=village.id,
+            address=application.address,
+            categories=_CATEGORIES[kind],
+            facts={"type": kind.value, "monthly_income": str(body["monthly_income"])},
+            event_date=today,
+            source_type="application",
+            source_id=application.id,
+        ),
+        actor=actor,
+        now=now,
+    )
+    application.lead_id = outcome.lead.id
+    _step(db, application, ApplicationStatus.SUBMITTED, actor=actor, now=now)
+    db.flush()
+    return application
+
+
+def _details(kind: ApplicationType, body: dict[str, Any]) -> dict[str, Any]:
+    if kind is ApplicationType.MEDICAL:
+        medical = body.get("medical")
+        if not medical:
+            raise _invalid("medical", "申请医疗救助请填写住院信息", "medical_required")
+        if medical["discharge_date"] < medical["admission_date"]:
+            raise _invalid("medical.discharge_date", "出院日期不能早于入院日期")
+        if medical["out_of_pocket"] > medical["total_cost"]:
+            raise _invalid("medical.out_of_pocket", "自付费用不能超过总费用")
+        return {
+            "hospital": _checked_text(medical["hospital"], "medical.hospital"),
+            "admission_date": medical["admission_date"].isoformat(),
+            "discharge_date": medical["discharge_date"].isoformat(),
+            "total_cost": str(medical["total_cost"]),
+            "out_of_pocket": str(medical["out_of_pocket"]),
+        }
+    if kind is ApplicationType.TEMPORARY:
+        temporary = body.get("temporary")
+        if not temporary:
+            raise _invalid("temporary", "申请临时救助请说明遇到的困难", "temporary_required")
+        return {
+            "what_happened": _checked_text(temporary["what_happened"], "temporary.what_happened"),
+            "happened_on": temporary["happened_on"].isoformat(),
+        }
+    return {}
+
+
+def _on_behalf(
+    db: Session, block: dict[str, Any] | None, *, village: Village, actor: Actor
+) -> dict[str, Any] | None:
+    if actor.role is Role.HELPER:
+        if block is None:
+            raise _invalid(
+                "on_behalf", "代为申请请填写与申请人的关系和同意方式", "on_behalf_required"
+            )
+        if actor.village_id != village.id:
+            raise Forbidden("只能为本村（社区）的群众代为申请", code="not_your_village")
+    elif block is not None:
+        raise _invalid("on_behalf", "只有村居协理员可以代为申请")
+    if block is None:
+        return None
+    method = block["consent_method"]
+    result: dict[str, Any] = {
+        "relationship": _checked_text(block["relationship"], "on_behalf.relationship"),
+        "consent_method": method,
+        "applicant_phone": _checked_phone(block["applicant_phone"], "on_behalf.applicant_phone"),
+        "helper_id": actor.user_id,
+    }
+    if method == "signed_form":
+        photo_id = block.get("consent_photo_id")
+        if photo_id is None or owned_photo_ids(db, [photo_id], actor=actor) != {photo_id}:
+            raise _invalid("on_behalf.consent_photo_id", "请上传申请人签字的同意书照片")
+        result["consent_photo_id"] = photo_id
+    else:
+        witness = (block.get("witness_name") or "").strip()
+        if not witness:
+            raise _invalid("on_behalf.witness_name", "口头同意需填写见证人姓名")
+        result["witness_name"] = _checked_text(witness, "on_behalf.witness_name")
+    return result
+
+
+def _step(
+    db: Session,
+    application: Application,
+    status: ApplicationStatus,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    old = application.status
+    application.status = status
+    application.updated_at = now
+    setattr(application, f"{status.value}_at", now)
+    db.add(
+        ApplicationEvent(
+            application=application,
+            at=now,
+            status=status,
+            title=STEP_TITLES[status],
+            actor_id=actor.user_id,
+        )
+    )
+    record(
+        db,
+        actor=actor,
+        action=f"application.{status.value}",
+        target_type="application",
+        target_id=application.id,
+        now=now,
+        detail={"old": None if status is old else old.value, "new": status.value},
+    )
+
+
+def access_application_by_id(db: Session, application_id: int, *, actor: Actor) -> Application:
+    """One's own application (filed by oneself); anyone else's does not exist (404)."""
+    application = db.get(Application, application_id)
+    if application is None or application.filed_by_id != actor.user_id:
+        raise NotFound("未找到该申请")
+    return application
+
+
+def list_my_applications(
+    db: Session, *, actor: Actor, page: int, per_page: int
+) -> tuple[list[Application], int]:
+    mine = Application.filed_by_id == actor.user_id
+    total = db.scalar(select(func.count()).select_from(Application).where(mine)) or 0
+    rows = db.scalars(
+        select(Application)
+        .where(mine)
+        .order_by(Application.created_at.desc(), Application.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def withdraw(db: Session, application_id: int, *, actor: Actor, now: datetime) -> Application:
+    application = access_application_by_id(db, application_id, actor=actor)
+    if application.status not in UNDECIDED:
+        raise Conflict("申请已有结果或已撤回，不能再撤回", code="not_withdrawable")
+    _step(db, application, ApplicationStatus.WITHDRAWN, actor=actor, now=now)
+    db.flush()
+    return application
+
+
+#: The order of an application's steps; it only ever moves forward.
+_ORDER: dict[ApplicationStatus, int] = {
+    ApplicationStatus.SUBMITTED: 0,
+    ApplicationStatus.ACCEPTED: 1,
+    ApplicationStatus.INVESTIGATING: 2,
+    ApplicationStatus.DECIDED: 3,
+}
+
+
+def advance(
+    db: Session,
+    application: Application,
+    status: ApplicationStatus,
+    *,
+    actor: Actor,
+    now: datetime,
+    outcome: str | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Move an undecided application forward to `status`; False when it is already there or past.
+
+    Deciding needs an outcome code from `services.outcomes.OUTCOMES` (and a reason for the
+    outcomes that need one). Withdrawn and decided applications never move again.
+    """
+    if application.status not in UNDECIDED or status is ApplicationStatus.WITHDRAWN:
+        return False
+    if _ORDER[status] <= _ORDER[application.status]:
+        return False
+    if status is ApplicationStatus.DECIDED:
+        if outcome not in OUTCOMES:
+            raise _invalid("outcome", "请选择办理结果")
+        if outcome in NEEDS_REASON and not (reason or "").strip():
+            raise _invalid("reason", "该结果需要填写原因")
+        application.outcome = outcome
+        application.outcome_reason = reason
+    _step(db, application, status, actor=actor, now=now)
+    return True
+
+
+def advance_for_lead(
+    db: Session,
+    *,
+    lead_id: int,
+    status: ApplicationStatus,
+    actor: Actor,
+    now: datetime,
+    outcome: str | None = None,
+    reason: str | None = None,
+) -> list[Application]:
+    """Move every undecided application feeding `lead_id` forward; returns those that moved.
+
+    Called when a transfer slip is issued (受理), signed for (调查核实) or answered (办结).
+    """
+    rows = db.scalars(
+        select(Application)
+        .where(Application.lead_id == lead_id, Application.status.in_(UNDECIDED))
+        .order_by(Application.id)
+    )
+    moved = [
+        application
+        for application in rows
+        if advance(db, application, status, actor=actor, now=now, outcome=outcome, reason=reason)
+    ]
+    db.flush()
+    return moved
+
+
+def masked_view(application: Application, *, pii: PersonalData) -> dict[str, Any]:
+    """The application as its filer sees it: ID and phone masked."""
+    return {
+        "id": application.id,
+        "type": application.type.value,
+        "type_label": TYPE_LABELS[application.type],
+        "status": application.status.value,
+        "channel": application.channel.value,
+        "name": application.name,
+        "id_number": idnumber.mask(pii.open(application.id_number_enc)),
+        "phone": idnumber.mask_phone(pii.open(application.phone_enc)),
+        "address": application.address,
+        "monthly_income": application.monthly_income,
+        "reason": application.reason,
+        "photo_ids": application.photo_ids,
+        "details": application.details,
+        "submitted_at": application.submitted_at,
+        "withdrawn_at": application.withdrawn_at,
+        "decided_at": application.decided_at,
+        "outcome": application.outcome,
+        "outcome_reason": application.outcome_reason,
+        "created_at": application.created_at,
+        "timeline": [
+            {"status": e.status.value, "title": e.title, "at": e.at} for e in application.events
+        ],
+    }

@@ -1,0 +1,36 @@
+"""Outcomes of an investigation, shared by transfer-slip feedback and the applicant's timeline.
+
+A receiving unit reports one of these codes; the applicant reads the Chinese label (with the
+reason or amount where the outcome carries one).
+"""
+
+from __future__ import annotations
+
+#: Outcome code → plain-Chinese label shown to residents and staff.
+OUTCOMES: dict[str, str] = {
+    "dibao": "纳入低保",
+    "tekun": "纳入特困供养",
+    "temporary_aid": "给予临时救助",
+    "medical_aid": "给予医疗救助",
+    "education_aid": "给予教育救助",
+    "housing_aid": "给予住房救助",
+    "employment_aid": "给予就业救助",
+    "disaster_aid": "给予受灾人员救助",
+    "not_eligible": "不符合条件",
+    "referred": "已转介其他部门或社会力量",
+}
+
+#: Outcomes that must carry a reason (the resident is told why).
+NEEDS_REASON = frozenset({"not_eligible", "referred"})
+#: Outcomes that carry an amount in yuan.
+HAS_AMOUNT = frozenset({"temporary_aid", "medical_aid"})
+
+
+def outcome_text(code: str, reason: str | None = None, amount: str | None = None) -> str:
+    """ "不符合条件（家庭收入高于标准）" or "给予临时救助 2000 元"."""
+    label = OUTCOMES.get(code, code)
+    if amount:
+        label = f"{label} {amount} 元"
+    if reason:
+        label = f"{label}（{reason}）"
+    return label
