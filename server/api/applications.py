@@ -1,4 +1,4 @@
-"""Applications for assistance: file (idempotent), list mine, read one, withdraw."""
+"""Applications for assistance: file (idempotent), read, withdraw; staff accept and decide."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.errors import DomainError
-from server.models import ApplicationType, Role
+from server.models import ApplicationStatus, ApplicationType, Role
 from server.services import applications
+from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
     "applications", __name__, url_prefix="/api/v1", description="Applications for assistance"
@@ -84,6 +85,19 @@ class TimelineStepSchema(Schema):
     at = fields.DateTime(required=True)
 
 
+class MemberViewSchema(Schema):
+    name = fields.String(required=True)
+    relation = fields.String(required=True)
+    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+
+
+class OnBehalfViewSchema(Schema):
+    relationship = fields.String(allow_none=True)
+    consent_method = fields.String(allow_none=True)
+    consent_photo_id = fields.Integer(allow_none=True)
+    witness_name = fields.String(allow_none=True)
+
+
 class ApplicationSchema(Schema):
     id = fields.Integer(required=True)
     type = fields.String(required=True)
@@ -103,6 +117,12 @@ class ApplicationSchema(Schema):
     decided_at = fields.DateTime(allow_none=True)
     outcome = fields.String(allow_none=True)
     outcome_reason = fields.String(allow_none=True)
+    outcome_label = fields.String(allow_none=True, metadata={"description": "plain Chinese"})
+    town_id = fields.Integer(required=True)
+    village_id = fields.Integer(required=True)
+    lead_id = fields.Integer(allow_none=True)
+    household = fields.List(fields.Nested(MemberViewSchema), required=True)
+    on_behalf = fields.Nested(OnBehalfViewSchema, allow_none=True)
     created_at = fields.DateTime(required=True)
     timeline = fields.List(fields.Nested(TimelineStepSchema), required=True)
 
@@ -112,6 +132,17 @@ class PageArgsSchema(Schema):
     per_page = fields.Integer(
         load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
     )
+
+
+class ApplicationFilterSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf([s.value for s in ApplicationStatus]))
+    type = fields.String(validate=validate.OneOf([t.value for t in ApplicationType]))
+    town = fields.String(validate=validate.Length(max=32), metadata={"description": "town code"})
+
+
+class DecisionSchema(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
 class ApplicationPageSchema(Schema):
@@ -159,26 +190,59 @@ def file_application(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/applications")
-@requires(Role.RESIDENT, Role.HELPER)
-@blp.arguments(PageArgsSchema, location="query")
+@requires(Role.RESIDENT, Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
+@blp.arguments(ApplicationFilterSchema, location="query")
 @blp.response(200, ApplicationPageSchema)
 def list_applications(args: dict[str, Any]) -> Any:
-    """My applications (those I filed), newest first."""
+    """Residents and helpers: what I filed. Staff: the applications of my area. Newest first."""
     pii = runtime().pii
-    rows, total = applications.list_my_applications(db(), actor=current_actor(), **args)
+    rows, total = applications.list_applications(db(), actor=current_actor(), **args)
     return {
         "items": [applications.masked_view(a, pii=pii) for a in rows],
         "total": total,
-        **args,
+        "page": args["page"],
+        "per_page": args["per_page"],
     }
 
 
 @blp.route("/applications/<int:application_id>")
-@requires(Role.RESIDENT, Role.HELPER)
+@requires(Role.RESIDENT, Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
 @blp.response(200, ApplicationSchema)
 def get_application(application_id: int) -> Any:
-    """One of my applications with its timeline; anyone else's is 404."""
+    """One application with its timeline: my own, or one in my area; otherwise 404."""
     application = applications.access_application_by_id(db(), application_id, actor=current_actor())
+    return applications.masked_view(application, pii=runtime().pii)
+
+
+@blp.route("/applications/<int:application_id>/accept", methods=["POST"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.response(200, ApplicationSchema)
+def accept_application(application_id: int) -> Any:
+    """受理: the town (or the center) takes the application up."""
+    return _handle(application_id, ApplicationStatus.ACCEPTED)
+
+
+@blp.route("/applications/<int:application_id>/investigate", methods=["POST"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.response(200, ApplicationSchema)
+def investigate_application(application_id: int) -> Any:
+    """调查核实: staff start the household investigation."""
+    return _handle(application_id, ApplicationStatus.INVESTIGATING)
+
+
+@blp.route("/applications/<int:application_id>/decide", methods=["POST"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.arguments(DecisionSchema)
+@blp.response(200, ApplicationSchema)
+def decide_application(body: dict[str, Any], application_id: int) -> Any:
+    """办结: record the outcome (a reason is required for 不符合条件 and 转介)."""
+    return _handle(application_id, ApplicationStatus.DECIDED, **body)
+
+
+def _handle(application_id: int, status: ApplicationStatus, **decision: Any) -> Any:
+    application = applications.handle(
+        db(), application_id, status, actor=current_actor(), now=now(), **decision
+    )
     return applications.masked_view(application, pii=runtime().pii)
 
 

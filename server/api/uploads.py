@@ -1,4 +1,4 @@
-"""Photo uploads for applications: the resident's or helper's own photos, and center staff."""
+"""Photo uploads: residents and helpers upload; owners and staff of the area read."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def upload_photo(files: dict[str, Any]) -> Any:
 @requires()
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
 def get_photo(photo_id: int) -> Response:
-    """The stored photo: its owner, or center staff; for anyone else it does not exist (404)."""
+    """The stored photo: its owner, or staff whose area holds an application carrying it."""
     photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
     return _send(photo.sha256, thumbnail=False)
 

@@ -101,6 +101,17 @@ class ApplicationEvent(Base):
     application: Mapped[Application] = relationship(back_populates="events")
 
 
+class ApplicationPhoto(Base):
+    """Which photos an application carries, so photo access can follow the application's area."""
+
+    __tablename__ = "application_photos"
+
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True
+    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), primary_key=True, index=True)
+
+
 class IdempotencyRecord(Base):
     """The first answer to a request made with an `Idempotency-Key`, replayed for repeats."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from server.models import (
     UNDECIDED,
     Application,
     ApplicationEvent,
+    ApplicationPhoto,
     ApplicationStatus,
     ApplicationType,
     Channel,
@@ -31,10 +32,10 @@ from server.models import (
     Village,
 )
 from server.services import idnumber
-from server.services.access import Actor
+from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.leads import Signal, record_signal
-from server.services.outcomes import NEEDS_REASON, OUTCOMES
+from server.services.outcomes import NEEDS_REASON, OUTCOMES, outcome_text
 from server.services.photos import owned_photo_ids
 from server.services.pii import PersonalData
 
@@ -185,7 +186,7 @@ def _create(
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
         raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
     details = _details(kind, body)
-    on_behalf = _on_behalf(db, body.get("on_behalf"), village=village, actor=actor)
+    on_behalf = _on_behalf(db, body.get("on_behalf"), village=village, pii=pii, actor=actor)
     channel = Channel.ON_BEHALF if on_behalf is not None else Channel.MINIPROGRAM
     application = Application(
         filed_by_id=actor.user_id,
@@ -211,6 +212,10 @@ def _create(
     )
     db.add(application)
     db.flush()
+    linked = {*photo_ids}
+    if on_behalf and on_behalf.get("consent_photo_id"):
+        linked.add(on_behalf["consent_photo_id"])
+    db.add_all(ApplicationPhoto(application_id=application.id, photo_id=p) for p in linked)
     outcome = record_signal(
         db,
         Signal(
@@ -268,7 +273,12 @@ def _details(kind: ApplicationType, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _on_behalf(
-    db: Session, block: dict[str, Any] | None, *, village: Village, actor: Actor
+    db: Session,
+    block: dict[str, Any] | None,
+    *,
+    village: Village,
+    pii: PersonalData,
+    actor: Actor,
 ) -> dict[str, Any] | None:
     if actor.role is Role.HELPER:
         if block is None:
@@ -285,7 +295,9 @@ def _on_behalf(
     result: dict[str, Any] = {
         "relationship": _checked_text(block["relationship"], "on_behalf.relationship"),
         "consent_method": method,
-        "applicant_phone": _checked_phone(block["applicant_phone"], "on_behalf.applicant_phone"),
+        "applicant_phone_enc": pii.seal(
+            _checked_phone(block["applicant_phone"], "on_behalf.applicant_phone")
+        ),
         "helper_id": actor.user_id,
     }
     if method == "signed_form":
@@ -308,6 +320,7 @@ def _step(
     *,
     actor: Actor,
     now: datetime,
+    title: str | None = None,
 ) -> None:
     old = application.status
     application.status = status
@@ -318,7 +331,7 @@ def _step(
             application=application,
             at=now,
             status=status,
-            title=STEP_TITLES[status],
+            title=title or STEP_TITLES[status],
             actor_id=actor.user_id,
         )
     )
@@ -334,30 +347,65 @@ def _step(
 
 
 def access_application_by_id(db: Session, application_id: int, *, actor: Actor) -> Application:
-    """One's own application (filed by oneself); anyone else's does not exist (404)."""
-    application = db.get(Application, application_id)
-    if application is None or application.filed_by_id != actor.user_id:
+    """The application if `actor` may see it, else 404 (never 403: its existence is private).
+
+    Residents and helpers see what they filed; staff see applications in their jurisdiction.
+    """
+    query = _visible(select(Application), actor).where(Application.id == application_id)
+    application = db.scalar(query)
+    if application is None:
         raise NotFound("未找到该申请")
     return application
 
 
-def list_my_applications(
-    db: Session, *, actor: Actor, page: int, per_page: int
+def _visible(query: Select, actor: Actor) -> Select:
+    """Limit `query` over applications to those `actor` may see, in the query itself."""
+    if actor.role in (Role.RESIDENT, Role.HELPER):
+        return query.where(Application.filed_by_id == actor.user_id)
+    return scope_by_area(
+        query, actor, town_col=Application.town_id, village_col=Application.village_id
+    )
+
+
+def list_applications(
+    db: Session,
+    *,
+    actor: Actor,
+    page: int,
+    per_page: int,
+    status: str | None = None,
+    type: str | None = None,  # noqa: A002 - the API's field name
+    town: str | None = None,
 ) -> tuple[list[Application], int]:
-    mine = Application.filed_by_id == actor.user_id
-    total = db.scalar(select(func.count()).select_from(Application).where(mine)) or 0
+    """Applications `actor` may see, newest first: one's own, or the jurisdiction's for staff."""
+    query = _visible(select(Application), actor)
+    if status:
+        query = query.where(Application.status == ApplicationStatus(status))
+    if type:
+        query = query.where(Application.type == ApplicationType(type))
+    if town:
+        query = query.join(Town, Town.id == Application.town_id).where(Town.code == town)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.scalars(
-        select(Application)
-        .where(mine)
-        .order_by(Application.created_at.desc(), Application.id.desc())
+        query.order_by(Application.created_at.desc(), Application.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
     return list(rows), total
 
 
+def list_my_applications(
+    db: Session, *, actor: Actor, page: int, per_page: int
+) -> tuple[list[Application], int]:
+    """What `actor` filed, newest first (residents and helpers)."""
+    return list_applications(db, actor=actor, page=page, per_page=per_page)
+
+
 def withdraw(db: Session, application_id: int, *, actor: Actor, now: datetime) -> Application:
+    """The filer withdraws their application while nothing has been decided."""
     application = access_application_by_id(db, application_id, actor=actor)
+    if application.filed_by_id != actor.user_id:
+        raise NotFound("未找到该申请")
     if application.status not in UNDECIDED:
         raise Conflict("申请已有结果或已撤回，不能再撤回", code="not_withdrawable")
     _step(db, application, ApplicationStatus.WITHDRAWN, actor=actor, now=now)
@@ -400,8 +448,32 @@ def advance(
             raise _invalid("reason", "该结果需要填写原因")
         application.outcome = outcome
         application.outcome_reason = reason
+        title = f"办结：{outcome_text(outcome, reason)}"
+        _step(db, application, status, actor=actor, now=now, title=title)
+        return True
     _step(db, application, status, actor=actor, now=now)
     return True
+
+
+def handle(
+    db: Session,
+    application_id: int,
+    status: ApplicationStatus,
+    *,
+    actor: Actor,
+    now: datetime,
+    outcome: str | None = None,
+    reason: str | None = None,
+) -> Application:
+    """Staff accept (受理), investigate (调查核实) or decide (办结) an application in their area."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    application = access_application_by_id(db, application_id, actor=actor)
+    if application.status not in UNDECIDED:
+        raise Conflict("申请已办结或已撤回", code="application_closed")
+    if not advance(db, application, status, actor=actor, now=now, outcome=outcome, reason=reason):
+        raise Conflict("申请已处于该步骤或之后的步骤", code="step_already_taken")
+    db.flush()
+    return application
 
 
 def advance_for_lead(
@@ -433,7 +505,7 @@ def advance_for_lead(
 
 
 def masked_view(application: Application, *, pii: PersonalData) -> dict[str, Any]:
-    """The application as its filer sees it: ID and phone masked."""
+    """The application as its filer and staff see it: ID numbers and phone masked."""
     return {
         "id": application.id,
         "type": application.type.value,
@@ -453,8 +525,35 @@ def masked_view(application: Application, *, pii: PersonalData) -> dict[str, Any
         "decided_at": application.decided_at,
         "outcome": application.outcome,
         "outcome_reason": application.outcome_reason,
+        "outcome_label": outcome_text(application.outcome) if application.outcome else None,
+        "town_id": application.town_id,
+        "village_id": application.village_id,
+        "lead_id": application.lead_id,
+        "household": [
+            {
+                "name": m["name"],
+                "relation": m["relation"],
+                "id_number": idnumber.mask(pii.open(m["id_number_enc"]))
+                if m.get("id_number_enc")
+                else None,
+            }
+            for m in application.household
+        ],
+        "on_behalf": _on_behalf_view(application.on_behalf),
         "created_at": application.created_at,
         "timeline": [
             {"status": e.status.value, "title": e.title, "at": e.at} for e in application.events
         ],
+    }
+
+
+def _on_behalf_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How a filing on behalf was consented to; the applicant's phone stays sealed."""
+    if block is None:
+        return None
+    return {
+        "relationship": block.get("relationship"),
+        "consent_method": block.get("consent_method"),
+        "consent_photo_id": block.get("consent_photo_id"),
+        "witness_name": block.get("witness_name"),
     }

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError, NotFound, ValidationFailed
-from server.models import Photo
-from server.services.access import Actor
+from server.models import Application, ApplicationPhoto, Photo
+from server.services.access import Actor, scope_by_area
 from server.services.audit import record
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
@@ -204,15 +204,31 @@ def upload_photo(
 
 
 def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
-    """The photo if `actor` may see it: its owner, or center staff. Anyone else: not found."""
+    """The photo if `actor` may see it, else 404.
+
+    Its owner always; staff when an application carrying it lies in their jurisdiction (the
+    center and leaders everywhere, a town its own). Nobody else, and never through a public URL.
+    """
     photo = db.get(Photo, photo_id)
     if photo is None:
         raise NotFound("未找到该照片")
-    if actor.is_center:
-        return photo
     if photo.owner_id == actor.user_id:
         return photo
+    if actor.is_staff and _in_jurisdiction(db, photo_id, actor=actor):
+        return photo
     raise NotFound("未找到该照片")
+
+
+def _in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
+    query = (
+        select(Application.id)
+        .join(ApplicationPhoto, ApplicationPhoto.application_id == Application.id)
+        .where(ApplicationPhoto.photo_id == photo_id)
+    )
+    query = scope_by_area(
+        query, actor, town_col=Application.town_id, village_col=Application.village_id
+    )
+    return db.scalar(query.limit(1)) is not None
 
 
 def owned_photo_ids(db: Session, photo_ids: list[int], *, actor: Actor) -> set[int]:
