@@ -51,6 +51,8 @@ def _configure_logging(config: Config) -> None:
     )
     root.addHandler(handler)
     root.setLevel(config.log_level)
+    # Our handler prints request ids; do not print each line again through the root logger.
+    root.propagate = False
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -152,10 +152,17 @@ def load_villages_cmd(file: Path) -> None:
 def seed_demo_cmd() -> None:
     """Fill an empty database with clearly synthetic demo data and print the demo logins."""
     from server.services.demo import seed_demo
+    from server.wechat.fake_server import fake_openid
 
     rt = _runtime()
     with unit_of_work(rt.session_factory) as db:
-        logins = seed_demo(db, pii=rt.pii, now=clock.now())
+        logins = seed_demo(
+            db,
+            pii=rt.pii,
+            now=clock.now(),
+            upload_dir=rt.config.upload_dir,
+            openid_for=fake_openid,
+        )
     if not logins:
         click.echo("demo data already present; nothing added")
         return

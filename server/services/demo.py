@@ -3,14 +3,19 @@ generators (`synthetic_id_number`, `synthetic_name`)."""
 
 from __future__ import annotations
 
+import io
 import random
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Channel, Role, Town, User, Village
-from server.services.access import SYSTEM
+from server.models import ApplicationStatus, Channel, Role, Town, User, Village
+from server.services.access import SYSTEM, Actor
 from server.services.idnumber import check_digit
 from server.services.leads import Signal, record_signal
 from server.services.pii import PersonalData
@@ -45,9 +50,17 @@ def synthetic_name(rng: random.Random) -> str:
 
 
 def seed_demo(
-    db: Session, *, pii: PersonalData, now: datetime, seed: int = 2021
+    db: Session,
+    *,
+    pii: PersonalData,
+    now: datetime,
+    upload_dir: str | None = None,
+    openid_for: Callable[[str], str] | None = None,
+    seed: int = 2021,
 ) -> list[tuple[str, str, str]]:
-    """Add demo staff, villages and leads to a database without them; returns the logins."""
+    """Add demo staff, villages, leads and (given `upload_dir` and `openid_for`, the fake WeChat
+    server's openid for a user name) applications to a database without them; returns the
+    logins."""
     if db.scalar(select(User.id).where(User.username == "center")) is not None:
         return []
     rng = random.Random(seed)
@@ -87,7 +100,143 @@ def seed_demo(
             actor=SYSTEM,
             now=now,
         )
+    if upload_dir is not None and openid_for is not None:
+        _demo_applications(
+            db, villages, pii=pii, now=now, upload_dir=upload_dir, openid_for=openid_for, rng=rng
+        )
+        logins.append(("wechat code demo-alice", "-", Role.RESIDENT.value))
     return logins
+
+
+#: (application type, steps the town has taken, outcome) for the demo resident's applications.
+_DEMO_APPLICATIONS: tuple[tuple[str, tuple[ApplicationStatus, ...], str | None], ...] = (
+    ("dibao", (), None),
+    ("temporary", (ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING), None),
+    ("medical", (ApplicationStatus.ACCEPTED, ApplicationStatus.DECIDED), "medical_aid"),
+)
+
+
+def _demo_applications(
+    db: Session,
+    villages: list[Village],
+    *,
+    pii: PersonalData,
+    now: datetime,
+    upload_dir: str,
+    openid_for: Callable[[str], str],
+    rng: random.Random,
+) -> None:
+    """A resident "alice" (log in with WeChat code `demo-alice` on the fake server) with three
+    applications at different steps, and a helper filing on someone's behalf."""
+    from server.services import applications, photos
+
+    village = villages[0]
+    town_code = db.get(Town, village.town_id).code  # type: ignore[union-attr]
+    alice = _demo_user(db, "alice", Role.RESIDENT, openid_for=openid_for, now=now)
+    helper = _demo_user(
+        db, "helper", Role.HELPER, openid_for=openid_for, now=now, village_id=village.id
+    )
+    for n, (kind, steps, outcome) in enumerate(_DEMO_APPLICATIONS):
+        actor = Actor(user_id=alice.id, role=Role.RESIDENT)
+        photo = photos.upload_photo(
+            db,
+            content=_demo_photo(n),
+            upload_dir=upload_dir,
+            max_bytes=10_000_000,
+            actor=actor,
+            now=now,
+        )
+        body = _demo_body(kind, photo.id, town_code, village.code, rng)
+        filed = applications.file_application(
+            db, body=body, idempotency_key=f"demo-{n}", pii=pii, actor=actor, now=now
+        )
+        for step in steps:
+            applications.advance(
+                db, filed.application, step, actor=SYSTEM, now=now, outcome=outcome
+            )
+    helper_actor = Actor(user_id=helper.id, role=Role.HELPER, village_id=village.id)
+    photo = photos.upload_photo(
+        db,
+        content=_demo_photo(9),
+        upload_dir=upload_dir,
+        max_bytes=10_000_000,
+        actor=helper_actor,
+        now=now,
+    )
+    body = _demo_body("tekun", photo.id, town_code, village.code, rng)
+    body["on_behalf"] = {
+        "relationship": "村协理员",
+        "consent_method": "verbal",
+        "witness_name": "演示见证人",
+        "applicant_phone": "13800000000",
+    }
+    applications.file_application(
+        db, body=body, idempotency_key="demo-helper", pii=pii, actor=helper_actor, now=now
+    )
+    db.flush()
+
+
+def _demo_user(
+    db: Session,
+    name: str,
+    role: Role,
+    *,
+    openid_for: Callable[[str], str],
+    now: datetime,
+    village_id: int | None = None,
+) -> User:
+    user = User(
+        role=role,
+        openid=openid_for(name),
+        display_name=f"演示-{name}",
+        village_id=village_id,
+        created_at=now,
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def _demo_body(
+    kind: str, photo_id: int, town: str, village: str, rng: random.Random
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": kind,
+        "applicant": {
+            "name": f"演示{synthetic_name(rng)}",
+            "id_number": synthetic_id_number(rng),
+            "phone": f"138{rng.randint(0, 99_999_999):08d}",
+            "town": town,
+            "village": village,
+            "address": "演示地址：幸福路1号",
+        },
+        "household": [{"name": f"演示{synthetic_name(rng)}", "relation": "配偶"}],
+        "monthly_income": Decimal("600.00"),
+        "reason": "演示数据：家中老人长期患病，收入微薄。",
+        "photo_ids": [photo_id],
+    }
+    if kind == "medical":
+        body["medical"] = {
+            "hospital": "演示人民医院",
+            "admission_date": date(2026, 10, 8),
+            "discharge_date": date(2026, 10, 20),
+            "total_cost": Decimal("58000.00"),
+            "out_of_pocket": Decimal("32400.00"),
+        }
+    if kind == "temporary":
+        body["temporary"] = {
+            "what_happened": "演示：房屋漏雨受损",
+            "happened_on": date(2026, 11, 1),
+        }
+    return body
+
+
+def _demo_photo(n: int) -> bytes:
+    """A small, clearly synthetic "document photo"."""
+    image = Image.new("RGB", (800, 600), (230, 230 - n * 10, 210))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _demo_villages(db: Session) -> list[Village]:
