@@ -1,0 +1,86 @@
+"""The house's one-way dependencies, checked on the source: api → services → models.
+
+`server/wechat` is an adapter the services receive as an argument; nothing below the API imports
+`server.api`; only `server/wechat` imports wechatpy; only `server/clock.py` reads the clock.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SERVER = Path(__file__).resolve().parent.parent / "server"
+
+
+def _modules(package: str) -> list[Path]:
+    root = SERVER / package if package else SERVER
+    return sorted(root.rglob("*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+#: The gateway's error type is part of the interface services receive, so they may catch it.
+ALLOWED = {"server.wechat.errors"}
+
+
+def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(SERVER.parent)} imports {name}"
+        for path in _modules(package)
+        for name in sorted(_imports(path))
+        if name.startswith(forbidden) and name not in ALLOWED
+    ]
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("models", ("server.services", "server.api", "server.wechat", "flask", "wechatpy")),
+        ("services", ("server.api", "server.wechat", "flask", "wechatpy")),
+        ("wechat", ("server.services", "server.api", "flask_smorest")),
+    ],
+)
+def test_dependencies_run_one_way(package: str, forbidden: tuple[str, ...]) -> None:
+    assert _offenders(package, forbidden) == []
+
+
+def test_only_create_app_imports_the_api() -> None:
+    offenders = [
+        f"{path.relative_to(SERVER.parent)}"
+        for path in _modules("")
+        if "api" not in path.relative_to(SERVER).parts[:1]
+        and path != SERVER / "__init__.py"
+        and any(name.startswith("server.api") for name in _imports(path))
+    ]
+    assert offenders == []
+
+
+def test_only_the_wechat_adapter_imports_wechatpy() -> None:
+    offenders = [
+        f"{path.relative_to(SERVER.parent)}"
+        for path in _modules("")
+        if path.relative_to(SERVER).parts[0] != "wechat"
+        and any(name.startswith("wechatpy") for name in _imports(path))
+    ]
+    assert offenders == []
+
+
+def test_only_the_clock_module_reads_the_clock() -> None:
+    readers = ("datetime.now(", "datetime.utcnow(", "date.today(", "time.time(")
+    offenders = [
+        f"{path.relative_to(SERVER.parent)}"
+        for path in _modules("")
+        if path != SERVER / "clock.py"
+        and any(reader in path.read_text(encoding="utf-8") for reader in readers)
+    ]
+    assert offenders == []
