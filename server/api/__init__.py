@@ -21,9 +21,9 @@ class EResApi(Api):
 
 
 def _blueprints() -> list:  # noqa: ANN202
-    from server.api import applications, areas, auth, staff, system, uploads
+    from server.api import applications, areas, auth, helpers, staff, system, uploads
 
-    return [system.blp, auth.blp, areas.blp, staff.blp, uploads.blp, applications.blp]
+    return [system.blp, auth.blp, areas.blp, staff.blp, uploads.blp, applications.blp, helpers.blp]
 
 
 def register_api(app: Flask) -> Api:

@@ -14,6 +14,7 @@ from server.models.areas import Department, Town, TownKind, Village
 from server.models.audit import AuditEntry
 from server.models.base import Base
 from server.models.calendar import CalendarDay, CalendarYear
+from server.models.helpers import HelperInvitation
 from server.models.jobs import Job, JobStatus
 from server.models.leads import OPEN_STATUSES, Channel, Lead, LeadEvidence, LeadStatus
 from server.models.photos import Photo
@@ -35,6 +36,7 @@ __all__ = [
     "CalendarYear",
     "Channel",
     "Department",
+    "HelperInvitation",
     "IdempotencyRecord",
     "Job",
     "JobStatus",
