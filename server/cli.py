@@ -198,13 +198,13 @@ def worker_cmd(once: bool, interval: float) -> None:
     rt = _runtime()
     ran = run_worker(rt, once=once, interval=interval)
     if once:
-        click.echo(f"ran {ran} job(s)")
+        click.echo(f"ran {ran} job(s) and message(s)")
 
 
 def run_worker(
     rt, *, once: bool, interval: float = 2.0, stop: threading.Event | None = None
 ) -> int:  # noqa: ANN001
-    from server.services import jobs
+    from server.services import jobs, outbox
     from server.services.registry import load_job_handlers
 
     load_job_handlers()
@@ -214,6 +214,10 @@ def run_worker(
         total += jobs.run_due(
             rt.session_factory, worker_id=worker_id, clock=clock.now, deps=rt.job_deps()
         )
+        # WeChat messages: queued by state changes, sent here (see services/outbox.py).
+        total += outbox.deliver_due(
+            rt.session_factory, rt.gateway, config=rt.config, clock=clock.now
+        ).handled
         if once or (stop is not None and stop.is_set()):
             return total
         time.sleep(interval)

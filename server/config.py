@@ -39,6 +39,15 @@ class Config:
     wechat_callback_token: str = "fake-callback-token"
     wechat_callback_aes_key: str = ""
     redis_url: str = ""
+    #: Subscribe-message template ids, one per event (see services/notifications.py for fields).
+    wechat_template_received: str = "tmpl-application-received"
+    wechat_template_status: str = "tmpl-application-status"
+    wechat_template_result: str = "tmpl-application-result"
+    wechat_template_revisit: str = "tmpl-revisit-request"
+    #: Comma-separated template ids granted as long-term subscriptions (public-service apps).
+    wechat_long_term_templates: str = ""
+    #: formal / trial / developer: which version of the mini-program a message opens.
+    wechat_miniprogram_state: str = "formal"
     resident_token_ttl: int = 30 * 24 * 3600
     staff_token_ttl: int = 12 * 3600
     login_max_failures: int = 5

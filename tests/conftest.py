@@ -123,6 +123,8 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     _reset(runtime)
     fake = request.getfixturevalue("fake_wechat")
     fake.reset()
+    # The fake forgot its tokens: drop the gateway's in-process token memo with it.
+    runtime._gateway = None
     yield
 
 

@@ -21,9 +21,28 @@ class EResApi(Api):
 
 
 def _blueprints() -> list:  # noqa: ANN202
-    from server.api import applications, areas, auth, helpers, staff, system, uploads
+    from server.api import (
+        applications,
+        areas,
+        auth,
+        helpers,
+        notifications,
+        staff,
+        system,
+        uploads,
+    )
 
-    return [system.blp, auth.blp, areas.blp, staff.blp, uploads.blp, applications.blp, helpers.blp]
+    return [
+        system.blp,
+        auth.blp,
+        areas.blp,
+        staff.blp,
+        uploads.blp,
+        applications.blp,
+        helpers.blp,
+        notifications.blp,
+        notifications.callback_blp,
+    ]
 
 
 def register_api(app: Flask) -> Api:

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.errors import DomainError
 from server.models import ApplicationStatus, ApplicationType, Role
-from server.services import applications
+from server.services import applications, notifications
 from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
@@ -83,6 +83,9 @@ class TimelineStepSchema(Schema):
     status = fields.String(required=True)
     title = fields.String(required=True, metadata={"description": "plain Chinese"})
     at = fields.DateTime(required=True)
+    notice = fields.String(
+        allow_none=True, metadata={"description": "what became of the WeChat message"}
+    )
 
 
 class MemberViewSchema(Schema):
@@ -211,7 +214,7 @@ def list_applications(args: dict[str, Any]) -> Any:
 def get_application(application_id: int) -> Any:
     """One application with its timeline: my own, or one in my area; otherwise 404."""
     application = applications.access_application_by_id(db(), application_id, actor=current_actor())
-    return applications.masked_view(application, pii=runtime().pii)
+    return _view(application)
 
 
 @blp.route("/applications/<int:application_id>/accept", methods=["POST"])
@@ -243,7 +246,13 @@ def _handle(application_id: int, status: ApplicationStatus, **decision: Any) -> 
     application = applications.handle(
         db(), application_id, status, actor=current_actor(), now=now(), **decision
     )
-    return applications.masked_view(application, pii=runtime().pii)
+    return _view(application)
+
+
+def _view(application: Any) -> dict[str, Any]:
+    """One application with each timeline step's WeChat notice."""
+    notices = notifications.notices_for(db(), application.id)
+    return applications.masked_view(application, pii=runtime().pii, notices=notices)
 
 
 @blp.route("/applications/<int:application_id>/withdraw", methods=["POST"])
@@ -252,4 +261,4 @@ def _handle(application_id: int, status: ApplicationStatus, **decision: Any) -> 
 def withdraw_application(application_id: int) -> Any:
     """Withdraw my application while nothing has been decided."""
     application = applications.withdraw(db(), application_id, actor=current_actor(), now=now())
-    return applications.masked_view(application, pii=runtime().pii)
+    return _view(application)

@@ -93,7 +93,12 @@ def requires(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def public(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark an endpoint as callable without login (documented as such)."""
+    """Mark an endpoint as callable without login (documented as `x-public` with no security)."""
+    apidoc = getattr(view, "_apidoc", {})
+    view._apidoc = apidoc  # type: ignore[attr-defined]
+    manual = apidoc.setdefault("manual_doc", {})
+    manual["security"] = []
+    manual["x-public"] = True
     view.allowed_roles = None  # type: ignore[attr-defined]
     return view
 

@@ -17,6 +17,13 @@ from server.models.calendar import CalendarDay, CalendarYear
 from server.models.helpers import HelperInvitation
 from server.models.jobs import Job, JobStatus
 from server.models.leads import OPEN_STATUSES, Channel, Lead, LeadEvidence, LeadStatus
+from server.models.notifications import (
+    InboxMessage,
+    OutboxMessage,
+    OutboxState,
+    Subscription,
+    SubscriptionStatus,
+)
 from server.models.photos import Photo
 from server.models.wechat import WeChatAccessToken
 
@@ -38,14 +45,19 @@ __all__ = [
     "Department",
     "HelperInvitation",
     "IdempotencyRecord",
+    "InboxMessage",
     "Job",
     "JobStatus",
     "Lead",
     "LeadEvidence",
     "LeadStatus",
     "LoginThrottle",
+    "OutboxMessage",
+    "OutboxState",
     "Photo",
     "Role",
+    "Subscription",
+    "SubscriptionStatus",
     "Town",
     "TownKind",
     "User",

@@ -35,16 +35,11 @@ from server.services import idnumber
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.leads import Signal, record_signal
-from server.services.outcomes import NEEDS_REASON, OUTCOMES, outcome_text
+from server.services.notifications import notify_application_event
+from server.services.outcomes import NEEDS_REASON, OUTCOMES, TYPE_LABELS, outcome_text
 from server.services.photos import owned_photo_ids
 from server.services.pii import PersonalData
 
-TYPE_LABELS: dict[ApplicationType, str] = {
-    ApplicationType.DIBAO: "最低生活保障",
-    ApplicationType.TEKUN: "特困人员供养",
-    ApplicationType.TEMPORARY: "临时救助",
-    ApplicationType.MEDICAL: "医疗救助",
-}
 #: Lead categories each type of application suggests.
 _CATEGORIES: dict[ApplicationType, list[str]] = {
     ApplicationType.DIBAO: ["dibao"],
@@ -344,6 +339,8 @@ def _step(
         now=now,
         detail={"old": None if status is old else old.value, "new": status.value},
     )
+    # The filer hears of it through WeChat and the inbox, written in this same transaction.
+    notify_application_event(db, application, status, now=now)
 
 
 def access_application_by_id(db: Session, application_id: int, *, actor: Actor) -> Application:
@@ -504,8 +501,14 @@ def advance_for_lead(
     return moved
 
 
-def masked_view(application: Application, *, pii: PersonalData) -> dict[str, Any]:
-    """The application as its filer and staff see it: ID numbers and phone masked."""
+def masked_view(
+    application: Application, *, pii: PersonalData, notices: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The application as its filer and staff see it: ID numbers and phone masked.
+
+    `notices` (step status → what became of its WeChat message) annotates the timeline.
+    """
+    notices = notices or {}
     return {
         "id": application.id,
         "type": application.type.value,
@@ -542,7 +545,13 @@ def masked_view(application: Application, *, pii: PersonalData) -> dict[str, Any
         "on_behalf": _on_behalf_view(application.on_behalf),
         "created_at": application.created_at,
         "timeline": [
-            {"status": e.status.value, "title": e.title, "at": e.at} for e in application.events
+            {
+                "status": e.status.value,
+                "title": e.title,
+                "at": e.at,
+                "notice": notices.get(e.status.value),
+            }
+            for e in application.events
         ],
     }
 

@@ -1,10 +1,20 @@
-"""Outcomes of an investigation, shared by transfer-slip feedback and the applicant's timeline.
+"""Labels residents read, shared by applications, transfer-slip feedback and notifications:
+the kinds of aid, and the outcomes of an investigation.
 
-A receiving unit reports one of these codes; the applicant reads the Chinese label (with the
-reason or amount where the outcome carries one).
+A receiving unit reports one of the outcome codes; the applicant reads the Chinese label (with
+the reason or amount where the outcome carries one).
 """
 
 from __future__ import annotations
+
+from server.models import ApplicationType
+
+TYPE_LABELS: dict[ApplicationType, str] = {
+    ApplicationType.DIBAO: "最低生活保障",
+    ApplicationType.TEKUN: "特困人员供养",
+    ApplicationType.TEMPORARY: "临时救助",
+    ApplicationType.MEDICAL: "医疗救助",
+}
 
 #: Outcome code → plain-Chinese label shown to residents and staff.
 OUTCOMES: dict[str, str] = {

@@ -29,6 +29,10 @@ from server import clock
 from server.models.wechat import WeChatAccessToken
 
 EXPIRY_MARGIN = timedelta(minutes=5)
+#: How long a process reuses a token it read from the shared store before reading it again.
+#: A token another process replaced meanwhile fails with 40001, and the gateway's one retry
+#: then reads the new one; in exchange, a send does not pay a database round trip.
+MEMO_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,32 @@ class DatabaseTokenStore:
         self._factory = session_factory
         self._clock = clock
         self._lock_timeout_seconds = lock_timeout_seconds
+        #: appid → (token, its expiry, monotonic time it was read): this process's short memo.
+        self._memo: dict[str, tuple[str, datetime, float]] = {}
 
     def get_token(self, appid: str, fetch: Fetcher) -> str:
+        memo = self._memo.get(appid)
+        if (
+            memo is not None
+            and time.monotonic() - memo[2] < MEMO_SECONDS
+            and self._clock() < memo[1] - EXPIRY_MARGIN
+        ):
+            return memo[0]
         with self._factory() as session:
             row = session.get(WeChatAccessToken, appid)
             if row is not None and self._is_fresh(row):
-                assert row.token is not None
+                assert row.token is not None and row.expires_at is not None
+                self._remember(appid, row.token, row.expires_at)
                 return row.token
         return self._refresh(appid, fetch)
 
+    def _remember(self, appid: str, token: str, expires_at: datetime) -> None:
+        self._memo[appid] = (token, expires_at, time.monotonic())
+
     def invalidate(self, appid: str, token: str) -> None:
+        memo = self._memo.get(appid)
+        if memo is not None and memo[0] == token:
+            self._memo.pop(appid, None)
         with self._factory() as session, session.begin():
             session.execute(
                 update(WeChatAccessToken)
@@ -92,13 +112,15 @@ class DatabaseTokenStore:
             self._insert_placeholder(session, appid)
             row = self._lock_row(session, appid, for_update=postgres)
             if self._is_fresh(row):  # the process we waited for already refreshed
-                assert row.token is not None
+                assert row.token is not None and row.expires_at is not None
+                self._remember(appid, row.token, row.expires_at)
                 return row.token
             fetched = fetch()
             now = self._clock()
             row.token = fetched.token
             row.expires_at = now + timedelta(seconds=fetched.expires_in)
             row.updated_at = now
+            self._remember(appid, fetched.token, row.expires_at)
             return fetched.token
 
     def _insert_placeholder(self, session: Session, appid: str) -> None:
