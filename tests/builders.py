@@ -92,5 +92,30 @@ def resident_login(client):  # noqa: ANN001, ANN201
     return build
 
 
+@pytest.fixture
+def helper_login(client, staff_login, resident_login):  # noqa: ANN001, ANN201
+    """A WeChat user made helper of an existing village: `helper_login("hank", village="cd-001")`.
+
+    Goes through the real invitation and redeem endpoints (center staff invite).
+    """
+
+    def build(name: str = "hank", *, village: str = "cd-001") -> Login:
+        staff = staff_login(role="center_staff")
+        invited = client.post(
+            "/api/v1/helpers/invitations", json={"village": village}, headers=staff.headers
+        )
+        assert invited.status_code == 201, invited.get_json()
+        login = resident_login(name)
+        resp = client.post(
+            "/api/v1/helpers/redeem",
+            json={"code": invited.get_json()["code"]},
+            headers=login.headers,
+        )
+        assert resp.status_code == 200, resp.get_json()
+        return Login(token=login.token, user_id=login.user_id, role="helper")
+
+    return build
+
+
 def error_code(resp: Any) -> str:
     return resp.get_json()["code"]

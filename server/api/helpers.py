@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -34,6 +35,13 @@ class NewInvitationSchema(InvitationSchema):
     code = fields.String(required=True, metadata={"description": "shown once, never again"})
     page = fields.String(required=True, metadata={"description": "mini-program page + code"})
     qr_png = fields.String(required=True, metadata={"description": "data:image/png;base64,..."})
+    qr_url = fields.String(
+        required=True, metadata={"description": "the QR code PNG (staff token required)"}
+    )
+
+
+class QrArgsSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
 
 
 class RedeemSchema(Schema):
@@ -83,7 +91,27 @@ def create_invitation(body: dict[str, Any]) -> Any:
         "code": new.code,
         "page": new.page,
         "qr_png": helpers.qr_data_uri(new.page),
+        "qr_url": url_for(
+            "helpers.invitation_qr", invitation_id=invitation.id, code=new.code, _external=False
+        ),
     }
+
+
+@blp.route("/helpers/invitations/<int:invitation_id>/qr.png", methods=["GET"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.arguments(QrArgsSchema, location="query")
+@blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
+def invitation_qr(args: dict[str, Any], invitation_id: int) -> Response:
+    """The QR code PNG of an open invitation, to print or show on screen. Only the code's hash
+    is stored, so the code comes in the query (as in `qr_url`); the request log omits queries."""
+    png = helpers.invitation_qr(
+        db(), invitation_id, code=args["code"], actor=current_actor(), now=now()
+    )
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @blp.route("/helpers/invitations", methods=["GET"])
@@ -103,11 +131,12 @@ def revoke_invitation(invitation_id: int) -> Any:
 
 
 @blp.route("/helpers/redeem", methods=["POST"])
-@requires(Role.RESIDENT)
+@requires(Role.RESIDENT, Role.HELPER)
 @blp.arguments(RedeemSchema)
 @blp.response(200, HelperSchema)
 def redeem(body: dict[str, Any]) -> Any:
-    """Become the helper of the invitation's village (a WeChat user, once per code)."""
+    """Become the helper of the invitation's village (a WeChat user, once per code; a helper
+    already bound to a village is told to have that undone first)."""
     user = helpers.redeem(db(), code=body["code"], actor=current_actor(), now=now())
     return _helper_view(user, user.village)
 

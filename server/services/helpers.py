@@ -45,7 +45,7 @@ class NewInvitation:
 
     @property
     def page(self) -> str:
-        return f"{REDEEM_PAGE}?code={self.code}"
+        return redeem_page(self.code)
 
 
 def _new_code() -> str:
@@ -117,6 +117,46 @@ def qr_data_uri(content: str) -> str:
     return "data:image/png;base64," + base64.b64encode(qr_png(content)).decode()
 
 
+def _usable(invitation: HelperInvitation, now: datetime) -> bool:
+    return (
+        invitation.redeemed_at is None
+        and invitation.revoked_at is None
+        and invitation.expires_at > now
+    )
+
+
+def invitation_qr(
+    db: Session, invitation_id: int, *, code: str, actor: Actor, now: datetime
+) -> bytes:
+    """The QR PNG of an invitation still open, for the staff who hold its code.
+
+    Only the code's hash is stored, so the code comes with the request (the URL handed out at
+    creation carries it); a wrong code is as unknown as a wrong id.
+    """
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    invitation = db.scalar(
+        _villages_in_scope(
+            select(HelperInvitation)
+            .join(Village, Village.id == HelperInvitation.village_id)
+            .where(HelperInvitation.id == invitation_id),
+            actor,
+        )
+    )
+    normalised = normalise_code(code)
+    if invitation is None or not secrets.compare_digest(
+        invitation.code_hash, token_hash(normalised)
+    ):
+        raise NotFound("未找到该邀请")
+    if not _usable(invitation, now):
+        raise InvitationUnusable()
+    return qr_png(redeem_page(normalised))
+
+
+def redeem_page(code: str) -> str:
+    """What the QR code carries: the mini-program page that redeems `code`."""
+    return f"{REDEEM_PAGE}?code={code}"
+
+
 def list_invitations(db: Session, *, actor: Actor, now: datetime) -> list[HelperInvitation]:
     """Invitations still usable (not redeemed, revoked or expired) in `actor`'s villages."""
     query = _villages_in_scope(
@@ -158,6 +198,11 @@ def revoke_invitation(
 
 def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
     """A WeChat user redeems a code and becomes that village's helper (once per code)."""
+    if actor.role is Role.HELPER:
+        raise Forbidden(
+            "您已是协理员，如需更换村（社区）请联系镇街工作人员先解除现有身份",
+            code="already_a_helper",
+        )
     if actor.role is not Role.RESIDENT:
         raise Forbidden("只有通过微信登录的群众账号可以使用邀请码", code="not_a_resident")
     invitation = db.scalar(
@@ -165,12 +210,7 @@ def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
         .where(HelperInvitation.code_hash == token_hash(normalise_code(code)))
         .with_for_update()
     )
-    if (
-        invitation is None
-        or invitation.redeemed_at is not None
-        or invitation.revoked_at is not None
-        or invitation.expires_at <= now
-    ):
+    if invitation is None or not _usable(invitation, now):
         raise InvitationUnusable()
     user = db.get(User, actor.user_id)
     assert user is not None
@@ -205,9 +245,11 @@ def list_helpers(
     db: Session, *, actor: Actor, village_code: str | None = None
 ) -> list[tuple[User, Village]]:
     """The helpers of `actor`'s villages (a town's, or all for the center and leaders)."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
     query = _helpers_query(actor).add_columns(Village)
     if village_code:
-        query = query.where(Village.code == village_code)
+        village = _village_in_scope(db, village_code, actor)
+        query = query.where(Village.id == village.id)
     return [(user, village) for user, village in db.execute(query.order_by(Village.code, User.id))]
 
 
