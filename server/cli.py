@@ -148,6 +148,69 @@ def load_villages_cmd(file: Path) -> None:
         click.echo(f"  row {err['row']} {err['column']}: {err['message']}")
 
 
+@main.command("load-holidays")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", default=None, help="e.g. 国办发明电〔2026〕X号 (default: file name)")
+def load_holidays_cmd(file: Path, source: str | None) -> None:
+    """Load a holiday table (日期, 类型, 名称); each year in FILE replaces that year."""
+    from server.errors import DomainError
+    from server.services.access import SYSTEM
+    from server.services.holidays import load_holidays
+
+    rt = _runtime()
+    try:
+        with unit_of_work(rt.session_factory) as db:
+            result = load_holidays(
+                db,
+                content=file.read_bytes(),
+                filename=file.name,
+                source=source,
+                actor=SYSTEM,
+                now=clock.now(),
+            )
+    except DomainError as exc:
+        for err in exc.errors.get("rows", []):
+            click.echo(f"  row {err['row']} {err['column']}: {err['message']}", err=True)
+        raise click.ClickException(exc.message) from exc
+    for y in result.years:
+        replaced = f" (replaced {y.replaced})" if y.replaced else ""
+        click.echo(f"{y.year}: {y.holidays} holidays, {y.workdays} make-up workdays{replaced}")
+
+
+@main.command("check-calendar")
+def check_calendar_cmd() -> None:
+    """Exit 1 when next year's holidays are neither known nor awaited before their deadline."""
+    from server.services.holidays import coverage
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        info = coverage(db, today=clock.today())
+    for key in ("this_year", "next_year"):
+        click.echo(f"{info[key]['year']}: {info[key]['status']} — {info[key]['message']}")
+    if info["this_year"]["status"] == "missing" or info["next_year"]["status"] == "missing":
+        sys.exit(1)
+
+
+@main.command("check-deadlines")
+@click.option(
+    "--schedule", is_flag=True, help="also queue the daily run for the worker (08:00 tomorrow)"
+)
+def check_deadlines_cmd(schedule: bool) -> None:
+    """Remind, mark overdue and escalate transfer slips; record supervision notices (idempotent)."""
+    from server.services.supervision import check_deadlines, schedule_daily_check
+    from server.services.workdays import WorkCalendar
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        now = clock.now()
+        result = check_deadlines(db, WorkCalendar.load(db), now)
+        queued = schedule_daily_check(db, now=now) if schedule else False
+    for key, value in result.as_dict().items():
+        click.echo(f"{key}: {value}")
+    if schedule:
+        click.echo("daily check queued for the worker" if queued else "daily check already queued")
+
+
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Fill an empty database with clearly synthetic demo data and print the demo logins."""
@@ -169,6 +232,45 @@ def seed_demo_cmd() -> None:
     click.echo("demo logins (synthetic data, for local use only):")
     for username, password, role in logins:
         click.echo(f"  {role:<18} {username:<16} {password}")
+
+
+@main.command("import-feed")
+@click.argument("code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_feed_cmd(code: str, file: Path) -> None:
+    """Import a department file (xlsx/csv) into feed CODE, committing chunk by chunk."""
+    from server.errors import DomainError
+    from server.services.access import SYSTEM
+    from server.services.feeds.batches import fill_name_keys, import_file
+
+    rt = _runtime()
+    db = rt.session_factory()
+    bar = click.progressbar(length=1, label=f"{code} ← {file.name}", show_pos=True)
+
+    def checkpoint(batch) -> None:  # noqa: ANN001
+        db.commit()
+        bar.length = max(batch.rows_total or 1, batch.rows_done, 1)
+        bar.update(batch.rows_done - bar.pos)
+
+    try:
+        with bar:
+            batch = import_file(
+                db, code, file, pii=rt.pii, actor=SYSTEM, now=clock.now(), checkpoint=checkpoint
+            )
+            db.commit()
+        fill_name_keys(db, checkpoint=db.commit)
+    except DomainError as exc:
+        db.rollback()
+        raise click.ClickException(exc.message) from exc
+    finally:
+        db.close()
+    r = batch.result
+    click.echo(
+        f"batch {batch.id}: read {r['read']}, accepted {r['accepted']}, rejected {r['rejected']}, "
+        f"below threshold {r['below_threshold']}, leads created {r['leads_created']}, "
+        f"updated {r['leads_updated']}, already covered {r['already_covered']}, "
+        f"duplicates {r['duplicates']}, roster +{r['roster_added']}/~{r['roster_updated']}"
+    )
 
 
 # --- processes --------------------------------------------------------------------------------

@@ -24,12 +24,21 @@ def _blueprints() -> list:  # noqa: ANN202
     from server.api import (
         applications,
         areas,
+        audit,
         auth,
+        calendar,
+        dispatches,
+        feeds,
         helpers,
+        leads,
         notifications,
+        posters,
+        public,
+        reports,
         staff,
         system,
         uploads,
+        visits,
     )
 
     return [
@@ -42,6 +51,15 @@ def _blueprints() -> list:  # noqa: ANN202
         helpers.blp,
         notifications.blp,
         notifications.callback_blp,
+        posters.blp,
+        feeds.blp,
+        leads.blp,
+        visits.blp,
+        public.blp,
+        calendar.blp,
+        audit.blp,
+        dispatches.blp,
+        reports.blp,
     ]
 
 

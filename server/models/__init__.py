@@ -14,9 +14,39 @@ from server.models.areas import Department, Town, TownKind, Village
 from server.models.audit import AuditEntry
 from server.models.base import Base
 from server.models.calendar import CalendarDay, CalendarYear
+from server.models.dispatches import (
+    OPEN_DISPATCH_STATES,
+    AlertKind,
+    Dispatch,
+    DispatchAlert,
+    DispatchCounter,
+    DispatchState,
+    Revisit,
+    RevisitSource,
+    SupervisionNotice,
+    UnitKind,
+)
+from server.models.feeds import (
+    BatchStatus,
+    FeedBatch,
+    FeedBatchFile,
+    FeedRejectedRow,
+    FeedSetting,
+    RosterEntry,
+    RosterProgramme,
+    RuleLedger,
+)
 from server.models.helpers import HelperInvitation
 from server.models.jobs import Job, JobStatus
-from server.models.leads import OPEN_STATUSES, Channel, Lead, LeadEvidence, LeadStatus
+from server.models.leads import (
+    OPEN_STATUSES,
+    Channel,
+    Lead,
+    LeadEvidence,
+    LeadMerge,
+    LeadPairDismissal,
+    LeadStatus,
+)
 from server.models.notifications import (
     InboxMessage,
     OutboxMessage,
@@ -25,9 +55,34 @@ from server.models.notifications import (
     SubscriptionStatus,
 )
 from server.models.photos import Photo
+from server.models.reports import TownMonthlySummary
+from server.models.visits import (
+    Cause,
+    ContactKind,
+    Hardship,
+    Health,
+    Household,
+    HouseholdCategory,
+    LabourCapacity,
+    PolicyInfo,
+    PublicContact,
+    Visit,
+    VisitKind,
+    VisitPhoto,
+)
 from server.models.wechat import WeChatAccessToken
 
 __all__ = [
+    "OPEN_DISPATCH_STATES",
+    "AlertKind",
+    "Dispatch",
+    "DispatchAlert",
+    "DispatchCounter",
+    "DispatchState",
+    "Revisit",
+    "RevisitSource",
+    "SupervisionNotice",
+    "UnitKind",
     "OPEN_STATUSES",
     "STAFF_ROLES",
     "UNDECIDED",
@@ -38,6 +93,14 @@ __all__ = [
     "ApplicationType",
     "AuditEntry",
     "AuthToken",
+    "BatchStatus",
+    "FeedBatch",
+    "FeedBatchFile",
+    "FeedRejectedRow",
+    "FeedSetting",
+    "RosterEntry",
+    "RosterProgramme",
+    "RuleLedger",
     "Base",
     "CalendarDay",
     "CalendarYear",
@@ -50,6 +113,8 @@ __all__ = [
     "JobStatus",
     "Lead",
     "LeadEvidence",
+    "LeadMerge",
+    "LeadPairDismissal",
     "LeadStatus",
     "LoginThrottle",
     "OutboxMessage",
@@ -60,7 +125,20 @@ __all__ = [
     "SubscriptionStatus",
     "Town",
     "TownKind",
+    "TownMonthlySummary",
     "User",
     "Village",
     "WeChatAccessToken",
+    "Cause",
+    "ContactKind",
+    "Hardship",
+    "Health",
+    "Household",
+    "HouseholdCategory",
+    "LabourCapacity",
+    "PolicyInfo",
+    "PublicContact",
+    "Visit",
+    "VisitKind",
+    "VisitPhoto",
 ]

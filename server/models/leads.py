@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, desc, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, enum_column, intpk
@@ -55,7 +55,10 @@ class Lead(Base):
             postgresql_where=text("is_open"),
             sqlite_where=text("is_open"),
         ),
-        Index("ix_leads_queue", "is_open", "priority", "id"),
+        # The queue's keyset order (priority desc, then arrival) is an index range scan: a page
+        # costs the same at the 1st and the 500th page, with 10,000 or 1,000,000 leads.
+        Index("ix_leads_queue", "is_open", desc("priority"), "id"),
+        Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
     )
 
     id: Mapped[intpk]
@@ -66,6 +69,11 @@ class Lead(Base):
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(50), index=True)
+    #: Toneless, dialect-folded pinyin of the name (services/matching.py `name_key`), for
+    #: finding reports that heard a name but did not see it written.
+    name_key: Mapped[str | None] = mapped_column(String(120), index=True)
+    #: The name with look-alike characters folded (services/matching.py `shape_key`).
+    name_shape: Mapped[str | None] = mapped_column(String(50), index=True)
     status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20), index=True)
     #: True while status is one of OPEN_STATUSES (kept in step by services; indexed).
     is_open: Mapped[bool] = mapped_column(default=True)
@@ -121,6 +129,54 @@ class LeadEvidence(Base):
     event_date: Mapped[date | None]
     #: Identical signals (the same feed row sent twice) share a key and are stored once.
     dedup_key: Mapped[str] = mapped_column(String(120))
+    #: The department whose file or report this is; department staff see leads it supports.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    #: Who reported it (hotline caller, volunteer, social organisation...); phone encrypted.
+    reporter_name: Mapped[str | None] = mapped_column(String(50))
+    reporter_org: Mapped[str | None] = mapped_column(String(100))
+    reporter_phone_enc: Mapped[str | None] = mapped_column(Text)
+    #: The staff member who registered a report by hand.
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
 
     lead: Mapped[Lead] = relationship(back_populates="evidence", foreign_keys=[lead_id])
+
+
+class LeadMerge(Base):
+    """One lead folded into another by staff, with what it changed, so it can be undone."""
+
+    __tablename__ = "lead_merges"
+
+    id: Mapped[intpk]
+    #: The lead that was folded in (status MERGED while the merge stands).
+    source_lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    #: The lead that received the evidence.
+    target_lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    #: The source lead's status before the merge, restored on undo.
+    source_status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20))
+    #: Evidence rows moved from source to target (moved back on undo).
+    evidence_ids: Mapped[list[Any]] = mapped_column(default=list)
+    #: What the merge added to the target: {"categories": [...], "priority_reasons": [...],
+    #: "priority": n, "filled": {"phone_hash": ..., ...}}; undo takes exactly this away.
+    added: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Candidate score and reasons staff saw when merging (for the record).
+    score: Mapped[int | None]
+    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    merged_at: Mapped[datetime]
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    undone_at: Mapped[datetime | None]
+
+
+class LeadPairDismissal(Base):
+    """Staff judged two leads to be different people: never offer them as candidates again."""
+
+    __tablename__ = "lead_pair_dismissals"
+    __table_args__ = (UniqueConstraint("lead_low_id", "lead_high_id"),)
+
+    id: Mapped[intpk]
+    #: The pair, lower id first, so (a, b) and (b, a) are one row.
+    lead_low_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    lead_high_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    dismissed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    dismissed_at: Mapped[datetime]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Department, Role, Town, TownKind, Village
 from server.services.access import Actor
+from server.services.public_info import seed_public_info
 from server.services.tabular import read_table
 
 #: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
@@ -59,6 +60,7 @@ def seed_reference(db: Session) -> None:
         dept.name, dept.sort_order = name, order
         db.add(dept)
     db.flush()
+    seed_public_info(db)
 
 
 def list_towns_with_villages(db: Session) -> list[Town]:

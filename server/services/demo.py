@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from server.services.idnumber import check_digit
 from server.services.leads import Signal, record_signal
 from server.services.pii import PersonalData
 from server.services.staff import create_staff
+from server.services.visits import record_visit
 
 DEMO_PASSWORD = "demo-password-2026"
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -100,6 +101,7 @@ def seed_demo(
             actor=SYSTEM,
             now=now,
         )
+    _demo_visits(db, villages, pii=pii, now=now, rng=rng)
     if upload_dir is not None and openid_for is not None:
         _demo_applications(
             db, villages, pii=pii, now=now, upload_dir=upload_dir, openid_for=openid_for, rng=rng
@@ -237,6 +239,39 @@ def _demo_photo(n: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=80)
     return out.getvalue()
+
+
+def _demo_visits(
+    db: Session, villages: list[Village], *, pii: PersonalData, now: datetime, rng: random.Random
+) -> None:
+    """Visits in the first village of each town: a ledger with overdue households and a few
+    severe findings in the towns' queues."""
+    for village in villages[::3]:
+        for _ in range(4):
+            ago = rng.choice([0, 3, 20, 45])
+            visited = now.date() - timedelta(days=ago)
+            record_visit(
+                db,
+                body={
+                    "village": village.code,
+                    "head": {
+                        "name": f"演示{synthetic_name(rng)}",
+                        "id_number": synthetic_id_number(rng),
+                    },
+                    "kind": rng.choice(["visit", "phone"]),
+                    "health": rng.choice(["frail", "chronic", "serious", "disabled"]),
+                    "labour_capacity": rng.choice(["partial", "none"]),
+                    "hardship": rng.choice(["none", "general", "general", "severe"]),
+                    "causes": [rng.choice(["illness", "disability", "elderly_alone"])],
+                    "categories": [rng.choice(["dibao", "disabled", "left_behind"])],
+                    "needs": "演示数据：希望了解救助政策",
+                    "visited_on": visited,
+                    "next_visit_on": visited + timedelta(days=30),
+                },
+                pii=pii,
+                actor=SYSTEM,
+                now=now,
+            )
 
 
 def _demo_villages(db: Session) -> list[Village]:

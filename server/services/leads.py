@@ -6,17 +6,51 @@ comparison, priority and merge rules build on it.
 
 from __future__ import annotations
 
+import base64
+import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import OPEN_STATUSES, Channel, Lead, LeadEvidence, LeadStatus
-from server.services.access import Actor
+from server.clock import TZ
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.models import (
+    OPEN_STATUSES,
+    Channel,
+    Lead,
+    LeadEvidence,
+    LeadMerge,
+    LeadPairDismissal,
+    LeadStatus,
+    Role,
+    Town,
+    Village,
+)
+from server.services import idnumber, matching
+from server.services.access import Actor, require_role
 from server.services.audit import record
+from server.services.pii import PersonalData
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
 CATEGORIES: dict[str, str] = {
@@ -62,6 +96,14 @@ class Signal:
     row_number: int | None = None
     source_type: str | None = None
     source_id: int | None = None
+    #: The department whose file or report this is (department staff see such leads).
+    department_id: int | None = None
+    #: Who passed the report on (hotline caller, volunteer...); phone sealed with PersonalData.
+    reporter_name: str | None = None
+    reporter_org: str | None = None
+    reporter_phone_enc: str | None = None
+    #: The staff member who registered a report by hand.
+    recorded_by_id: int | None = None
 
 
 @dataclass
@@ -123,6 +165,8 @@ def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
     lead = Lead(
         person_hash=signal.person_hash,
         name=signal.name,
+        name_key=matching.name_key(signal.name)[:120] or None,
+        name_shape=matching.shape_key(signal.name)[:50] or None,
         status=LeadStatus.NEW,
         is_open=True,
         channel=signal.channel,
@@ -159,6 +203,11 @@ def _add_evidence(db: Session, lead: Lead, signal: Signal, *, now: datetime) -> 
             facts=signal.facts,
             event_date=signal.event_date,
             dedup_key=signal.dedup_key,
+            department_id=signal.department_id,
+            reporter_name=signal.reporter_name,
+            reporter_org=signal.reporter_org,
+            reporter_phone_enc=signal.reporter_phone_enc,
+            recorded_by_id=signal.recorded_by_id,
             created_at=now,
         )
     )
@@ -212,3 +261,873 @@ def set_lead_status(
         now=now,
         detail={"old": old.value, "new": status.value},
     )
+
+
+# --- Reports from other channels -------------------------------------------------------------
+
+#: Channels staff register by hand (POST /api/v1/leads), with the label used in summaries.
+REPORT_CHANNELS: dict[Channel, str] = {
+    Channel.HOTLINE: "救助热线",
+    Channel.POLICE_110: "110转来",
+    Channel.ELDERLY_12349: "12349养老热线",
+    Channel.VOLUNTEER: "志愿者反映",
+    Channel.SOCIAL_ORG: "社会组织反映",
+    Channel.ENTERPRISE: "企业反映",
+    Channel.ONLINE: "网络求助",
+}
+
+#: Priority points of a hand-registered report: the channel's weight, each category's weight,
+#: and a staff member's "urgent" mark. Higher is more urgent; the reason names every part.
+CHANNEL_POINTS: dict[Channel, int] = {
+    Channel.POLICE_110: 2,
+    Channel.HOTLINE: 1,
+    Channel.ELDERLY_12349: 1,
+}
+CATEGORY_POINTS: dict[str, int] = {
+    "disaster": 3,
+    "accident": 3,
+    "vagrant": 3,
+    "illness": 2,
+    "orphan": 2,
+    "tekun": 2,
+    "disabled": 1,
+    "left_behind": 1,
+    "dibao": 1,
+    "special_family": 1,
+    "poverty_relapse": 1,
+    "temporary": 1,
+}
+URGENT_POINTS = 5
+
+
+def report_priority(channel: Channel, categories: list[str], *, urgent: bool) -> tuple[int, str]:
+    """Points and their explanation for a report, e.g. `110转来：因意外、情况紧急（+10）`."""
+    points = CHANNEL_POINTS.get(channel, 0)
+    parts = [CATEGORIES[c] for c in categories if c in CATEGORIES]
+    points += sum(CATEGORY_POINTS.get(c, 0) for c in categories)
+    if urgent:
+        points += URGENT_POINTS
+        parts.append("情况紧急")
+    detail = "、".join(parts) or "待核实"
+    return points, f"{REPORT_CHANNELS.get(channel, channel.value)}：{detail}（+{points}）"
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report taken by staff from a hotline, 110, 12349, a volunteer, an organisation..."""
+
+    channel: Channel
+    name: str
+    summary: str
+    id_number: str | None = None
+    phone: str | None = None
+    town_code: str | None = None
+    village_code: str | None = None
+    address: str | None = None
+    categories: tuple[str, ...] = ()
+    event_date: date | None = None
+    urgent: bool = False
+    reporter_name: str | None = None
+    reporter_org: str | None = None
+    reporter_phone: str | None = None
+
+
+@dataclass
+class Candidate:
+    """An open lead that may be the same person, with the score and reasons staff see."""
+
+    lead_id: int
+    name: str
+    score: int
+    reasons: list[str]
+    status: str
+    priority: int
+    has_id_number: bool
+    town_id: int | None
+    village_id: int | None
+    created_at: datetime
+
+
+@dataclass
+class ReportOutcome:
+    lead: Lead
+    lead_created: bool
+    candidates: list[Candidate]
+
+
+def register_report(
+    db: Session, report: Report, *, pii: PersonalData, actor: Actor, now: datetime
+) -> ReportOutcome:
+    """Register a hand-taken report as a signal; find candidate leads when it may be a duplicate.
+
+    With an ID number the report lands in that person's one open lead. Without one it opens its
+    own lead, and the candidates (same or similar name, same phone, same village) are returned
+    for staff to merge or keep apart.
+    """
+    require_role(actor, Role.CENTER_STAFF, Role.TOWN_STAFF)
+    if report.channel not in REPORT_CHANNELS:
+        raise _invalid("channel", "该渠道的线索不能手工登记", "channel_not_reportable")
+    name = report.name.strip()
+    if not name:
+        raise _invalid("name", "请填写姓名")
+    town_id, village_id = _report_area(db, report, actor)
+    id_number = _checked_id(report.id_number, today=now.date())
+    phone = _checked_phone(report.phone, "phone")
+    reporter_phone = _checked_phone(report.reporter_phone, "reporter.phone")
+    unknown = [c for c in report.categories if c not in CATEGORIES]
+    if unknown:
+        raise _invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
+    points, reason = report_priority(report.channel, list(report.categories), urgent=report.urgent)
+    label = REPORT_CHANNELS[report.channel]
+    outcome = record_signal(
+        db,
+        Signal(
+            channel=report.channel,
+            name=name,
+            summary=f"{label}：{report.summary.strip()}",
+            dedup_key=f"report:{uuid.uuid4().hex}",
+            person_hash=pii.hash(id_number) if id_number else None,
+            id_number_enc=pii.seal(id_number),
+            phone_enc=pii.seal(phone),
+            phone_hash=pii.hash(phone) if phone else None,
+            town_id=town_id,
+            village_id=village_id,
+            address=(report.address or "").strip() or None,
+            categories=list(report.categories),
+            priority=points,
+            priority_reason=reason,
+            facts={"report": report.summary.strip(), "urgent": report.urgent},
+            event_date=report.event_date,
+            source_type="report",
+            reporter_name=(report.reporter_name or "").strip() or None,
+            reporter_org=(report.reporter_org or "").strip() or None,
+            reporter_phone_enc=pii.seal(reporter_phone),
+            recorded_by_id=actor.user_id,
+        ),
+        actor=actor,
+        now=now,
+    )
+    record(
+        db,
+        actor=actor,
+        action="lead.reported",
+        target_type="lead",
+        target_id=outcome.lead.id,
+        now=now,
+        detail={"channel": report.channel.value, "with_id_number": id_number is not None},
+    )
+    candidates = find_candidates(db, outcome.lead, actor=actor)
+    return ReportOutcome(outcome.lead, outcome.lead_created, candidates)
+
+
+def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None, int | None]:
+    town: Town | None = None
+    village: Village | None = None
+    if report.town_code:
+        town = db.scalar(select(Town).where(Town.code == report.town_code))
+        if town is None:
+            raise _invalid("town", "未找到该镇街", "town_not_found")
+    if report.village_code:
+        village = db.scalar(select(Village).where(Village.code == report.village_code))
+        if village is None:
+            raise _invalid("village", "未找到该村居", "village_not_found")
+        if town is not None and village.town_id != town.id:
+            raise _invalid("village", "该村居不属于所选镇街", "village_not_in_town")
+    town_id = village.town_id if village is not None else (town.id if town else None)
+    if actor.role is Role.TOWN_STAFF:
+        if town_id is not None and town_id != actor.town_id:
+            raise Forbidden("只能登记本镇街的线索", code="other_town")
+        town_id = actor.town_id
+    return town_id, village.id if village is not None else None
+
+
+def _checked_id(raw: str | None, *, today: date) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    checked = idnumber.check(raw, today=today)
+    if not checked.ok:
+        raise _invalid("id_number", checked.message, checked.code)
+    return checked.value
+
+
+def _checked_phone(raw: str | None, field_name: str) -> str | None:
+    """Keep the digits of a phone number (mobile or landline with area code)."""
+    if raw is None or not raw.strip():
+        return None
+    folded = raw.translate(_FULL_WIDTH_DIGITS)
+    digits = "".join(ch for ch in folded if ch.isdigit())
+    if not (7 <= len(digits) <= 15) or any(
+        not (ch.isdigit() or ch in " -+()（）") for ch in folded.strip()
+    ):
+        raise _invalid(field_name, "电话号码格式不正确", "phone_format")
+    return digits
+
+
+_FULL_WIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+
+
+def _invalid(field_name: str, message: str, code: str = "validation_error") -> ValidationFailed:
+    return ValidationFailed(message, code=code, errors={field_name: [message]})
+
+
+# --- Who sees which lead ---------------------------------------------------------------------
+
+
+def scope_leads(query: Select, actor: Actor) -> Select:
+    """Limit a query over leads to what `actor` may see, in the query itself.
+
+    center staff and leaders: every lead; town staff: their town's; helpers: their village's;
+    department staff: leads carrying evidence from their department (a file row or a report
+    the department passed on) — none when the account has no department; residents: none.
+    The rule itself is `_scope_shape` + `_scope_condition`, shared with the queue's cached
+    statements.
+    """
+    shape, params = _scope_shape(actor)
+    condition = _scope_condition(shape)
+    if condition is None:
+        return query
+    return query.where(condition).params(**params)
+
+
+def access_lead_by_id(db: Session, lead_id: int, *, actor: Actor, for_update: bool = False) -> Lead:
+    """The lead if `actor` may see it; 404 otherwise (out of scope looks like absent)."""
+    if not 0 < lead_id < 2**63:
+        raise NotFound("未找到该线索", code="lead_not_found")
+    query = scope_leads(select(Lead).where(Lead.id == lead_id), actor)
+    if for_update:
+        query = query.with_for_update()
+    lead = db.scalar(query)
+    if lead is None:
+        raise NotFound("未找到该线索", code="lead_not_found")
+    return lead
+
+
+# --- The queue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    status: LeadStatus | None = None
+    channel: Channel | None = None
+    feed: str | None = None
+    town_code: str | None = None
+    village_code: str | None = None
+    category: str | None = None
+    min_priority: int | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    name: str | None = None
+
+
+@dataclass
+class QueuePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class RawJSON(str):
+    """A JSON text read from the database as is, to be written out unparsed (see api/leads)."""
+
+    __slots__ = ()
+
+
+_QUEUE_COLUMNS = (
+    Lead.id,
+    Lead.name,
+    type_coerce(Lead.status, String).label("status"),
+    type_coerce(Lead.channel, String).label("channel"),
+    Lead.priority,
+    # JSON columns come back as their text: the page passes them through without a parse and
+    # a re-dump (the largest per-row cost of the page otherwise).
+    cast(Lead.priority_reasons, Text).label("priority_reasons"),
+    cast(Lead.categories, Text).label("categories"),
+    Lead.town_id,
+    Lead.village_id,
+    Lead.person_hash.is_not(None).label("has_id_number"),
+    Lead.created_at,
+)
+
+
+def list_queue(
+    db: Session, *, actor: Actor, filters: QueueFilter, cursor: str | None, limit: int
+) -> QueuePage:
+    """One page of the queue: most urgent first, then oldest first (arrival order).
+
+    Keyset pagination on (priority desc, id asc), which `ix_leads_queue` holds in order: a page
+    is one or two index range scans, whatever the page's depth and the queue's size. The page is
+    the hot path of the console, so the statement for each shape of request (role scope, which
+    filters, which cursor step) is built once and reused with bound values, runs on the Core
+    connection, and rows become dicts here (no ORM objects, no schema dump).
+    """
+    scope, scope_params = _scope_shape(actor)
+    conditions, params = _filter_shape(filters)
+    params.update(scope_params)
+    params["lim"] = limit + 1
+    conn = db.connection()
+    if cursor is None:
+        rows = list(conn.execute(_queue_statement(scope, conditions, "first"), params))
+    else:
+        params["cur_priority"], params["cur_id"] = decode_cursor(cursor)
+        rows = list(conn.execute(_queue_statement(scope, conditions, "same"), params))
+        if len(rows) <= limit:
+            params["lim"] = limit + 1 - len(rows)
+            rows += conn.execute(_queue_statement(scope, conditions, "lower"), params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "status": r.status,
+            "channel": r.channel,
+            "priority": r.priority,
+            "priority_reasons": RawJSON(r.priority_reasons or "[]"),
+            "categories": RawJSON(r.categories or "[]"),
+            "town_id": r.town_id,
+            "village_id": r.village_id,
+            "has_id_number": bool(r.has_id_number),
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
+    next_cursor = encode_cursor(rows[-1].priority, rows[-1].id) if more and rows else None
+    return QueuePage(items=items, next_cursor=next_cursor)
+
+
+def _scope_shape(actor: Actor) -> tuple[str, dict[str, Any]]:
+    """`scope_leads` as a named shape with its bound values (for the statement cache)."""
+    if actor.role in (Role.CENTER_STAFF, Role.LEADER):
+        return "all", {}
+    if actor.role is Role.TOWN_STAFF:
+        return "town", {"scope_id": actor.town_id}
+    if actor.role is Role.HELPER:
+        return "village", {"scope_id": actor.village_id}
+    if actor.role is Role.DEPARTMENT_STAFF and actor.department_id is not None:
+        return "department", {"scope_id": actor.department_id}
+    return "none", {}
+
+
+def _scope_condition(scope: str) -> Any:
+    scope_id = bindparam("scope_id", type_=Integer)
+    if scope == "all":
+        return None
+    if scope == "town":
+        return Lead.town_id == scope_id
+    if scope == "village":
+        return Lead.village_id == scope_id
+    if scope == "department":
+        return exists().where(
+            LeadEvidence.lead_id == Lead.id, LeadEvidence.department_id == scope_id
+        )
+    return false()
+
+
+def _filter_shape(f: QueueFilter) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Which filter conditions apply, and their bound values."""
+    names: list[str] = []
+    params: dict[str, Any] = {}
+
+    def use(name: str, **values: Any) -> None:
+        names.append(name)
+        params.update(values)
+
+    if f.status is None:
+        use("open")
+    else:
+        use("status", is_open=f.status in OPEN_STATUSES, status=f.status)
+    if f.town_code is not None:
+        use("town", town_code=f.town_code)
+    if f.village_code is not None:
+        use("village", village_code=f.village_code)
+    if f.channel is not None:
+        use("channel", channel=f.channel)
+    if f.feed is not None:
+        use("feed", feed=f.feed)
+    if f.category is not None:
+        use("category", category_like=f'%"{f.category}"%')
+    if f.min_priority is not None:
+        use("min_priority", min_priority=f.min_priority)
+    if f.created_from is not None:
+        use("created_from", created_from=_day_start(f.created_from))
+    if f.created_to is not None:
+        use("created_to", created_before=_day_start(f.created_to + timedelta(days=1)))
+    name = (f.name or "").strip()
+    if name:
+        if name.isascii() and any(ch.isalpha() for ch in name):
+            use("name_key", name_like=_like_escape(matching.query_key(name)) + "%")
+        else:
+            use("name", name_like="%" + _like_escape(name) + "%")
+    return tuple(names), params
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter_condition(name: str) -> Any:
+    """The SQL of one filter, with its values left as bound parameters."""
+    if name == "open":
+        return Lead.is_open == true()
+    if name == "status":
+        return and_(
+            Lead.is_open == bindparam("is_open", type_=Boolean),
+            Lead.status == bindparam("status", type_=Lead.status.type),
+        )
+    if name == "town":
+        town = select(Town.id).where(Town.code == bindparam("town_code", type_=String))
+        return Lead.town_id == town.scalar_subquery()
+    if name == "village":
+        village = select(Village.id).where(Village.code == bindparam("village_code", type_=String))
+        return Lead.village_id == village.scalar_subquery()
+    if name == "channel":
+        return Lead.channel == bindparam("channel", type_=Lead.channel.type)
+    if name == "feed":
+        return exists().where(
+            LeadEvidence.lead_id == Lead.id,
+            LeadEvidence.feed_code == bindparam("feed", type_=String),
+        )
+    if name == "category":
+        return cast(Lead.categories, String).like(bindparam("category_like", type_=String))
+    if name == "min_priority":
+        return Lead.priority >= bindparam("min_priority", type_=Integer)
+    if name == "created_from":
+        return Lead.created_at >= bindparam("created_from", type_=Lead.created_at.type)
+    if name == "created_to":
+        return Lead.created_at < bindparam("created_before", type_=Lead.created_at.type)
+    if name == "name_key":
+        return Lead.name_key.like(bindparam("name_like", type_=String), escape="\\")
+    if name == "name":
+        return Lead.name.like(bindparam("name_like", type_=String), escape="\\")
+    raise ValueError(name)
+
+
+@lru_cache(maxsize=512)
+def _queue_statement(scope: str, filters: tuple[str, ...], step: str) -> Select:
+    """The page statement for one shape of request, built once per process.
+
+    `first`: the top of the queue; `same`: after the cursor within its priority; `lower`: the
+    priorities below the cursor's. Each is a range scan of the queue index in its own order.
+    """
+    query = select(*_QUEUE_COLUMNS)
+    scope_condition = _scope_condition(scope)
+    if scope_condition is not None:
+        query = query.where(scope_condition)
+    for name in filters:
+        query = query.where(_filter_condition(name))
+    # Rendered inline: a generic prepared plan with an unknown LIMIT may prefer a full sort.
+    limit = bindparam("lim", type_=Integer, literal_execute=True)
+    if step == "first":
+        return query.order_by(Lead.priority.desc(), Lead.id).limit(limit)
+    if step == "same":
+        return (
+            query.where(
+                Lead.priority == bindparam("cur_priority", type_=Integer),
+                Lead.id > bindparam("cur_id", type_=Integer),
+            )
+            .order_by(Lead.id)
+            .limit(limit)
+        )
+    return (
+        query.where(Lead.priority < bindparam("cur_priority", type_=Integer))
+        .order_by(Lead.priority.desc(), Lead.id)
+        .limit(limit)
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=TZ)
+
+
+def encode_cursor(priority: int, lead_id: int) -> str:
+    """An opaque cursor: clients pass it back as they got it."""
+    return base64.urlsafe_b64encode(f"q1:{priority}:{lead_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, priority, lead_id = raw.split(":")
+        if tag != "q1":
+            raise ValueError(tag)
+        return int(priority), int(lead_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid("cursor", "翻页参数无效，请从第一页重新开始", "bad_cursor") from exc
+
+
+# --- One lead, in full -----------------------------------------------------------------------
+
+
+def lead_view(db: Session, lead: Lead, *, pii: PersonalData) -> dict[str, Any]:
+    """A lead with its evidence timeline; ID and phone numbers masked."""
+    evidence = sorted(
+        lead.evidence, key=lambda e: (e.event_date or e.created_at.date(), e.created_at, e.id)
+    )
+    town = db.get(Town, lead.town_id) if lead.town_id else None
+    village = db.get(Village, lead.village_id) if lead.village_id else None
+    merges = db.scalars(
+        select(LeadMerge)
+        .where(or_(LeadMerge.source_lead_id == lead.id, LeadMerge.target_lead_id == lead.id))
+        .order_by(LeadMerge.id)
+    )
+    return {
+        "id": lead.id,
+        "name": lead.name,
+        "status": lead.status.value,
+        "channel": lead.channel.value,
+        "priority": lead.priority,
+        "priority_reasons": lead.priority_reasons,
+        "categories": lead.categories,
+        "category_labels": [CATEGORIES.get(c, c) for c in lead.categories],
+        "id_number": idnumber.mask(pii.open(lead.id_number_enc)),
+        "phone": idnumber.mask_phone(pii.open(lead.phone_enc)),
+        "town": {"code": town.code, "name": town.name} if town else None,
+        "village": {"code": village.code, "name": village.name} if village else None,
+        "address": lead.address,
+        "previous_lead_id": lead.previous_lead_id,
+        "merged_into_id": lead.merged_into_id,
+        "created_at": lead.created_at,
+        "updated_at": lead.updated_at,
+        "triaged_at": lead.triaged_at,
+        "dispatched_at": lead.dispatched_at,
+        "closed_at": lead.closed_at,
+        "evidence": [_evidence_view(e, pii=pii) for e in evidence],
+        "merges": [
+            {
+                "id": m.id,
+                "source_lead_id": m.source_lead_id,
+                "target_lead_id": m.target_lead_id,
+                "merged_at": m.merged_at,
+                "undone_at": m.undone_at,
+            }
+            for m in merges
+        ],
+    }
+
+
+def _evidence_view(e: LeadEvidence, *, pii: PersonalData) -> dict[str, Any]:
+    reporter = None
+    if e.reporter_name or e.reporter_org or e.reporter_phone_enc:
+        reporter = {
+            "name": e.reporter_name,
+            "organisation": e.reporter_org,
+            "phone": idnumber.mask_phone(pii.open(e.reporter_phone_enc)),
+        }
+    return {
+        "id": e.id,
+        "channel": e.channel.value,
+        "feed_code": e.feed_code,
+        "batch_id": e.batch_id,
+        "row_number": e.row_number,
+        "source_type": e.source_type,
+        "source_id": e.source_id,
+        "department_id": e.department_id,
+        "summary": e.summary,
+        "facts": e.facts,
+        "event_date": e.event_date,
+        "reporter": reporter,
+        "created_at": e.created_at,
+    }
+
+
+def reveal_personal_data(
+    db: Session, lead_id: int, *, pii: PersonalData, actor: Actor, now: datetime
+) -> dict[str, Any]:
+    """The whole ID and phone numbers, for the center only; every look is an audit row."""
+    require_role(actor, Role.CENTER_STAFF)
+    lead = access_lead_by_id(db, lead_id, actor=actor)
+    record(
+        db,
+        actor=actor,
+        action="lead.personal_data_viewed",
+        target_type="lead",
+        target_id=lead.id,
+        now=now,
+        detail={"fields": ["id_number", "phone"]},
+    )
+    db.flush()
+    return {
+        "lead_id": lead.id,
+        "id_number": pii.open(lead.id_number_enc),
+        "phone": pii.open(lead.phone_enc),
+    }
+
+
+# --- Candidates, merge, keep apart -----------------------------------------------------------
+
+#: How many rows a candidate search reads at most before scoring them.
+_CANDIDATE_SCAN = 200
+
+
+def find_candidates(db: Session, lead: Lead, *, actor: Actor, limit: int = 10) -> list[Candidate]:
+    """Open leads that may be the same person as `lead`, best first, within `actor`'s scope.
+
+    Fetched by exact name, sound key, look-alike key, phone hash and village (indexed columns),
+    then scored by services/matching.py. Pairs staff kept apart are never offered again, and a
+    lead with an ID number is never offered another lead with a different one.
+    """
+    conditions = [Lead.name == lead.name]
+    if lead.name_key:
+        conditions.append(Lead.name_key == lead.name_key)
+    if lead.name_shape:
+        conditions.append(Lead.name_shape == lead.name_shape)
+    if lead.phone_hash:
+        conditions.append(Lead.phone_hash == lead.phone_hash)
+    if lead.village_id:
+        conditions.append(Lead.village_id == lead.village_id)
+    query = scope_leads(
+        select(
+            Lead.id,
+            Lead.name,
+            Lead.person_hash,
+            Lead.phone_hash,
+            Lead.town_id,
+            Lead.village_id,
+            Lead.status,
+            Lead.priority,
+            Lead.created_at,
+        ),
+        actor,
+    ).where(Lead.is_open == true(), Lead.id != lead.id, or_(*conditions))
+    if lead.person_hash is not None:
+        query = query.where(Lead.person_hash.is_(None))
+    low, high = LeadPairDismissal.lead_low_id, LeadPairDismissal.lead_high_id
+    query = query.where(
+        ~exists().where(
+            or_(
+                and_(low == lead.id, high == Lead.id),
+                and_(low == Lead.id, high == lead.id),
+            )
+        )
+    )
+    me = _person(lead)
+    found: list[Candidate] = []
+    for row in db.execute(query.order_by(Lead.id.desc()).limit(_CANDIDATE_SCAN)):
+        match = matching.compare(
+            me,
+            matching.Person(row.name, row.person_hash, row.phone_hash, row.town_id, row.village_id),
+        )
+        if match.is_candidate:
+            found.append(
+                Candidate(
+                    lead_id=row.id,
+                    name=row.name,
+                    score=match.score,
+                    reasons=list(match.reasons),
+                    status=row.status.value,
+                    priority=row.priority,
+                    has_id_number=row.person_hash is not None,
+                    town_id=row.town_id,
+                    village_id=row.village_id,
+                    created_at=row.created_at,
+                )
+            )
+    found.sort(key=lambda c: (-c.score, -c.has_id_number, c.lead_id))
+    return found[:limit]
+
+
+def _person(lead: Lead) -> matching.Person:
+    return matching.Person(
+        lead.name, lead.person_hash, lead.phone_hash, lead.town_id, lead.village_id
+    )
+
+
+_MERGERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
+#: Lead fields a merge fills on the target when the target does not know them yet.
+_FILLABLE = ("phone_enc", "phone_hash", "town_id", "village_id", "address")
+
+
+def merge_leads(db: Session, source_id: int, *, into_id: int, actor: Actor, now: datetime) -> Lead:
+    """Fold lead `source_id` (a report without an ID number) into lead `into_id`.
+
+    The source's evidence moves to the target, the target gains the source's categories, priority
+    reasons and any contact details it lacked; the source becomes MERGED with `merged_into_id`.
+    Everything the merge changed is kept in a LeadMerge row, so `unmerge_lead` can undo it.
+    """
+    require_role(actor, *_MERGERS)
+    if source_id == into_id:
+        raise Conflict("不能把线索合并到它自己", code="merge_same_lead")
+    source = access_lead_by_id(db, source_id, actor=actor, for_update=True)
+    target = access_lead_by_id(db, into_id, actor=actor, for_update=True)
+    if not source.is_open or not target.is_open:
+        raise Conflict("只能合并尚未办结的线索", code="merge_closed_lead")
+    if source.person_hash is not None:
+        if target.person_hash is not None:
+            raise Conflict("两条线索的身份证号不同，不是同一人", code="merge_different_people")
+        raise Conflict(
+            "有身份证号的线索不能并入无身份证号的线索，请反向合并", code="merge_direction"
+        )
+    match = matching.compare(_person(source), _person(target))
+    target_keys = set(
+        db.scalars(select(LeadEvidence.dedup_key).where(LeadEvidence.lead_id == target.id))
+    )
+    moved = [
+        ev_id
+        for ev_id, key in db.execute(
+            select(LeadEvidence.id, LeadEvidence.dedup_key).where(LeadEvidence.lead_id == source.id)
+        )
+        if key not in target_keys
+    ]
+    if moved:
+        db.execute(
+            update(LeadEvidence)
+            .where(LeadEvidence.id.in_(moved))
+            .values(lead_id=target.id)
+            .execution_options(synchronize_session=False)
+        )
+    added_categories = [c for c in source.categories if c not in target.categories]
+    added_reasons = [r for r in source.priority_reasons if r not in target.priority_reasons]
+    added_priority = source.priority if added_reasons else 0
+    filled = {
+        name: getattr(source, name)
+        for name in _FILLABLE
+        if getattr(target, name) is None and getattr(source, name) is not None
+    }
+    target.categories = [*target.categories, *added_categories]
+    target.priority_reasons = [*target.priority_reasons, *added_reasons]
+    target.priority += added_priority
+    for name, value in filled.items():
+        setattr(target, name, value)
+    target.updated_at = now
+    merge = LeadMerge(
+        source_lead_id=source.id,
+        target_lead_id=target.id,
+        source_status=source.status,
+        evidence_ids=moved,
+        added={
+            "categories": added_categories,
+            "priority_reasons": added_reasons,
+            "priority": added_priority,
+            "filled": filled,
+        },
+        score=match.score,
+        merged_by_id=actor.user_id,
+        merged_at=now,
+    )
+    db.add(merge)
+    source.merged_into_id = target.id
+    set_lead_status(db, source, LeadStatus.MERGED, actor=actor, now=now)
+    db.flush()
+    record(
+        db,
+        actor=actor,
+        action="lead.merge",
+        target_type="lead",
+        target_id=source.id,
+        now=now,
+        detail={
+            "into": target.id,
+            "merge_id": merge.id,
+            "evidence": moved,
+            "score": match.score,
+            "reasons": list(match.reasons),
+        },
+    )
+    db.expire(source, ["evidence"])
+    db.expire(target, ["evidence"])
+    return target
+
+
+def unmerge_lead(db: Session, source_id: int, *, actor: Actor, now: datetime) -> Lead:
+    """Undo the standing merge of lead `source_id`: it reopens with its evidence back.
+
+    Only what the merge added to the target is taken away; signals that reached the target
+    since stay there. If the target has itself been merged since, that merge is undone first.
+    """
+    require_role(actor, *_MERGERS)
+    source = access_lead_by_id(db, source_id, actor=actor, for_update=True)
+    merge = db.scalar(
+        select(LeadMerge).where(
+            LeadMerge.source_lead_id == source.id, LeadMerge.undone_at.is_(None)
+        )
+    )
+    if merge is None or source.status is not LeadStatus.MERGED:
+        raise Conflict("这条线索没有被合并，无需撤销", code="not_merged")
+    target = access_lead_by_id(db, merge.target_lead_id, actor=actor, for_update=True)
+    if target.status is LeadStatus.MERGED:
+        raise Conflict(
+            "合并后的线索又被合并到了别的线索，请先撤销那次合并", code="unmerge_later_merge_first"
+        )
+    if merge.evidence_ids:
+        db.execute(
+            update(LeadEvidence)
+            .where(LeadEvidence.id.in_(merge.evidence_ids), LeadEvidence.lead_id == target.id)
+            .values(lead_id=source.id)
+            .execution_options(synchronize_session=False)
+        )
+    added = merge.added
+    target.categories = [c for c in target.categories if c not in added.get("categories", [])]
+    target.priority_reasons = [
+        r for r in target.priority_reasons if r not in added.get("priority_reasons", [])
+    ]
+    target.priority -= int(added.get("priority", 0))
+    for name, value in added.get("filled", {}).items():
+        if getattr(target, name) == value:
+            setattr(target, name, None)
+    target.updated_at = now
+    source.status = merge.source_status
+    source.is_open = merge.source_status in OPEN_STATUSES
+    source.merged_into_id = None
+    source.closed_at = None
+    source.updated_at = now
+    merge.undone_at = now
+    merge.undone_by_id = actor.user_id
+    record(
+        db,
+        actor=actor,
+        action="lead.unmerge",
+        target_type="lead",
+        target_id=source.id,
+        now=now,
+        detail={"from": target.id, "merge_id": merge.id, "evidence": merge.evidence_ids},
+    )
+    db.flush()
+    db.expire(source, ["evidence"])
+    db.expire(target, ["evidence"])
+    return source
+
+
+def keep_apart(
+    db: Session,
+    lead_id: int,
+    *,
+    other_id: int,
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+) -> LeadPairDismissal:
+    """Staff judged two leads to be different people: they stop being candidates of each other.
+
+    Saying it twice is harmless (the first decision stands and is returned).
+    """
+    require_role(actor, *_MERGERS)
+    if lead_id == other_id:
+        raise Conflict("请选择另一条线索", code="same_lead")
+    access_lead_by_id(db, lead_id, actor=actor)
+    access_lead_by_id(db, other_id, actor=actor)
+    low, high = sorted((lead_id, other_id))
+    existing = db.scalar(
+        select(LeadPairDismissal).where(
+            LeadPairDismissal.lead_low_id == low, LeadPairDismissal.lead_high_id == high
+        )
+    )
+    if existing is not None:
+        return existing
+    dismissal = LeadPairDismissal(
+        lead_low_id=low,
+        lead_high_id=high,
+        reason=(reason or "").strip()[:200] or None,
+        dismissed_by_id=actor.user_id,
+        dismissed_at=now,
+    )
+    db.add(dismissal)
+    db.flush()
+    record(
+        db,
+        actor=actor,
+        action="lead.kept_apart",
+        target_type="lead",
+        target_id=lead_id,
+        now=now,
+        detail={"other": other_id, "reason": dismissal.reason},
+    )
+    return dismissal

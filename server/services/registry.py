@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 
 #: Modules that register job handlers.
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = (
+    "server.services.feeds.batches",
+    "server.services.supervision",
+)
 
 
 def load_job_handlers() -> None:

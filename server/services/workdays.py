@@ -75,6 +75,16 @@ class WorkCalendar:
             counted += working
         return WorkdayResult(day, certain)
 
+    def counted_days(self, start: date, n: int) -> list[tuple[date, bool]]:
+        """The n working days after `start`, each with whether its day was certain."""
+        day, found = start, []
+        while len(found) < n:
+            day += timedelta(days=1)
+            working, known = self.is_workday(day)
+            if working:
+                found.append((day, known))
+        return found
+
     def due_date(self, issued_at: datetime, n: int = 5) -> WorkdayResult:
         return self.add_working_days(issued_at.date(), n)
 
@@ -93,14 +103,15 @@ class WorkCalendar:
 
 
 def _library_knows(year: int) -> bool:
-    first, last = _library_range()
+    first, last = library_range()
     return first <= year <= last
 
 
 _RANGE: tuple[int, int] | None = None
 
 
-def _library_range() -> tuple[int, int]:
+def library_range() -> tuple[int, int]:
+    """The first and last year the installed `chinesecalendar` knows."""
     global _RANGE
     if _RANGE is None:
         import chinese_calendar

@@ -1,0 +1,363 @@
+"""Department-file import: end-to-end time of a 100,000-row `insurance_oop` xlsx against a roster
+of 500,000 people and 50,000 open leads, next to the bare read of the same file with
+python-calamine and with openpyxl's read-only mode; peak memory for 100,000 and 400,000 rows.
+
+    python bench/ingest.py [--rows 100000] [--big-rows 400000] [--engines sqlite,postgresql]
+
+Each measurement runs in a fresh child process so its peak memory (VmHWM) is its own; wall and
+CPU seconds are both printed, since a shared machine's load inflates wall time. The schema is
+built with create_all in a fresh SQLite file and a fresh PostgreSQL schema. The big file is
+imported on one engine (`--big-engine`, PostgreSQL by default) to keep the run short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run from anywhere: the project root goes first on the import path.
+sys.path[0] = str(ROOT)
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ROSTER = 500_000
+OPEN_LEADS = 50_000
+HEADER = [
+    "序号",
+    "姓名",
+    "公民身份号码",
+    "定点医疗机构",
+    "入院日期",
+    "出院日期",
+    "个人负担合规费用",
+]
+HOSPITALS = ["博山区人民医院", "博山区中医院", "淄博市第一医院", "山东省立医院", "博山区妇幼保健院"]
+
+
+def _ids(rng: random.Random, n: int, *, offset: int) -> list[str]:
+    """n distinct synthetic ID numbers with correct check digits (distinct by sequence)."""
+    from server.services.idnumber import check_digit
+
+    out = []
+    base = date(1940, 1, 1)
+    for i in range(offset, offset + n):
+        birth = base + timedelta(days=(i // 1000) % 25_000)
+        body = f"370304{birth:%Y%m%d}{i % 1000:03d}"
+        out.append(body + check_digit(body))
+    return out
+
+
+def build_file(path: Path, rows: int, *, roster_ids: list[str], lead_ids: list[str]) -> None:
+    """A realistic month: 20% already on the roster, 20% with an open lead, 60% new people;
+    5% below the threshold, 1% with a broken ID number, amounts and dates in mixed forms."""
+    import xlsxwriter
+
+    rng = random.Random(rows)
+    fresh = _ids(rng, rows, offset=10_000_000)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_string(0, 0, "博山区城乡居民医保住院个人负担合规费用单次2万元以上人员名单")
+    sheet.write_row(2, 0, HEADER)
+    for i in range(rows):
+        pick = rng.random()
+        if pick < 0.2:
+            person = roster_ids[rng.randrange(len(roster_ids))]
+        elif pick < 0.4:
+            person = lead_ids[rng.randrange(len(lead_ids))]
+        else:
+            person = fresh[i]
+        if rng.random() < 0.01:
+            person = person[:17] + ("0" if person[17] != "0" else "1")
+        amount = rng.uniform(20_000, 90_000) if rng.random() > 0.05 else rng.uniform(5_000, 19_999)
+        admitted = date(2026, 3, 1) + timedelta(days=rng.randrange(28))
+        r = i + 3
+        sheet.write_number(r, 0, i + 1)
+        sheet.write_string(r, 1, f"测试{i}")
+        sheet.write_string(r, 2, person)
+        sheet.write_string(r, 3, HOSPITALS[i % len(HOSPITALS)])
+        if i % 2:
+            sheet.write_number(r, 4, (admitted - date(1899, 12, 30)).days)  # Excel serial
+        else:
+            sheet.write_string(r, 4, f"{admitted:%Y年%m月%d日}")
+        sheet.write_string(r, 5, f"{admitted + timedelta(days=10):%Y-%m-%d}")
+        if i % 3:
+            sheet.write_number(r, 6, round(amount, 2))
+        else:
+            sheet.write_string(r, 6, f"{amount:,.2f}元")
+    book.close()
+
+
+def prepare_database(url: str, *, roster_ids: list[str], lead_ids: list[str]) -> None:
+    from sqlalchemy import insert
+
+    from server.config import Config
+    from server.db import make_engine, make_session_factory
+    from server.models import Base, Channel, Lead, LeadStatus, RosterEntry, RosterProgramme
+    from server.services.areas import seed_reference
+    from server.services.pii import PersonalData
+
+    pii = PersonalData.from_spec(Config().field_encryption_key)
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    now = datetime.now().astimezone()
+    sealed = pii.seal("370304194001010000")  # the same token for all: only hashes are compared
+    with make_session_factory(engine)() as db:
+        seed_reference(db)
+        for start in range(0, len(roster_ids), 50_000):
+            db.execute(
+                insert(RosterEntry),
+                [
+                    {
+                        "person_hash": pii.hash(p),
+                        "id_number_enc": sealed,
+                        "name": "名册",
+                        "programme": RosterProgramme.DIBAO,
+                        "updated_at": now,
+                    }
+                    for p in roster_ids[start : start + 50_000]
+                ],
+            )
+        db.execute(
+            insert(Lead),
+            [
+                {
+                    "person_hash": pii.hash(p),
+                    "id_number_enc": sealed,
+                    "name": "线索",
+                    "status": LeadStatus.NEW,
+                    "is_open": True,
+                    "channel": Channel.HOTLINE,
+                    "categories": ["temporary"],
+                    "priority": 1,
+                    "priority_reasons": ["热线: 来电求助"],
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+                for p in lead_ids
+            ],
+        )
+        db.commit()
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+# --- child measurements ---------------------------------------------------------------------
+
+
+def child(kind: str, path: str, url: str | None) -> dict[str, object]:
+    start, cpu = time.perf_counter(), time.process_time()
+    if kind == "calamine":
+        from python_calamine import CalamineWorkbook
+
+        sheet = CalamineWorkbook.from_path(path).get_sheet_by_index(0)
+        cells = sum(len(row) for row in sheet.iter_rows())
+        out: dict[str, object] = {"cells": cells}
+    elif kind == "openpyxl":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        cells = sum(len(row) for row in book.worksheets[0].iter_rows(values_only=True))
+        book.close()
+        out = {"cells": cells}
+    else:
+        from server import clock
+        from server.config import Config
+        from server.db import make_engine, make_session_factory
+        from server.services.access import SYSTEM
+        from server.services.feeds.batches import import_file
+        from server.services.matching import shape_key  # noqa: F401  (imports pypinyin)
+        from server.services.pii import PersonalData
+
+        assert url is not None
+        engine = make_engine(url)
+        pii = PersonalData.from_spec(Config().field_encryption_key)
+        with engine.connect() as conn:  # connect before the clock starts, as a pool would
+            conn.exec_driver_sql("SELECT 1")
+        start, cpu = time.perf_counter(), time.process_time()
+        with make_session_factory(engine)() as db:
+            batch = import_file(
+                db,
+                "insurance_oop",
+                Path(path),
+                pii=pii,
+                actor=SYSTEM,
+                now=clock.now(),
+                checkpoint=lambda _b: db.commit(),
+            )
+            db.commit()
+            out = {"result": batch.result}
+        engine.dispose()
+    out["seconds"] = time.perf_counter() - start
+    out["cpu_seconds"] = time.process_time() - cpu
+    out["peak_mb"] = peak_mb()
+    return out
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    execve, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(kind: str, path: Path, url: str | None = None) -> dict[str, object]:
+    args = [sys.executable, __file__, "--child", kind, "--file", str(path)]
+    if url:
+        args += ["--url", url]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def baseline_mb() -> float:
+    code = (
+        "import server.services.feeds.batches, server.services.matching, psycopg, python_calamine;"
+        "from bench.ingest import peak_mb; print(peak_mb())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    return float(out.stdout.strip() or 0)
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--big-rows", type=int, default=400_000)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--big-engine", default="postgresql", help="engine for the big file")
+    parser.add_argument("--child")
+    parser.add_argument("--file")
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.file, args.url)))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    try:
+        run_all(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_all(args: argparse.Namespace, work: Path) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    rng = random.Random(7)
+    t0 = time.perf_counter()
+    roster_ids = _ids(rng, ROSTER, offset=0)
+    lead_ids = _ids(rng, OPEN_LEADS, offset=1_000_000)
+    small, big = work / f"oop-{args.rows}.xlsx", work / f"oop-{args.big_rows}.xlsx"
+    build_file(small, args.rows, roster_ids=roster_ids, lead_ids=lead_ids)
+    print(
+        f"built {args.rows:,}-row xlsx ({small.stat().st_size / 1e6:.1f} MB) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    if args.big_rows:
+        t1 = time.perf_counter()
+        build_file(big, args.big_rows, roster_ids=roster_ids, lead_ids=lead_ids)
+        print(
+            f"built {args.big_rows:,}-row xlsx ({big.stat().st_size / 1e6:.1f} MB) "
+            f"in {time.perf_counter() - t1:.1f} s"
+        )
+
+    calamine = measure("calamine", small)
+    openpyxl_ = measure("openpyxl", small)
+    print(f"\nbare read of every cell, {args.rows:,} rows:")
+    print(
+        f"  python-calamine      {calamine['seconds']:6.2f} s   peak {calamine['peak_mb']:.0f} MB"
+    )
+    print(
+        f"  openpyxl read-only   {openpyxl_['seconds']:6.2f} s   peak {openpyxl_['peak_mb']:.0f} MB"
+        f"   ({openpyxl_['seconds'] / calamine['seconds']:.1f}× calamine)"
+    )
+    print(f"  python + our imports, before any work: peak {baseline_mb():.0f} MB")
+    print(f"  (load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+
+    for engine_name in [e.strip() for e in args.engines.split(",") if e.strip()]:
+        cleanup = None
+        if engine_name == "sqlite":
+            url = f"sqlite:///{work / 'bench.db'}"
+        else:
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = (
+                make_url(PG_URL)
+                .update_query_dict({"options": f"-csearch_path={schema}"})
+                .render_as_string(hide_password=False)
+            )
+
+            def cleanup(schema: str = schema, admin=admin) -> None:  # noqa: ANN001
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+        try:
+            t2 = time.perf_counter()
+            prepare_database(url, roster_ids=roster_ids, lead_ids=lead_ids)
+            print(
+                f"\n[{engine_name}] roster {ROSTER:,} + open leads {OPEN_LEADS:,} loaded "
+                f"in {time.perf_counter() - t2:.1f} s"
+            )
+            run = measure("import", small, url)
+            ratio = run["seconds"] / calamine["seconds"]
+            verdict = "MEETS" if ratio <= 3 else "MISSES"
+            print(
+                f"  import {args.rows:,} rows end to end: {run['seconds']:.2f} s = "
+                f"{ratio:.2f}× calamine read, {run['seconds'] / openpyxl_['seconds']:.2f}× "
+                f"openpyxl read ({verdict} the 3× goal); peak {run['peak_mb']:.0f} MB"
+            )
+            cpu_ratio = run["cpu_seconds"] / calamine["cpu_seconds"]
+            print(
+                f"  client CPU {run['cpu_seconds']:.2f} s vs calamine CPU "
+                f"{calamine['cpu_seconds']:.2f} s ({cpu_ratio:.1f}×)"
+            )
+            print(f"  result: {run['result']}")
+            again = measure("import", small, url)
+            print(
+                f"  the same file again: {again['seconds']:.2f} s "
+                f"(= {again['seconds'] / calamine['seconds']:.2f}× calamine), "
+                f"leads created {again['result']['leads_created']}, "
+                f"duplicates {again['result']['duplicates']}"
+            )
+            if args.big_rows and engine_name == args.big_engine:
+                run_big = measure("import", big, url)
+                print(
+                    f"  import {args.big_rows:,} rows: {run_big['seconds']:.2f} s, "
+                    f"peak {run_big['peak_mb']:.0f} MB"
+                )
+        finally:
+            if cleanup:
+                cleanup()
+    if args.big_rows:
+        cal_big = measure("calamine", big)
+        print(
+            f"\ncalamine bare read of {args.big_rows:,} rows: {cal_big['seconds']:.2f} s, "
+            f"peak {cal_big['peak_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""The lead queue: list and read leads, register reports from other channels, merge duplicates."""
+
+from __future__ import annotations
+
+import json
+import re
+from json.encoder import encode_basestring as _string
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from server.api.deps import current_actor, db, now, requires, runtime
+from server.models import Channel, LeadStatus, Role
+from server.services import leads
+from server.services.leads import CATEGORIES, REPORT_CHANNELS, RawJSON
+
+blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
+
+#: Who may read the queue; each sees only their jurisdiction (see services/leads.scope_leads).
+READERS = (
+    Role.CENTER_STAFF,
+    Role.LEADER,
+    Role.TOWN_STAFF,
+    Role.DEPARTMENT_STAFF,
+    Role.HELPER,
+)
+#: Who registers reports and merges or separates leads.
+HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
+
+#: Control characters and lone surrogates (a JSON body can carry them; no database stores them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _plain_text(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
+
+
+def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
+    )
+
+
+# --- Schemas --------------------------------------------------------------------------------
+
+
+class QueueArgsSchema(Schema):
+    status = fields.String(
+        validate=validate.OneOf([s.value for s in LeadStatus]),
+        metadata={"description": "default: every open lead"},
+    )
+    channel = fields.String(
+        validate=validate.OneOf([c.value for c in Channel]),
+        metadata={"description": "the channel of the lead's first signal"},
+    )
+    feed = _text(40, metadata={"description": "feed code: leads with evidence from that feed"})
+    town = _text(32, metadata={"description": "town code"})
+    village = _text(32, metadata={"description": "village code"})
+    category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
+    min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
+    created_from = fields.Date(metadata={"description": "created on or after (Shanghai date)"})
+    created_to = fields.Date(metadata={"description": "created on or before (Shanghai date)"})
+    name = _text(
+        50,
+        min_len=1,
+        metadata={"description": "part of the name, or its pinyin from the start (zhang san)"},
+    )
+    cursor = _text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
+    )
+
+
+class QueueItemSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    priority_reasons = fields.List(fields.String(), required=True)
+    categories = fields.List(fields.String(), required=True)
+    town_id = fields.Integer(allow_none=True)
+    village_id = fields.Integer(allow_none=True)
+    has_id_number = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class QueuePageSchema(Schema):
+    items = fields.List(fields.Nested(QueueItemSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as `cursor` for the next page; null: end"}
+    )
+
+
+class LeadAreaSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class ReporterViewSchema(Schema):
+    name = fields.String(allow_none=True)
+    organisation = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+
+
+class EvidenceSchema(Schema):
+    id = fields.Integer(required=True)
+    channel = fields.String(required=True)
+    feed_code = fields.String(allow_none=True)
+    batch_id = fields.Integer(allow_none=True)
+    row_number = fields.Integer(allow_none=True)
+    source_type = fields.String(allow_none=True)
+    source_id = fields.Integer(allow_none=True)
+    department_id = fields.Integer(allow_none=True)
+    summary = fields.String(required=True)
+    facts = fields.Dict(required=True)
+    event_date = fields.Date(allow_none=True)
+    reporter = fields.Nested(ReporterViewSchema, allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class MergeRefSchema(Schema):
+    id = fields.Integer(required=True)
+    source_lead_id = fields.Integer(required=True)
+    target_lead_id = fields.Integer(required=True)
+    merged_at = fields.DateTime(required=True)
+    undone_at = fields.DateTime(allow_none=True)
+
+
+class LeadSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    priority_reasons = fields.List(fields.String(), required=True)
+    categories = fields.List(fields.String(), required=True)
+    category_labels = fields.List(fields.String(), required=True)
+    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    town = fields.Nested(LeadAreaSchema, allow_none=True)
+    village = fields.Nested(LeadAreaSchema, allow_none=True)
+    address = fields.String(allow_none=True)
+    previous_lead_id = fields.Integer(allow_none=True)
+    merged_into_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    triaged_at = fields.DateTime(allow_none=True)
+    dispatched_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
+    merges = fields.List(fields.Nested(MergeRefSchema), required=True)
+
+
+class ReporterSchema(Schema):
+    name = _text(50, load_default=None, allow_none=True)
+    organisation = _text(100, load_default=None, allow_none=True)
+    phone = _text(30, load_default=None, allow_none=True)
+
+
+class ReportCreateSchema(Schema):
+    channel = fields.String(
+        required=True, validate=validate.OneOf([c.value for c in REPORT_CHANNELS])
+    )
+    name = _text(50, min_len=1, required=True)
+    summary = _text(
+        500, min_len=1, required=True, metadata={"description": "what the reporter said"}
+    )
+    id_number = _text(40, load_default=None, allow_none=True)
+    phone = _text(30, load_default=None, allow_none=True, metadata={"description": "the person's"})
+    town = _text(32, load_default=None, allow_none=True, metadata={"description": "town code"})
+    village = _text(
+        32, load_default=None, allow_none=True, metadata={"description": "village code"}
+    )
+    address = _text(200, load_default=None, allow_none=True)
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(list(CATEGORIES))),
+        load_default=list,
+        validate=validate.Length(max=len(CATEGORIES)),
+    )
+    event_date = fields.Date(load_default=None, allow_none=True)
+    urgent = fields.Boolean(load_default=False)
+    reporter = fields.Nested(ReporterSchema, load_default=None, allow_none=True)
+
+
+class CandidateSchema(Schema):
+    lead_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    score = fields.Integer(required=True, metadata={"description": "0–100"})
+    reasons = fields.List(fields.String(), required=True)
+    status = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    has_id_number = fields.Boolean(required=True)
+    town_id = fields.Integer(allow_none=True)
+    village_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ReportResultSchema(Schema):
+    lead = fields.Nested(LeadSchema, required=True)
+    lead_created = fields.Boolean(required=True)
+    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
+
+
+class CandidateListSchema(Schema):
+    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
+
+
+class MergeSchema(Schema):
+    into_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+
+
+class KeepApartSchema(Schema):
+    other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+    reason = _text(200, load_default=None, allow_none=True)
+
+
+class DismissalSchema(Schema):
+    lead_low_id = fields.Integer(required=True)
+    lead_high_id = fields.Integer(required=True)
+    reason = fields.String(allow_none=True)
+    dismissed_at = fields.DateTime(required=True)
+
+
+class PersonalDataSchema(Schema):
+    lead_id = fields.Integer(required=True)
+    id_number = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+#: One instance for every request (webargs would otherwise build the schema each time).
+_QUEUE_ARGS = QueueArgsSchema()
+
+
+@blp.route("/leads")
+@requires(*READERS)
+@blp.arguments(_QUEUE_ARGS, location="query")
+@blp.response(200, QueuePageSchema)
+def list_leads(args: dict[str, Any]) -> Any:
+    """The queue: most urgent first, then oldest first, one page at a time (keyset cursor).
+
+    Center staff and leaders see every lead; town staff their town's; helpers their village's;
+    department staff the leads that carry evidence from their department.
+    """
+    page = leads.list_queue(
+        db(),
+        actor=current_actor(),
+        filters=leads.QueueFilter(
+            status=LeadStatus(args["status"]) if "status" in args else None,
+            channel=Channel(args["channel"]) if "channel" in args else None,
+            feed=args.get("feed"),
+            town_code=args.get("town"),
+            village_code=args.get("village"),
+            category=args.get("category"),
+            min_priority=args.get("min_priority"),
+            created_from=args.get("created_from"),
+            created_to=args.get("created_to"),
+            name=args.get("name"),
+        ),
+        cursor=args.get("cursor"),
+        limit=args["limit"],
+    )
+    # The page is built as plain dicts by the service; skip a schema dump (the hot path).
+    return _json({"items": page.items, "next_cursor": page.next_cursor})
+
+
+def _json(body: dict[str, Any]) -> Response:
+    """The page as JSON, written field by field (QueueItemSchema documents the same shape, and
+    tests/test_api_contract.py checks the answers against it): a generic dump costs more than
+    the database query. `RawJSON` values, JSON text straight from the database, go out as they
+    are."""
+    items = ",".join(map(_item_json, body["items"]))
+    cursor = _string(body["next_cursor"]) if body["next_cursor"] is not None else "null"
+    return Response(f'{{"items":[{items}],"next_cursor":{cursor}}}', mimetype="application/json")
+
+
+def _item_json(i: dict[str, Any]) -> str:
+    return (
+        f'{{"id":{int(i["id"])},"name":{_string(i["name"])},"status":{_string(i["status"])},'
+        f'"channel":{_string(i["channel"])},"priority":{int(i["priority"])},'
+        f'"priority_reasons":{_raw(i["priority_reasons"])},'
+        f'"categories":{_raw(i["categories"])},'
+        f'"town_id":{_int_or_null(i["town_id"])},"village_id":{_int_or_null(i["village_id"])},'
+        f'"has_id_number":{"true" if i["has_id_number"] else "false"},'
+        f'"created_at":{_string(i["created_at"])}}}'
+    )
+
+
+def _raw(value: Any) -> str:
+    if type(value) is RawJSON:
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _int_or_null(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+@blp.route("/leads", methods=["POST"])
+@requires(*HANDLERS)
+@blp.arguments(ReportCreateSchema)
+@blp.response(201, ReportResultSchema)
+def report_lead(body: dict[str, Any]) -> Any:
+    """Register a report from the hotline, 110, 12349, a volunteer, an organisation, an
+    enterprise or online. With an ID number it joins that person's open lead; without one the
+    answer lists candidate leads (score and reasons) to merge or keep apart."""
+    reporter = body.get("reporter") or {}
+    pii = runtime().pii
+    outcome = leads.register_report(
+        db(),
+        leads.Report(
+            channel=Channel(body["channel"]),
+            name=body["name"],
+            summary=body["summary"],
+            id_number=body.get("id_number"),
+            phone=body.get("phone"),
+            town_code=body.get("town"),
+            village_code=body.get("village"),
+            address=body.get("address"),
+            categories=tuple(dict.fromkeys(body["categories"])),
+            event_date=body.get("event_date"),
+            urgent=body["urgent"],
+            reporter_name=reporter.get("name"),
+            reporter_org=reporter.get("organisation"),
+            reporter_phone=reporter.get("phone"),
+        ),
+        pii=pii,
+        actor=current_actor(),
+        now=now(),
+    )
+    return {
+        "lead": leads.lead_view(db(), outcome.lead, pii=pii),
+        "lead_created": outcome.lead_created,
+        "candidates": outcome.candidates,
+    }
+
+
+@blp.route("/leads/<int:lead_id>")
+@requires(*READERS)
+@blp.response(200, LeadSchema)
+def get_lead(lead_id: int) -> Any:
+    """One lead with its evidence timeline; ID and phone numbers masked."""
+    lead = leads.access_lead_by_id(db(), lead_id, actor=current_actor())
+    return leads.lead_view(db(), lead, pii=runtime().pii)
+
+
+@blp.route("/leads/<int:lead_id>/personal-data", methods=["POST"])
+@requires(Role.CENTER_STAFF)
+@blp.response(200, PersonalDataSchema)
+def reveal_personal_data(lead_id: int) -> Any:
+    """The whole ID and phone numbers (center staff only); each request is written to the audit
+    log with who asked and when."""
+    return leads.reveal_personal_data(
+        db(), lead_id, pii=runtime().pii, actor=current_actor(), now=now()
+    )
+
+
+@blp.route("/leads/<int:lead_id>/candidates")
+@requires(*HANDLERS)
+@blp.response(200, CandidateListSchema)
+def lead_candidates(lead_id: int) -> Any:
+    """Open leads that may be the same person, with a score (0–100) and the reasons."""
+    actor = current_actor()
+    lead = leads.access_lead_by_id(db(), lead_id, actor=actor)
+    return {"candidates": leads.find_candidates(db(), lead, actor=actor)}
+
+
+@blp.route("/leads/<int:lead_id>/merge", methods=["POST"])
+@requires(*HANDLERS)
+@blp.arguments(MergeSchema)
+@blp.response(200, LeadSchema)
+def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
+    """Fold this lead (a report without an ID number) into `into_lead_id`; answers with the lead
+    that now holds the evidence. Undo with `/unmerge`."""
+    target = leads.merge_leads(
+        db(), lead_id, into_id=body["into_lead_id"], actor=current_actor(), now=now()
+    )
+    return leads.lead_view(db(), target, pii=runtime().pii)
+
+
+@blp.route("/leads/<int:lead_id>/unmerge", methods=["POST"])
+@requires(*HANDLERS)
+@blp.response(200, LeadSchema)
+def unmerge_lead(lead_id: int) -> Any:
+    """Undo the merge of this lead: it reopens with its evidence, the other lead loses exactly
+    what the merge gave it."""
+    source = leads.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
+    return leads.lead_view(db(), source, pii=runtime().pii)
+
+
+@blp.route("/leads/<int:lead_id>/keep-apart", methods=["POST"])
+@requires(*HANDLERS)
+@blp.arguments(KeepApartSchema)
+@blp.response(200, DismissalSchema)
+def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
+    """These two leads are different people: stop offering them as candidates of each other."""
+    return leads.keep_apart(
+        db(),
+        lead_id,
+        other_id=body["other_lead_id"],
+        reason=body.get("reason"),
+        actor=current_actor(),
+        now=now(),
+    )

@@ -1,0 +1,188 @@
+"""Pure feed rules, table-driven: cell normalisation, header detection, punctuality."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from server.services.feeds import normalise as norm
+from server.services.feeds.punctuality import State, punctuality
+from server.services.feeds.reader import FileRefused, open_table
+from server.services.feeds.registry import BY_CODE, FEEDS, effective
+from server.services.leads import CATEGORIES
+from server.services.workdays import WorkCalendar
+from tests.builders import make_id_number
+from tests.feedfiles import csv_bytes
+
+TODAY = date(2026, 11, 28)
+CAL = WorkCalendar.library_only()
+
+
+def test_the_registry_has_the_twelve_feeds_of_the_work_plan():
+    assert len(FEEDS) == 12
+    from server.services.areas import DEPARTMENTS
+
+    departments = {code for code, _ in DEPARTMENTS}
+    for feed in FEEDS:
+        assert feed.department in departments, feed.code
+        assert {"name", "id_number"} <= {c.field for c in feed.columns}
+        assert set(feed.categories) | set(feed.categories_off_roster) <= set(CATEGORIES)
+    assert BY_CODE["insurance_oop"].threshold == Decimal(20000)
+    assert BY_CODE["insurance_annual_oop"].threshold == Decimal(40000)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("32,400元", Decimal("32400.00")),
+        ("３２，４００元", Decimal("32400.00")),
+        ("￥32,400.50", Decimal("32400.50")),
+        (" 32400 ", Decimal("32400.00")),
+        ("3.24万", Decimal("32400.00")),
+        ("8.5万元", Decimal("85000.00")),
+        (32400, Decimal("32400.00")),
+        (19999.99, Decimal("19999.99")),
+    ],
+)
+def test_amounts_are_read_however_they_are_written(raw, expected):
+    assert norm.amount(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "code"), [("三万", "amount_format"), ("-5", "amount_negative")])
+def test_amounts_that_are_not_amounts_are_refused(raw, code):
+    with pytest.raises(norm.CellError) as caught:
+        norm.amount(raw)
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-03-05",
+        "2026/3/5",
+        "2026.3.5",
+        "2026年3月5日",
+        "２０２６年３月５日",
+        "20260305",
+        46086,
+        46086.0,
+        "46086",
+        date(2026, 3, 5),
+        datetime(2026, 3, 5, 8, 30),
+        " 2026-03-05 00:00:00",
+    ],
+)
+def test_dates_come_as_text_serial_numbers_or_date_cells(raw):
+    assert norm.a_date(raw, today=TODAY) == date(2026, 3, 5)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("2026-02-30", "date_invalid"),
+        ("上个月", "date_format"),
+        ("2099-01-01", "date_out_of_range"),
+    ],
+)
+def test_impossible_dates_are_refused(raw, code):
+    with pytest.raises(norm.CellError) as caught:
+        norm.a_date(raw, today=TODAY)
+    assert caught.value.code == code
+
+
+def test_id_numbers_lose_full_width_digits_spaces_and_a_small_x():
+    person = make_id_number(seq="123")
+    spaced = " ".join([person[:6], person[6:14], person[14:]])
+    full = person.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    assert norm.id_number(spaced, today=TODAY) == person
+    assert norm.id_number(full, today=TODAY) == person
+    with pytest.raises(norm.CellError):
+        norm.id_number("370304198001011", today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "grade"), [("二级", 2), ("2级", 2), ("2", 2), (2.0, 2), ("Ⅳ级", 4)]
+)
+def test_disability_grades(raw, grade):
+    assert norm.grade(raw) == grade
+
+
+def test_names_lose_stray_spaces():
+    assert norm.name(" 王\u3000秀 英 ") == "王秀英"
+
+
+def test_the_header_is_found_below_title_rows_in_any_column_order():
+    rows = [
+        ["博山区2026年3月住院大额自付人员名单"],
+        [],
+        ["备注：单位元"],
+        ["个人负担合规费用（元）", "入院 日期", "公民身份号码", "姓 名"],
+        ["30000", "2026-03-05", make_id_number(), "甲"],
+    ]
+    table = open_table(csv_bytes(rows), "a.csv", BY_CODE["insurance_oop"])
+    assert table.header_row == 4
+    assert table.columns == {"oop": 0, "event_date": 1, "id_number": 2, "name": 3}
+    assert [n for n, _ in table.data_rows()] == [5]
+
+
+def test_aliases_added_by_the_center_are_recognised():
+    rows = [
+        ["参保人", "证件号", "入院日期", "统筹外自付"],
+        ["甲", make_id_number(), "2026-03-05", "1"],
+    ]
+    feed = BY_CODE["insurance_oop"]
+    with pytest.raises(FileRefused):
+        open_table(csv_bytes(rows), "a.csv", feed)
+    widened = effective(feed, aliases={"name": ["参保人"], "oop": ["统筹外自付"]}, threshold=None)
+    assert open_table(csv_bytes(rows), "a.csv", widened).columns["oop"] == 3
+
+
+MONTHLY = BY_CODE["insurance_oop"]
+WEEKLY = BY_CODE["disability_new"]
+YEARLY = BY_CODE["education_aid"]
+EVENT = BY_CODE["fire"]
+
+
+@pytest.mark.parametrize(
+    ("feed", "today", "last_upload", "state", "next_due", "late_by"),
+    [
+        # Monthly, due by the 5th: sent on the 3rd → next due 5 December.
+        (MONTHLY, date(2026, 11, 20), date(2026, 11, 3), State.ON_TIME, date(2026, 12, 7), 0),
+        # 5 December 2026 is a Saturday: the due date moves to Monday 7 December.
+        (MONTHLY, date(2026, 12, 3), date(2026, 11, 3), State.DUE_SOON, date(2026, 12, 7), 0),
+        # Not sent since October: the 5 November due date is late by 16 working days.
+        (MONTHLY, date(2026, 11, 27), date(2026, 10, 4), State.LATE, date(2026, 11, 5), 16),
+        (MONTHLY, date(2026, 11, 27), None, State.NEVER_SENT, date(2026, 11, 5), 16),
+        # Weekly, every Monday: sent Monday 23 November → next Monday 30 November.
+        (WEEKLY, date(2026, 11, 25), date(2026, 11, 23), State.ON_TIME, date(2026, 11, 30), 0),
+        (WEEKLY, date(2026, 11, 25), date(2026, 11, 16), State.LATE, date(2026, 11, 23), 2),
+        (WEEKLY, date(2026, 11, 23), date(2026, 11, 16), State.DUE_SOON, date(2026, 11, 23), 0),
+        # National Day 2026: Monday 5 October is a holiday; that week's due date is Thursday 8.
+        (WEEKLY, date(2026, 10, 7), date(2026, 9, 28), State.DUE_SOON, date(2026, 10, 8), 0),
+        # Yearly, by 31 December.
+        (YEARLY, date(2026, 11, 28), date(2025, 12, 20), State.ON_TIME, date(2026, 12, 31), 0),
+        (YEARLY, date(2026, 11, 28), date(2024, 12, 20), State.LATE, date(2025, 12, 31), 224),
+    ],
+)
+def test_punctuality_of_scheduled_feeds(feed, today, last_upload, state, next_due, late_by):
+    result = punctuality(
+        feed, last_upload=last_upload, earliest_event=None, today=today, calendar=CAL
+    )
+    assert (result.state, result.next_due, result.late_by) == (state, next_due, late_by)
+
+
+@pytest.mark.parametrize(
+    ("event", "upload", "state", "late_by"),
+    [
+        (date(2026, 11, 23), date(2026, 11, 26), State.ON_TIME, 0),  # Mon → Thu: 3 working days
+        (date(2026, 11, 20), date(2026, 11, 26), State.LATE, 1),  # Fri → Thu: 4 working days
+        (None, None, State.NEVER_SENT, 0),
+    ],
+)
+def test_event_feeds_are_late_when_a_row_came_more_than_3_working_days_after_its_event(
+    event, upload, state, late_by
+):
+    result = punctuality(EVENT, last_upload=upload, earliest_event=event, today=TODAY, calendar=CAL)
+    assert (result.state, result.late_by, result.next_due) == (state, late_by, None)

@@ -1,0 +1,281 @@
+"""Deadlines and supervision: reminders one working day ahead, overdue marking, escalation,
+supervision notices per unit and month, and a check that is safe to run twice."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+from python_calamine import CalamineWorkbook
+from sqlalchemy import func, select
+
+from server import clock
+from server.clock import TZ
+from server.models import AuditEntry, Dispatch, DispatchAlert, InboxMessage, Job, SupervisionNotice
+from server.services import jobs, supervision
+from server.services.supervision import check_deadlines
+from server.services.workdays import WorkCalendar
+from tests import test_dispatches as slips
+from tests.test_dispatches import feedback_body, issued, make_lead, post
+
+# Fixtures shared with tests/test_dispatches.py.
+at_time = slips.at_time
+center = slips.center
+chengdong = slips.chengdong
+insurance = slips.insurance
+long_lived_tokens = slips.long_lived_tokens
+
+
+def moment(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)
+
+
+def run_check(runtime, *args: int) -> supervision.CheckResult:
+    """One check-deadlines run at the given moment, committed like the command does."""
+    with runtime.session_factory() as db:
+        result = check_deadlines(db, WorkCalendar.load(db), moment(*args))
+        db.commit()
+    return result
+
+
+def counts(db) -> tuple[int, int, int]:
+    db.expire_all()
+    return (
+        db.scalar(select(func.count()).select_from(DispatchAlert)),
+        db.scalar(select(func.count()).select_from(SupervisionNotice)),
+        db.scalar(select(func.count()).select_from(InboxMessage)),
+    )
+
+
+@pytest.fixture
+def slip(client, center, chengdong, at_time):
+    """A slip to 城东街道 issued Mon 16 Nov 2026, due Mon 23 Nov."""
+    at_time(2026, 11, 16, 10, 0)
+    body = issued(client, center, make_lead(client, center))
+    assert body["due_date"] == "2026-11-23"
+    return body
+
+
+def test_nothing_happens_while_a_slip_has_two_working_days_or_more(runtime, slip, db):
+    result = run_check(runtime, 2026, 11, 19, 8, 0)  # Thursday: Friday and Monday left
+    assert (result.reminded, result.marked_overdue) == (0, 0)
+    assert counts(db) == (0, 0, 0)
+
+
+def test_the_unit_is_reminded_one_working_day_before_the_due_date_once(
+    runtime, client, slip, chengdong, db
+):
+    first = run_check(runtime, 2026, 11, 20, 8, 0)  # Friday: only Monday left
+    assert first.reminded == 1
+    again = run_check(runtime, 2026, 11, 20, 9, 0)
+    weekend = run_check(runtime, 2026, 11, 22, 8, 0)
+    assert (again.reminded, weekend.reminded) == (0, 0)
+    alerts = db.scalars(select(DispatchAlert)).all()
+    assert [(a.kind.value, a.recipient) for a in alerts] == [("reminder", "城东街道经办人员")]
+    inbox = client.get("/api/v1/messages", headers=chengdong.headers).get_json()
+    messages = inbox["items"] if isinstance(inbox, dict) else inbox
+    assert len(messages) == 1
+    assert slip["number"] in messages[0]["title"]
+    assert "到期" in messages[0]["body"]
+
+
+def test_an_overdue_slip_is_marked_and_noted_once_however_often_the_check_runs(runtime, slip, db):
+    first = run_check(runtime, 2026, 11, 24, 8, 0)
+    assert (first.marked_overdue, first.notices_created) == (1, 1)
+    before = counts(db)
+    second = run_check(runtime, 2026, 11, 24, 8, 0)
+    third = run_check(runtime, 2026, 11, 24, 18, 0)
+    assert (second.marked_overdue, second.notices_created, second.notices_updated) == (0, 0, 0)
+    assert third.marked_overdue == 0
+    assert counts(db) == before
+    notice = db.scalar(select(SupervisionNotice))
+    assert (notice.month, notice.unit_key, notice.overdue_count, notice.max_overdue_days) == (
+        "2026-11",
+        f"town:{db.get(Dispatch, slip['id']).town_id}",
+        1,
+        1,
+    )
+    dispatch = db.get(Dispatch, slip["id"])
+    assert (dispatch.overdue_days, dispatch.escalation_level) == (1, 0)
+    assert dispatch.overdue_at == moment(2026, 11, 24, 8, 0)
+
+
+def test_what_stays_overdue_goes_to_the_units_head_then_the_leading_group(
+    runtime, client, slip, staff_login, db
+):
+    leader = staff_login(role="leader")
+    run_check(runtime, 2026, 11, 24, 8, 0)  # 1 working day late
+    head = run_check(runtime, 2026, 11, 25, 8, 0)  # 2: the unit's head
+    assert (head.escalated_head, head.escalated_group) == (1, 0)
+    assert run_check(runtime, 2026, 11, 27, 8, 0).escalated_head == 0  # 4: nothing new
+    group = run_check(runtime, 2026, 12, 1, 8, 0)  # 6 working days: the leading group
+    assert group.escalated_group == 1
+    assert run_check(runtime, 2026, 12, 2, 8, 0).escalated_group == 0
+    kinds = db.scalars(select(DispatchAlert.kind).order_by(DispatchAlert.id)).all()
+    assert [k.value for k in kinds] == ["overdue", "escalate_head", "escalate_group"]
+    dispatch = db.get(Dispatch, slip["id"])
+    assert (dispatch.escalation_level, dispatch.overdue_days) == (2, 7)
+    inbox = client.get("/api/v1/messages", headers=leader.headers).get_json()
+    messages = inbox["items"] if isinstance(inbox, dict) else inbox
+    assert [m["title"] for m in messages] == [f"提级督办（领导小组）：{slip['number']}"]
+    # Still overdue in December: December's notice lists it too; November's keeps its worst.
+    notices = {n.month: n for n in db.scalars(select(SupervisionNotice))}
+    assert (notices["2026-11"].overdue_count, notices["2026-11"].max_overdue_days) == (1, 4)
+    assert (notices["2026-12"].overdue_count, notices["2026-12"].max_overdue_days) == (1, 7)
+
+
+def test_a_check_that_ran_late_does_not_send_a_stale_reminder(runtime, slip, db):
+    result = run_check(runtime, 2026, 11, 26, 8, 0)  # never ran before; 3 days late already
+    assert (result.reminded, result.marked_overdue, result.escalated_head) == (0, 1, 1)
+
+
+def test_answered_and_returned_slips_are_left_alone(
+    runtime, client, center, chengdong, insurance, at_time, db
+):
+    at_time(2026, 11, 16, 10, 0)
+    lead_id = make_lead(client, center)
+    answered = issued(client, center, lead_id)
+    returned = issued(
+        client, center, lead_id, unit_kind="department", unit_code="medical_insurance"
+    )
+    post(client, chengdong, f"/api/v1/dispatches/{answered['id']}/sign")
+    post(client, chengdong, f"/api/v1/dispatches/{answered['id']}/feedback", feedback_body())
+    post(client, insurance, f"/api/v1/dispatches/{returned['id']}/return", {"reason": "非本部门"})
+    result = run_check(runtime, 2026, 11, 30, 8, 0)
+    assert (result.checked, result.marked_overdue) == (0, 0)
+    assert counts(db) == (0, 0, 0)
+
+
+def test_notices_are_per_unit_and_month(runtime, client, center, at_time, db):
+    at_time(2026, 11, 16, 10, 0)
+    for _ in range(2):
+        issued(client, center, make_lead(client, center))
+    issued(client, center, make_lead(client, center), unit_kind="department", unit_code="health")
+    result = run_check(runtime, 2026, 11, 24, 8, 0)
+    assert (result.marked_overdue, result.notices_created, result.notices_updated) == (3, 2, 1)
+    rows = {
+        n.unit_key.split(":")[0]: n.overdue_count for n in db.scalars(select(SupervisionNotice))
+    }
+    assert rows == {"town": 2, "department": 1}
+
+
+# --- reading the notices -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def noted(runtime, client, center, at_time):
+    """Overdue slips of 城东街道 and 区卫生健康局 found on 24 Nov 2026."""
+    at_time(2026, 11, 16, 10, 0)
+    town = issued(client, center, make_lead(client, center))
+    dept = issued(
+        client, center, make_lead(client, center), unit_kind="department", unit_code="health"
+    )
+    run_check(runtime, 2026, 11, 24, 8, 0)
+    return {"town": town, "department": dept}
+
+
+def test_the_center_lists_every_notice_and_units_their_own(
+    client, noted, center, chengdong, staff_login
+):
+    everything = client.get("/api/v1/supervision", headers=center.headers).get_json()["items"]
+    assert sorted(n["unit"]["name"] for n in everything) == ["区卫生健康局", "城东街道"]
+    town = client.get("/api/v1/supervision", headers=chengdong.headers).get_json()["items"]
+    assert [(n["unit"]["code"], n["dispatch_numbers"]) for n in town] == [
+        ("chengdong", [noted["town"]["number"]])
+    ]
+    health = staff_login(role="department_staff", department="health")
+    assert [
+        n["unit"]["code"]
+        for n in client.get("/api/v1/supervision", headers=health.headers).get_json()["items"]
+    ] == ["health"]
+    baita = staff_login(role="town_staff", town="baita")
+    assert client.get("/api/v1/supervision", headers=baita.headers).get_json()["items"] == []
+    leader = staff_login(role="leader")
+    assert len(client.get("/api/v1/supervision", headers=leader.headers).get_json()["items"]) == 2
+
+
+def test_notices_filter_by_month(client, noted, center):
+    assert (
+        len(client.get("/api/v1/supervision?month=2026-11", headers=center.headers).json["items"])
+        == 2
+    )
+    assert (
+        client.get("/api/v1/supervision?month=2026-10", headers=center.headers).json["items"] == []
+    )
+    assert (
+        client.get("/api/v1/supervision?month=2026-13", headers=center.headers).status_code == 422
+    )
+
+
+def test_residents_cannot_read_notices(client, resident_login):
+    assert client.get("/api/v1/supervision").status_code == 401
+    headers = resident_login("r").headers
+    assert client.get("/api/v1/supervision", headers=headers).status_code == 403
+    assert client.get("/api/v1/supervision.xlsx", headers=headers).status_code == 403
+
+
+def test_notices_export_as_xlsx(client, noted, center, db):
+    resp = client.get("/api/v1/supervision.xlsx?month=2026-11", headers=center.headers)
+    assert resp.status_code == 200
+    assert resp.mimetype.endswith("spreadsheetml.sheet")
+    assert "supervision-2026-11.xlsx" in resp.headers["Content-Disposition"]
+    book = CalamineWorkbook.from_filelike(io.BytesIO(resp.data))
+    rows = book.get_sheet_by_name("超期通报").to_python()
+    assert rows[2][:5] == ["月份", "单位类型", "单位", "超期件数", "最长超期（工作日）"]
+    body = {row[2]: row for row in rows[3:5]}
+    assert body["城东街道"][3] == 1
+    assert body["城东街道"][5] == noted["town"]["number"]
+    assert body["区卫生健康局"][1] == "部门"
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "supervision.exported"))
+
+
+def test_a_slip_shows_the_reminders_and_escalations_sent_about_it(client, noted, center, at_time):
+    at_time(2026, 11, 24, 9, 0)
+    shown = client.get(
+        f"/api/v1/dispatches/{noted['town']['id']}", headers=center.headers
+    ).get_json()
+    assert [a["kind"] for a in shown["alerts"]] == ["overdue"]
+    assert shown["deadline"]["state"] == "overdue"
+
+
+# --- the command and the worker ----------------------------------------------------------------
+
+
+def test_the_check_deadlines_command_is_idempotent(runtime, slip, database_url, monkeypatch, db):
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    monkeypatch.setattr(clock, "now", lambda: moment(2026, 11, 24, 8, 0))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    first = CliRunner().invoke(main, ["check-deadlines"])
+    assert first.exit_code == 0, first.output
+    assert "marked_overdue: 1" in first.output
+    second = CliRunner().invoke(main, ["check-deadlines", "--schedule"])
+    assert "marked_overdue: 0" in second.output
+    assert "daily check queued" in second.output
+    assert counts(db)[:2] == (1, 1)
+    again = CliRunner().invoke(main, ["check-deadlines", "--schedule"])
+    assert "already queued" in again.output
+
+
+def test_the_worker_runs_the_check_and_queues_the_next_days_run(runtime, slip, db):
+    from server.services.registry import load_job_handlers
+
+    load_job_handlers()
+    assert supervision.JOB_KIND in jobs.registered_kinds()
+    now = moment(2026, 11, 24, 7, 0)
+    assert supervision.schedule_daily_check(db, now=now, run_at=now)
+    db.commit()
+    ran = jobs.run_due(
+        runtime.session_factory,
+        worker_id="w1",
+        clock=lambda: moment(2026, 11, 24, 8, 0),
+        deps=runtime.job_deps(),
+    )
+    assert ran == 1
+    db.expire_all()
+    assert db.get(Dispatch, slip["id"]).overdue_at is not None
+    queued = db.scalars(select(Job).where(Job.status == "queued")).all()
+    assert [j.run_at for j in queued] == [moment(2026, 11, 25, 8, 0)]
