@@ -1,16 +1,39 @@
-const { createApi } = require('../../utils/api.js');
-
+// 首页: login, the ways in (apply, my applications; a helper's visits and filings), each kind of
+// aid in plain words, and the phones to call.
 Page({
-  data: { user: null, towns: [] },
+  data: { user: null, isHelper: false, policies: [], hotline: null, townPhones: [] },
+
   onLoad() {
-    this.api = createApi({ wx, base: getApp().globalData.apiBase });
-    this.api
-      .login()
+    const api = getApp().api;
+    api
+      .ensureLogin()
+      .then(() => api.me())
       .then((user) => {
-        this.setData({ user });
-        return this.api.areas();
+        getApp().globalData.user = user;
+        this.setData({ user, isHelper: user.role === 'helper' });
       })
-      .then((towns) => this.setData({ towns }))
-      .catch((err) => this.api.showError(err));
+      .catch((err) => api.showError(err));
+    // Public information shows even when login fails (no network for WeChat, say).
+    api
+      .policies()
+      .then((policies) => this.setData({ policies }))
+      .catch(() => this.setData({ policies: [] }));
+    api
+      .contacts()
+      .then((contacts) =>
+        this.setData({
+          hotline: contacts.find((c) => c.kind === 'district_hotline') || null,
+          townPhones: contacts.filter((c) => c.kind === 'town_platform'),
+        }),
+      )
+      .catch(() => this.setData({ hotline: null, townPhones: [] }));
+  },
+
+  go(e) {
+    wx.navigateTo({ url: e.currentTarget.dataset.url });
+  },
+
+  call(e) {
+    wx.makePhoneCall({ phoneNumber: e.currentTarget.dataset.phone });
   },
 });
