@@ -21,7 +21,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pool_pre_ping: it costs a round trip on every request. A connection the server dropped
+    # fails one request with 503 (api/errors.py) and invalidates the pool; connections are
+    # also recycled before typical idle timeouts of proxies and firewalls.
+    return create_engine(url, pool_recycle=1800, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def _assert_shape(resp, status):
     assert resp.status_code == status
@@ -65,3 +67,24 @@ def test_api_docs_are_served_from_the_installed_package(client):
     assert b"/api/docs/assets/swagger-ui-bundle.js" in page.data
     assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/api/openapi.json").get_json()["info"]["title"].startswith("博山e救助")
+
+
+def test_a_connection_the_database_dropped_fails_one_request_with_503(
+    client, runtime, database_url, engine_name
+):
+    if engine_name != "postgresql":
+        pytest.skip("only a database server can drop a pooled connection")
+    from sqlalchemy import create_engine, text
+
+    runtime.engine.dispose()
+    assert client.get("/api/v1/public/contacts").status_code == 200
+    with runtime.engine.connect() as conn:  # the pool's only connection
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(database_url)
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    dropped = client.get("/api/v1/public/contacts")
+    assert dropped.status_code == 503
+    assert dropped.get_json()["code"] == "unavailable"
+    assert client.get("/api/v1/public/contacts").status_code == 200

@@ -59,7 +59,11 @@ def current_actor() -> Actor:
 
 
 def current_user() -> User:
-    return g.user
+    """The caller's account row, loaded on demand (most requests need only the actor)."""
+    user = db().get(User, g.actor.user_id)
+    if user is None:
+        raise Unauthorized()
+    return user
 
 
 def requires(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -75,10 +79,10 @@ def requires(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]
             token = bearer_token()
             if token is None:
                 raise Unauthorized()
-            actor, user = auth.authenticate(db(), token=token, now=now(), ip=client_ip())
+            actor = auth.authenticate(db(), token=token, now=now(), ip=client_ip())
             if actor.role not in allowed:
                 raise Forbidden()
-            g.actor, g.user = actor, user
+            g.actor = actor
             return view(*args, **kwargs)
 
         apidoc = getattr(wrapper, "_apidoc", {})

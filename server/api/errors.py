@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify
 from marshmallow import Schema, fields
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -73,6 +74,15 @@ def handle_stale(exc: StaleDataError) -> tuple[Any, int]:
     return error_body(409, "conflict", "记录已被他人修改，请刷新后重试")
 
 
+def handle_lost_connection(exc: DBAPIError) -> tuple[Any, int]:
+    """The database dropped a pooled connection (restart, failover): the pool has already been
+    invalidated, so the client's retry will succeed. Anything else is a real error."""
+    if not exc.connection_invalidated:
+        return handle_unexpected(exc)
+    log.warning("database connection lost (request %s)", g.get("request_id"))
+    return error_body(503, "unavailable", "服务暂时不可用，请稍后再试")
+
+
 def handle_unexpected(exc: Exception) -> tuple[Any, int]:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
@@ -84,4 +94,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(StaleDataError, handle_stale)
+    app.register_error_handler(DBAPIError, handle_lost_connection)
     app.register_error_handler(Exception, handle_unexpected)
