@@ -367,3 +367,25 @@ def test_photo_links_follow_the_visits_photos(client, hank, db):
     )
     links = db.execute(select(VisitPhoto.visit_id, VisitPhoto.photo_id)).all()
     assert links == [(visit["id"], second)]
+
+
+def test_visit_photos_are_seen_by_the_village_and_town_and_nobody_else(
+    client, villages, helper_login, staff_login, resident_login
+):
+    hank = helper_login("hank", village="cd-001")
+    photo = photo_id(client, hank)
+    record(client, hank, photo_ids=[photo])
+    allowed = [
+        helper_login("hana", village="cd-001"),
+        staff_login(role="town_staff", town="chengdong"),
+        staff_login(),
+    ]
+    refused = [
+        helper_login("ivy", village="cd-002"),
+        staff_login(role="town_staff", town="baita"),
+        resident_login("rita"),
+    ]
+    for login in allowed:
+        assert client.get(f"/api/v1/uploads/{photo}", headers=login.headers).status_code == 200
+    for login in refused:
+        assert client.get(f"/api/v1/uploads/{photo}", headers=login.headers).status_code == 404

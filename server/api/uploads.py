@@ -48,7 +48,8 @@ def upload_photo(files: dict[str, Any]) -> Any:
 @requires()
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
 def get_photo(photo_id: int) -> Response:
-    """The stored photo: its owner, or staff whose area holds an application carrying it."""
+    """The stored photo: its owner, staff whose area holds an application carrying it, or
+    staff and helpers whose area holds a visit record carrying it."""
     photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
     return _send(photo.sha256, thumbnail=False)
 

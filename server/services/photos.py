@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError, NotFound, ValidationFailed
-from server.models import Application, ApplicationPhoto, Photo
+from server.models import Application, ApplicationPhoto, Photo, Visit, VisitPhoto
 from server.services.access import Actor, scope_by_area
 from server.services.audit import record
 
@@ -207,19 +207,22 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
     """The photo if `actor` may see it, else 404.
 
     Its owner always; staff when an application carrying it lies in their jurisdiction (the
-    center and leaders everywhere, a town its own). Nobody else, and never through a public URL.
+    center and leaders everywhere, a town its own); staff and the village's helpers when a visit
+    record carries it. Nobody else, and never through a public URL.
     """
     photo = db.get(Photo, photo_id)
     if photo is None:
         raise NotFound("未找到该照片")
     if photo.owner_id == actor.user_id:
         return photo
-    if actor.is_staff and _in_jurisdiction(db, photo_id, actor=actor):
+    if actor.is_staff and _on_application_in_jurisdiction(db, photo_id, actor=actor):
+        return photo
+    if _on_visit_in_jurisdiction(db, photo_id, actor=actor):
         return photo
     raise NotFound("未找到该照片")
 
 
-def _in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
+def _on_application_in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
     query = (
         select(Application.id)
         .join(ApplicationPhoto, ApplicationPhoto.application_id == Application.id)
@@ -228,6 +231,17 @@ def _in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
     query = scope_by_area(
         query, actor, town_col=Application.town_id, village_col=Application.village_id
     )
+    return db.scalar(query.limit(1)) is not None
+
+
+def _on_visit_in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
+    """Visit records are shared by the village's helpers and the town's staff (see visits)."""
+    query = (
+        select(Visit.id)
+        .join(VisitPhoto, VisitPhoto.visit_id == Visit.id)
+        .where(VisitPhoto.photo_id == photo_id)
+    )
+    query = scope_by_area(query, actor, town_col=Visit.town_id, village_col=Visit.village_id)
     return db.scalar(query.limit(1)) is not None
 
 
