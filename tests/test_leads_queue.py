@@ -341,7 +341,7 @@ def test_center_staff_may_see_the_whole_number_and_the_look_is_audited(
     resp = client.post(f"/api/v1/leads/{lead.id}/personal-data", headers=login.headers)
     assert resp.status_code == 200
     assert resp.get_json() == {"lead_id": lead.id, "id_number": number, "phone": "13812345678"}
-    audit = db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.personal_data_viewed"))
+    audit = db.scalar(select(AuditEntry).where(AuditEntry.action == "pii.viewed"))
     assert audit.actor_id == login.user_id and audit.target_id == lead.id
     town = staff_login(role="town_staff")
     resp = client.post(f"/api/v1/leads/{lead.id}/personal-data", headers=town.headers)

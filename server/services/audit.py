@@ -27,7 +27,7 @@ from server.services.access import Actor, require_role
 PII_VIEWED = "pii.viewed"
 PII_EXPORTED = "pii.exported"
 #: Actions that mean "personal data was shown unmasked" (older modules use their own verbs).
-UNMASKED_ACTIONS = (PII_VIEWED, PII_EXPORTED, "lead.personal_data_viewed")
+UNMASKED_ACTIONS = (PII_VIEWED, PII_EXPORTED)
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")

@@ -49,7 +49,7 @@ from server.models import (
 )
 from server.services import idnumber, matching
 from server.services.access import Actor, require_role
-from server.services.audit import record
+from server.services.audit import record, record_unmasked_view
 from server.services.pii import PersonalData
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
@@ -835,14 +835,13 @@ def reveal_personal_data(
     """The whole ID and phone numbers, for the center only; every look is an audit row."""
     require_role(actor, Role.CENTER_STAFF)
     lead = access_lead_by_id(db, lead_id, actor=actor)
-    record(
+    record_unmasked_view(
         db,
         actor=actor,
-        action="lead.personal_data_viewed",
         target_type="lead",
         target_id=lead.id,
+        fields=["id_number", "phone"],
         now=now,
-        detail={"fields": ["id_number", "phone"]},
     )
     db.flush()
     return {
