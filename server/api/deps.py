@@ -11,11 +11,12 @@ from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from server import clock
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, Unauthorized, ValidationFailed
 from server.models import Role, User
 from server.runtime import Runtime
 from server.services import auth
 from server.services.access import Actor
+from server.services.idempotency import MAX_KEY_LENGTH
 
 ALL_ROLES = tuple(Role)
 STAFF = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF, Role.CENTER_STAFF, Role.LEADER)
@@ -109,3 +110,29 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def roles(*names: Iterable[Role]) -> tuple[Role, ...]:
     return tuple(r for group in names for r in group)
+
+
+#: OpenAPI description of the header, for `@blp.doc(parameters=[...])`.
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+    "description": "A key the client makes once per form and repeats on every retry: a repeat "
+    "returns the first record instead of creating a second.",
+}
+
+
+class IdempotencyKeyInvalid(ValidationFailed):
+    code = "idempotency_key_invalid"
+    message = "请求编号（Idempotency-Key）格式有误，请更新小程序后重试"
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header, if it sent one."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_KEY_LENGTH:
+        raise IdempotencyKeyInvalid(errors={"Idempotency-Key": ["最多80个字符"]})
+    return key

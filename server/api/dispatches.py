@@ -9,7 +9,15 @@ from flask import Response, send_file
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.deps import (
+    IDEMPOTENCY_HEADER,
+    current_actor,
+    db,
+    idempotency_key,
+    now,
+    requires,
+    runtime,
+)
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, photos, supervision
 from server.services.outcomes import OUTCOMES
@@ -242,9 +250,11 @@ def _view(dispatch: Any, *, alerts: bool = False) -> dict[str, Any]:
 @requires(*ISSUERS)
 @blp.arguments(DispatchCreateSchema)
 @blp.response(201, DispatchSchema)
+@blp.doc(parameters=[IDEMPOTENCY_HEADER])
 def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
     """Issue a transfer slip for the lead to a department or a town, due in 5 working days
-    (the day of issue never counts). Center staff for any lead; town staff for their town's."""
+    (the day of issue never counts). Center staff for any lead; town staff for their town's.
+    A retry with the same Idempotency-Key returns the first slip."""
     dispatch = dispatches.issue(
         db(),
         lead_id,
@@ -254,6 +264,7 @@ def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
         calendar=_calendar(),
         actor=current_actor(),
         now=now(),
+        idempotency_key=idempotency_key(),
     )
     return _view(dispatch)
 
@@ -326,7 +337,8 @@ def return_dispatch(body: dict[str, Any], dispatch_id: int) -> Any:
 @blp.response(200, DispatchSchema)
 def give_feedback(body: dict[str, Any], dispatch_id: int) -> Any:
     """The receiving unit reports what it found and the outcome (反馈): included in 低保 /
-    特困供养 / 临时救助 (with amount), special aid, not eligible (with reason) or referred."""
+    特困供养 / 临时救助, special aid (临时救助 and medical aid with the amount), not eligible (with
+    reason) or referred."""
     dispatch = dispatches.give_feedback(
         db(),
         dispatch_id,

@@ -11,7 +11,15 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.deps import (
+    IDEMPOTENCY_HEADER,
+    current_actor,
+    db,
+    idempotency_key,
+    now,
+    requires,
+    runtime,
+)
 from server.models import Channel, LeadStatus, Role
 from server.services import leads
 from server.services.leads import CATEGORIES, REPORT_CHANNELS, RawJSON
@@ -305,10 +313,12 @@ def _int_or_null(value: int | None) -> str:
 @requires(*HANDLERS)
 @blp.arguments(ReportCreateSchema)
 @blp.response(201, ReportResultSchema)
+@blp.doc(parameters=[IDEMPOTENCY_HEADER])
 def report_lead(body: dict[str, Any]) -> Any:
     """Register a report from the hotline, 110, 12349, a volunteer, an organisation, an
     enterprise or online. With an ID number it joins that person's open lead; without one the
-    answer lists candidate leads (score and reasons) to merge or keep apart."""
+    answer lists candidate leads (score and reasons) to merge or keep apart. A retry with the
+    same Idempotency-Key registers nothing new."""
     reporter = body.get("reporter") or {}
     pii = runtime().pii
     outcome = leads.register_report(
@@ -332,6 +342,7 @@ def report_lead(body: dict[str, Any]) -> Any:
         pii=pii,
         actor=current_actor(),
         now=now(),
+        idempotency_key=idempotency_key(),
     )
     return {
         "lead": leads.lead_view(db(), outcome.lead, pii=pii),

@@ -10,7 +10,15 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.applications import PageArgsSchema
-from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.deps import (
+    IDEMPOTENCY_HEADER,
+    current_actor,
+    db,
+    idempotency_key,
+    now,
+    requires,
+    runtime,
+)
 from server.models import Cause, Hardship, Health, LabourCapacity, Role, VisitKind
 from server.services import ledgers, visits
 from server.services.leads import CATEGORIES
@@ -226,11 +234,20 @@ def _filter(args: dict[str, Any]) -> ledgers.LedgerFilter:
 @requires(*_RECORDERS)
 @blp.arguments(VisitCreateSchema)
 @blp.response(201, VisitSchema)
+@blp.doc(parameters=[IDEMPOTENCY_HEADER])
 def record_visit(body: dict[str, Any]) -> Any:
     """Record a household visit or phone call in my village (towns: their villages). Severe or
-    urgent hardship goes to the person's lead at once, in the town's queue the same day."""
+    urgent hardship goes to the person's lead at once, in the town's queue the same day. A retry
+    with the same Idempotency-Key returns the first visit."""
     pii = runtime().pii
-    recorded = visits.record_visit(db(), body=body, pii=pii, actor=current_actor(), now=now())
+    recorded = visits.record_visit(
+        db(),
+        body=body,
+        pii=pii,
+        actor=current_actor(),
+        now=now(),
+        idempotency_key=idempotency_key(),
+    )
     return visits.masked_view(recorded.visit, pii=pii)
 
 

@@ -6,15 +6,12 @@ transaction; every state change writes a timeline event and an audit row.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -26,7 +23,6 @@ from server.models import (
     ApplicationStatus,
     ApplicationType,
     Channel,
-    IdempotencyRecord,
     Role,
     Town,
     Village,
@@ -34,6 +30,7 @@ from server.models import (
 from server.services import idnumber
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
+from server.services.idempotency import create_once
 from server.services.leads import Signal, record_signal
 from server.services.notifications import notify_application_event
 from server.services.outcomes import NEEDS_REASON, OUTCOMES, TYPE_LABELS, outcome_text
@@ -68,11 +65,6 @@ class Filed:
     application: Application
     #: False when this is a replay of an earlier request with the same key.
     created: bool
-
-
-def request_hash(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
@@ -110,47 +102,17 @@ def file_application(
 ) -> Filed:
     """File an application once per `idempotency_key`: a repeat returns the first one."""
     assert actor.user_id is not None
-    digest = request_hash(body)
-    replay = _replay(db, user_id=actor.user_id, key=idempotency_key, digest=digest)
-    if replay is not None:
-        return Filed(replay, created=False)
-    try:
-        with db.begin_nested():
-            claim = IdempotencyRecord(
-                user_id=actor.user_id,
-                key=idempotency_key,
-                request_hash=digest,
-                response_status=201,
-                response_body={},
-                created_at=now,
-            )
-            db.add(claim)
-            db.flush()
-    except IntegrityError:  # another request with this key won the race
-        replay = _replay(db, user_id=actor.user_id, key=idempotency_key, digest=digest)
-        if replay is None:
-            raise IdempotencyConflict() from None
-        return Filed(replay, created=False)
-    application = _create(db, body=body, pii=pii, actor=actor, now=now)
-    claim.response_body = {"application_id": application.id}
-    db.flush()
-    return Filed(application, created=True)
-
-
-def _replay(db: Session, *, user_id: int, key: str, digest: str) -> Application | None:
-    existing = db.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
-        )
+    application_id, created = create_once(
+        db,
+        user_id=actor.user_id,
+        key=idempotency_key,
+        scope=None,
+        body=body,
+        now=now,
+        create=lambda: _create(db, body=body, pii=pii, actor=actor, now=now).id,
+        conflict=IdempotencyConflict,
     )
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise IdempotencyConflict()
-    application_id = existing.response_body.get("application_id")
-    if application_id is None:
-        raise IdempotencyConflict("该申请正在提交中，请稍后查看")
-    return db.get(Application, application_id)
+    return Filed(db.get(Application, application_id), created=created)
 
 
 def _create(

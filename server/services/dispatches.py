@@ -60,6 +60,7 @@ from server.services.access import Actor, require_role
 from server.services.applications import access_application_by_id, advance_for_lead
 from server.services.audit import record, record_unmasked_view
 from server.services.helpers import qr_data_uri
+from server.services.idempotency import create_once
 from server.services.leads import CATEGORIES as CATEGORY_LABELS
 from server.services.leads import access_lead_by_id, set_lead_status
 from server.services.outcomes import HAS_AMOUNT, NEEDS_REASON, OUTCOMES, outcome_text
@@ -242,12 +243,56 @@ def issue(
     calendar: WorkCalendar,
     actor: Actor,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> Dispatch:
     """Send the lead to a department or town with instructions, due in 5 working days.
 
-    Center staff for any lead; town staff for leads of their own town (others are 404).
+    Center staff for any lead; town staff for leads of their own town (others are 404). A retry
+    with the same `idempotency_key` returns the first slip instead of issuing a second.
     """
     require_role(actor, Role.CENTER_STAFF, Role.TOWN_STAFF)
+    assert actor.user_id is not None
+    dispatch_id, _ = create_once(
+        db,
+        user_id=actor.user_id,
+        key=idempotency_key,
+        scope="dispatch",
+        body={
+            "lead_id": lead_id,
+            "unit_kind": unit_kind.value,
+            "unit_code": unit_code,
+            "instructions": instructions,
+        },
+        now=now,
+        create=lambda: (
+            _issue(
+                db,
+                lead_id,
+                unit_kind=unit_kind,
+                unit_code=unit_code,
+                instructions=instructions,
+                calendar=calendar,
+                actor=actor,
+                now=now,
+            ).id
+        ),
+    )
+    dispatch = db.get(Dispatch, dispatch_id)
+    assert dispatch is not None
+    return dispatch
+
+
+def _issue(
+    db: Session,
+    lead_id: int,
+    *,
+    unit_kind: UnitKind,
+    unit_code: str,
+    instructions: str,
+    calendar: WorkCalendar,
+    actor: Actor,
+    now: datetime,
+) -> Dispatch:
     lead = access_lead_by_id(db, lead_id, actor=actor)
     if lead.status not in ISSUABLE_LEAD_STATES:
         raise Conflict("该线索已办结或已合并，不能转办", code="lead_not_open")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -50,6 +50,7 @@ from server.models import (
 from server.services import idnumber, matching
 from server.services.access import Actor, require_role
 from server.services.audit import record, record_unmasked_view
+from server.services.idempotency import create_once
 from server.services.pii import PersonalData
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
@@ -356,15 +357,48 @@ class ReportOutcome:
 
 
 def register_report(
-    db: Session, report: Report, *, pii: PersonalData, actor: Actor, now: datetime
+    db: Session,
+    report: Report,
+    *,
+    pii: PersonalData,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> ReportOutcome:
     """Register a hand-taken report as a signal; find candidate leads when it may be a duplicate.
 
     With an ID number the report lands in that person's one open lead. Without one it opens its
     own lead, and the candidates (same or similar name, same phone, same village) are returned
-    for staff to merge or keep apart.
+    for staff to merge or keep apart. A retry with the same `idempotency_key` registers nothing
+    new and answers with the first report's lead.
     """
     require_role(actor, Role.CENTER_STAFF, Role.TOWN_STAFF)
+    assert actor.user_id is not None
+    created: list[bool] = []
+
+    def create() -> int:
+        lead, lead_created = _register_report(db, report, pii=pii, actor=actor, now=now)
+        created.append(lead_created)
+        return lead.id
+
+    lead_id, _ = create_once(
+        db,
+        user_id=actor.user_id,
+        key=idempotency_key,
+        scope="report",
+        body=asdict(report),
+        now=now,
+        create=create,
+    )
+    lead = db.get(Lead, lead_id)
+    assert lead is not None
+    candidates = find_candidates(db, lead, actor=actor)
+    return ReportOutcome(lead, bool(created and created[0]), candidates)
+
+
+def _register_report(
+    db: Session, report: Report, *, pii: PersonalData, actor: Actor, now: datetime
+) -> tuple[Lead, bool]:
     if report.channel not in REPORT_CHANNELS:
         raise _invalid("channel", "该渠道的线索不能手工登记", "channel_not_reportable")
     name = report.name.strip()
@@ -416,8 +450,7 @@ def register_report(
         now=now,
         detail={"channel": report.channel.value, "with_id_number": id_number is not None},
     )
-    candidates = find_candidates(db, outcome.lead, actor=actor)
-    return ReportOutcome(outcome.lead, outcome.lead_created, candidates)
+    return outcome.lead, outcome.lead_created
 
 
 def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None, int | None]:

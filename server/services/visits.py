@@ -36,6 +36,7 @@ from server.models import (
 from server.services import idnumber
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
+from server.services.idempotency import create_once
 from server.services.leads import CATEGORIES, Signal, record_signal
 from server.services.photos import owned_photo_ids
 from server.services.pii import PersonalData
@@ -192,10 +193,41 @@ def _village_in_scope(db: Session, code: str, *, actor: Actor) -> Village:
 
 
 def record_visit(
+    db: Session,
+    *,
+    body: dict[str, Any],
+    pii: PersonalData,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Recorded:
+    """Record a visit or call; open or update the household's ledger row; report hardship.
+
+    A retry with the same `idempotency_key` returns the first visit (reported=False).
+    """
+    require_role(actor, *RECORDERS)
+    assert actor.user_id is not None
+    recorded: list[Recorded] = []
+
+    def create() -> int:
+        recorded.append(_record_visit(db, body=body, pii=pii, actor=actor, now=now))
+        return recorded[0].visit.id
+
+    visit_id, created = create_once(
+        db,
+        user_id=actor.user_id,
+        key=idempotency_key,
+        scope="visit",
+        body=body,
+        now=now,
+        create=create,
+    )
+    return recorded[0] if created else Recorded(db.get(Visit, visit_id), reported=False)
+
+
+def _record_visit(
     db: Session, *, body: dict[str, Any], pii: PersonalData, actor: Actor, now: datetime
 ) -> Recorded:
-    """Record a visit or call; open or update the household's ledger row; report hardship."""
-    require_role(actor, *RECORDERS)
     today = now.date()
     village = _village_in_scope(db, body["village"], actor=actor)
     head = body["head"]

@@ -1,0 +1,115 @@
+"""A retried create (same Idempotency-Key) never makes a second record: visits, hand-registered
+reports and transfer slips, as applications already do (tests/test_applications.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.models import Dispatch, IdempotencyRecord, Lead, LeadEvidence, Visit
+from tests.builders import error_code
+from tests.test_applications import village
+from tests.test_dispatches import make_lead
+from tests.test_visits import town_id, visit_body
+
+REPORT = {
+    "channel": "hotline",
+    "name": "章三",
+    "summary": "邻居反映老人独居，生病无人照顾",
+    "town": "chengdong",
+    "categories": ["illness"],
+}
+SLIP = {"unit_kind": "town", "unit_code": "chengdong", "instructions": "请入户核实"}
+
+
+def keyed(login, key: str) -> dict[str, str]:
+    return {**login.headers, "Idempotency-Key": key}
+
+
+def count(db, model: Any) -> int:
+    return db.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def hank(db, helper_login):
+    village(db, code="cd-001")
+    village(db, code="bt-001", town_id=town_id(db, "baita"))
+    return helper_login("hank", village="cd-001")
+
+
+def test_a_retried_visit_returns_the_first_and_records_one(client, hank, db):
+    key = str(uuid.uuid4())
+    body = visit_body(hardship="severe")
+    first = client.post("/api/v1/visits", json=body, headers=keyed(hank, key))
+    again = client.post("/api/v1/visits", json=body, headers=keyed(hank, key))
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert count(db, Visit) == 1
+    assert count(db, LeadEvidence) == 1
+
+
+def test_the_same_key_with_another_visit_is_refused(client, hank, db):
+    key = str(uuid.uuid4())
+    client.post("/api/v1/visits", json=visit_body(), headers=keyed(hank, key))
+    other = client.post(
+        "/api/v1/visits", json=visit_body(needs="冬季取暖困难"), headers=keyed(hank, key)
+    )
+    assert other.status_code == 409
+    assert error_code(other) == "idempotency_conflict"
+    assert count(db, Visit) == 1
+
+
+def test_visits_without_a_key_are_each_recorded(client, hank, db):
+    for _ in range(2):
+        assert (
+            client.post("/api/v1/visits", json=visit_body(), headers=hank.headers).status_code
+            == 201
+        )
+    assert count(db, Visit) == 2
+
+
+def test_a_key_too_long_is_refused_with_the_header_named(client, hank):
+    resp = client.post("/api/v1/visits", json=visit_body(), headers=keyed(hank, "k" * 81))
+    assert resp.status_code == 422
+    assert "Idempotency-Key" in resp.get_json()["errors"]
+
+
+def test_a_retried_hotline_report_opens_one_lead(client, staff_login, db):
+    center = staff_login()
+    key = str(uuid.uuid4())
+    first = client.post("/api/v1/leads", json=REPORT, headers=keyed(center, key))
+    again = client.post("/api/v1/leads", json=REPORT, headers=keyed(center, key))
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["lead"]["id"] == first.get_json()["lead"]["id"]
+    assert first.get_json()["lead_created"] is True
+    assert again.get_json()["lead_created"] is False
+    assert count(db, Lead) == 1
+    assert count(db, LeadEvidence) == 1
+
+
+def test_a_retried_slip_is_issued_once(client, staff_login, db):
+    center = staff_login()
+    lead_id = make_lead(client, center)
+    key = str(uuid.uuid4())
+    url = f"/api/v1/leads/{lead_id}/dispatches"
+    first = client.post(url, json=SLIP, headers=keyed(center, key))
+    again = client.post(url, json=SLIP, headers=keyed(center, key))
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["number"] == first.get_json()["number"]
+    assert count(db, Dispatch) == 1
+
+
+def test_keys_are_per_user_and_per_kind_of_record(client, staff_login, db):
+    """One client key reused for a report and then a slip, or by two staff, clashes with nothing."""
+    center, other = staff_login(), staff_login()
+    key = str(uuid.uuid4())
+    lead = client.post("/api/v1/leads", json=REPORT, headers=keyed(center, key))
+    lead_id = lead.get_json()["lead"]["id"]
+    url = f"/api/v1/leads/{lead_id}/dispatches"
+    assert client.post(url, json=SLIP, headers=keyed(center, key)).status_code == 201
+    assert client.post(url, json=SLIP, headers=keyed(other, key)).status_code == 201
+    assert count(db, Dispatch) == 2
+    assert count(db, IdempotencyRecord) == 3
