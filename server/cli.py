@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -68,7 +69,7 @@ def upgrade_database(url: str) -> None:
 
 @db_group.command("upgrade")
 def db_upgrade() -> None:
-    """Apply migrations and seed the reference data (towns, departments, feeds)."""
+    """Apply migrations and seed the reference data (towns, departments, public information)."""
     config = Config.from_env()
     upgrade_database(config.database_url)
     click.echo(f"database up to date: {_redact(config.database_url)}")
@@ -178,13 +179,20 @@ def load_holidays_cmd(file: Path, source: str | None) -> None:
 
 
 @main.command("check-calendar")
-def check_calendar_cmd() -> None:
+@click.option(
+    "--on",
+    "on_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="check as of this day (YYYY-MM-DD) instead of today",
+)
+def check_calendar_cmd(on_day: datetime | None) -> None:
     """Exit 1 when next year's holidays are neither known nor awaited before their deadline."""
     from server.services.holidays import coverage
 
     rt = _runtime()
     with unit_of_work(rt.session_factory) as db:
-        info = coverage(db, today=clock.today())
+        info = coverage(db, today=on_day.date() if on_day else clock.today())
     for key in ("this_year", "next_year"):
         click.echo(f"{info[key]['year']}: {info[key]['status']} — {info[key]['message']}")
     if info["this_year"]["status"] == "missing" or info["next_year"]["status"] == "missing":

@@ -48,24 +48,6 @@ def upload(client, headers, content: bytes | str, *, name="2027.csv", source=Non
 # --- the freshness check (GOV.UK Notify keeps one like it) ------------------------------------
 
 
-def test_next_years_holidays_are_known_or_awaited_before_a_deadline():
-    """Fails when next year's schedule is neither in the library nor announced as expected.
-
-    The repository cannot see the production table, so the promise is written down instead:
-    `EXPECTED_GAPS` names the year and the date by which staff must load it (`e-rescue
-    load-holidays`). Past that date this test fails until the library is upgraded or the date is
-    moved on purpose, together with a confirmed load in production (`e-rescue check-calendar`).
-    """
-    today = clock.today()
-    status = year_status(today.year + 1, loaded={}, today=today)
-    assert status.status in ("library", "awaited"), (
-        f"{today.year + 1}'s holidays are unknown to chinesecalendar {library_range()} and the "
-        f"promise to load them expired on {EXPECTED_GAPS.get(today.year + 1)}: upgrade "
-        "chinesecalendar, or load the State Council's schedule with `e-rescue load-holidays` "
-        "and update EXPECTED_GAPS in server/services/holidays.py"
-    )
-
-
 def test_expected_gaps_name_only_years_the_library_does_not_know():
     """A gap marker for a year the library knows is stale: remove it when upgrading."""
     first, last = library_range()
@@ -337,7 +319,9 @@ def test_load_holidays_command_loads_and_reports_row_errors(app, config, tmp_pat
     assert result.exit_code != 0
     assert "row 2 日期" in result.output
 
-    assert runner.invoke(main, ["check-calendar"]).exit_code == 0
+    assert runner.invoke(main, ["check-calendar", "--on", "2026-12-28"]).exit_code == 0
+    late = runner.invoke(main, ["check-calendar", "--on", "2027-12-28"])
+    assert late.exit_code == 1 and "2028: missing" in late.output
 
 
 def test_the_loaded_calendar_is_what_work_calendar_uses(client, staff_login, db):

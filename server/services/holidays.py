@@ -11,9 +11,10 @@ A file is all or nothing: if any row is wrong, nothing is loaded and every error
 its row and column. Each year present in the file replaces that whole year in the database (and,
 for that year, the library's data too: see services/workdays.py).
 
-When next year is unknown, `EXPECTED_GAPS` says until when that is acceptable; the test
-`tests/test_holidays.py::test_next_years_holidays_are_known_or_awaited_before_a_deadline` and the
-`e-rescue check-calendar` command fail after that date.
+When next year is unknown, `EXPECTED_GAPS` says until when that is acceptable; after that date
+`e-rescue check-calendar` (run it from cron: it reads the production table, which the test suite
+cannot see) exits 1 and `GET /api/v1/calendar/years` shows the year as missing. The suite itself
+never depends on today's date.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from server.services.workdays import WorkCalendar, library_range
 #: official schedule (国务院办公厅关于节假日安排的通知, usually published in November) must be
 #: loaded with `e-rescue load-holidays` or the admin endpoint. The date is chosen so that no
 #: slip is issued with an uncertain due date: from about 24 December, 5 working days reach into
-#: January. After the date, the freshness test and `e-rescue check-calendar` fail.
+#: January. After the date `e-rescue check-calendar` fails.
 EXPECTED_GAPS: dict[int, date] = {
     2027: date(2026, 12, 20),
 }
