@@ -55,7 +55,7 @@ class Config:
     login_window_seconds: int = 15 * 60
     max_upload_bytes: int = 10 * 1024 * 1024
     miniprogram_apply_page: str = "pages/apply/apply"
-    district_hotline: str = "0533-4181234"
+    district_hotline: str = "0533-4180000"
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

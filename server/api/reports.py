@@ -175,7 +175,8 @@ def monthly_xlsx(args: dict[str, Any]) -> Any:
         content,
         mimetype=XLSX,
         headers={
-            "Content-Disposition": f'attachment; filename="monthly-{args["month"]}{suffix}.xlsx"'
+            "Content-Disposition": f'attachment; filename="monthly-{args["month"]}{suffix}.xlsx"',
+            "Cache-Control": "private, no-store",
         },
     )
 
