@@ -10,7 +10,16 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import func, select
 
 from server import clock
-from server.models import Channel, Lead, LeadEvidence, LeadStatus, RosterEntry, RuleLedger
+from server.models import (
+    AuditEntry,
+    Channel,
+    Department,
+    Lead,
+    LeadEvidence,
+    LeadStatus,
+    RosterEntry,
+    RuleLedger,
+)
 from server.services import matching
 from server.services.access import SYSTEM
 from server.services.leads import Signal, record_signal
@@ -304,6 +313,42 @@ def test_invalid_rows_are_rejected_with_reasons_and_given_back_in_errors_xlsx(cl
     assert table[1][2] == bad_checksum  # the ID number stays whole text
     assert table[1][-1].startswith("公民身份号码：身份证号码校验位不正确")
     assert len(table) == 5
+
+
+def test_downloading_the_rejected_rows_is_recorded_as_an_unmasked_export(client, insurer, db):
+    bad = make_id_number()
+    bad = bad[:17] + ("0" if bad[17] != "0" else "1")
+    rows = [OOP_HEADER, oop_row("好", make_id_number(), 30000), oop_row("坏", bad, 30000)]
+    rows.append(oop_row("钱", make_id_number(), "三万"))
+    body = upload(client, insurer, "insurance_oop", xlsx(rows)).get_json()
+    assert db.scalar(select(func.count()).select_from(AuditEntry).where(_exported)) == 0
+    resp = client.get(
+        f"/api/v1/feeds/insurance_oop/batches/{body['id']}/errors.xlsx", headers=insurer.headers
+    )
+    assert resp.status_code == 200
+    db.expire_all()
+    (entry,) = db.scalars(select(AuditEntry).where(_exported))
+    assert entry.actor_id == insurer.user_id and entry.actor_role == "department_staff"
+    assert (entry.target_type, entry.target_id) == ("feed_batch", body["id"])
+    assert entry.detail["rows"] == 2 and "id_number" in entry.detail["fields"]
+    assert entry.detail["filters"] == {"feed": "insurance_oop"}
+    assert bad not in str(entry.detail)  # the trail records the export, not the numbers
+
+
+_exported = AuditEntry.action == "pii.exported"
+
+
+def test_evidence_from_a_feed_names_the_department_that_sent_it(client, insurer, center, db):
+    person = make_id_number()
+    upload(client, insurer, "insurance_oop", xlsx([OOP_HEADER, oop_row("甲", person, 30000)]))
+    fire = [["姓名", "身份证号码", "起火日期", "直接经济损失"], ["甲", person, "2026/3/25", "8万"]]
+    upload(client, center, "fire", csv_bytes(fire), "fire.csv")  # the center sends it for them
+    departments = dict(db.execute(select(Department.code, Department.id)).all())
+    by_feed = dict(db.execute(select(LeadEvidence.feed_code, LeadEvidence.department_id)).all())
+    assert by_feed == {
+        "insurance_oop": departments["medical_insurance"],
+        "fire": departments["fire_rescue"],
+    }
 
 
 @pytest.mark.parametrize(

@@ -186,3 +186,112 @@ def test_event_feeds_are_late_when_a_row_came_more_than_3_working_days_after_its
 ):
     result = punctuality(EVENT, last_upload=upload, earliest_event=event, today=TODAY, calendar=CAL)
     assert (result.state, result.late_by, result.next_due) == (state, late_by, None)
+
+
+# --- the importer's fast paths give what the general functions give --------------------------
+
+
+def _random_id_texts(count: int) -> list[str]:
+    """Valid IDs, and IDs with one thing wrong or written oddly."""
+    import random
+
+    rng = random.Random(11)
+    out = []
+    for _ in range(count):
+        birth = f"{rng.randint(1880, 2030)}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        person = make_id_number(birth=birth, seq=f"{rng.randint(0, 999):03d}")
+        pick = rng.random()
+        if pick < 0.1:
+            person = person[:17] + rng.choice("0123456789Xx")
+        elif pick < 0.2:
+            person = person.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+        elif pick < 0.25:
+            person = f" {person[:6]} {person[6:]}"
+        elif pick < 0.3:
+            person = person[:15]
+        elif pick < 0.33:
+            person = person[:10] + rng.choice("a٣²-") + person[11:]
+        elif pick < 0.35:
+            person = rng.choice(["", "   ", "X" * 18, person + "1"])
+        out.append(person)
+    return out
+
+
+def test_the_quick_id_check_agrees_with_the_full_one():
+    from server.services.idnumber import _WEIGHTS, check, check_digit, valid_value
+
+    for raw in _random_id_texts(20_000):
+        full = check(raw, today=TODAY)
+        assert valid_value(raw, today=TODAY) == (full.value if full.ok else None), raw
+        body = raw.strip()[:17]
+        if len(body) == 17 and body.isascii() and body.isdigit():
+            total = sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True))
+            slow = "10X98765432"[total % 11]
+            assert check_digit(body) == slow
+
+
+def test_keyed_hash_and_sealing_are_those_of_the_crypto_module():
+    from server.config import Config
+    from server.services.crypto import keyed_hash
+    from server.services.pii import PersonalData
+
+    pii = PersonalData.from_spec(Config().field_encryption_key)
+    for value in ["370304198001011234", "13812345678", "", "王秀英"]:
+        assert pii.hash(value) == keyed_hash(pii.cipher.hash_key(), value)
+        sealed = pii.seal(value)
+        assert sealed.startswith(pii.cipher.current_kid + ":")
+        assert pii.cipher.decrypt(sealed) == value and pii.seal(value) != sealed
+
+
+def test_names_of_letters_only_skip_the_folding_but_come_out_the_same():
+    import random
+
+    rng = random.Random(3)
+    chars = ["王", "秀", " ", "\u3000", "Ａ", "a", "·", "\u200b", "\ufeff", "1", "\U00020000", "é"]
+    for _ in range(20_000):
+        raw = "".join(rng.choice(chars) for _ in range(rng.randint(1, 6)))
+        try:
+            fast = norm.name(raw)
+        except norm.CellError as exc:
+            fast = exc.code
+        text = norm.fold(raw).translate(norm._NO_SPACE)
+        slow = "name_missing" if not text else "name_too_long" if len(text) > 50 else text
+        assert fast == slow, raw
+    with pytest.raises(norm.CellError, match="过长"):
+        norm.name("王" * 51)
+
+
+def test_the_importers_name_keys_are_those_of_matching():
+    import random
+
+    from server.services import matching
+    from server.services.feeds.namekeys import NameKeys, shape_key
+
+    rng = random.Random(5)
+    chars = [*"王李张秀英陈陳玉壬己已长重行乐曾单解查朝阳·•．. ", "a", "Z", "1", "\u3000", "Ａ"]
+    keys = NameKeys()
+    for _ in range(20_000):
+        name = "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
+        assert keys(name) == matching.name_key(name), name
+        assert shape_key(name) == matching.shape_key(name), name
+
+
+def test_lists_of_texts_are_encoded_as_the_json_encoder_does():
+    from server.services.feeds.bulk import _dumps, _dumps_texts
+
+    for value in [[], ["illness"], ["医保: 单次自付 ¥32,400", 'a"b\\c\n\u2028'], [1, None]]:
+        assert _dumps_texts(value) == _dumps(value)
+
+
+def test_facts_are_encoded_as_the_json_encoder_does():
+    from server.models import RosterProgramme
+    from server.services.feeds.bulk import _dumps
+    from server.services.feeds.importer import _facts, _facts_json
+
+    for values in [
+        {},
+        {"hospital": '博山"区\\医院\n', "event_date": date(2026, 3, 5), "oop": Decimal("1.50")},
+        {"grade": 2, "disability_type": None, "year": 2026},
+        {"programme": RosterProgramme.DIBAO, "flag": True, "ratio": 1.5},
+    ]:
+        assert _facts_json(values) == _dumps(_facts(values))

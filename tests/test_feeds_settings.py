@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from sqlalchemy import event, func, select
 
 from server import clock
-from server.models import AuditEntry, FeedBatch, Lead
+from server.models import AuditEntry, FeedBatch, Lead, LeadEvidence
 from server.services.access import SYSTEM
 from server.services.feeds.batches import import_file
 from tests.builders import error_code, make_id_number
@@ -167,3 +167,83 @@ def test_matching_is_set_based_the_statements_per_chunk_do_not_grow_with_its_row
         db.commit()
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+def _import(runtime, path, chunk_rows=None):
+    with runtime.session_factory() as session:
+        batch = import_file(
+            session,
+            "insurance_oop",
+            path,
+            pii=runtime.pii,
+            actor=SYSTEM,
+            now=clock.now(),
+            checkpoint=lambda _b: session.commit(),
+            chunk_rows=chunk_rows,
+        )
+        session.commit()
+        return batch.result
+
+
+def test_two_overlapping_files_imported_at_once_give_one_lead_per_person(runtime, db, tmp_path):
+    """Two workers, two files sharing 100 of their 200 people (same rows): each person ends up
+    with one open lead and each row with one piece of evidence, whoever got there first."""
+    import threading
+
+    people = [make_id_number(birth="19700101", seq=None) for _ in range(300)]
+    rows = [_oop(f"人{i}", p, 30000 + i) for i, p in enumerate(people)]
+    paths = []
+    for name, part in (("a", rows[:200]), ("b", rows[100:])):
+        paths.append(tmp_path / f"{name}.csv")
+        paths[-1].write_bytes(csv_bytes([OOP_HEADER, *part]))
+    results, errors = [], []
+
+    def work(path):
+        try:
+            results.append(_import(runtime, path, chunk_rows=20))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert sum(r["leads_created"] for r in results) == 300
+    assert sum(r["duplicates"] for r in results) == 100
+    assert db.scalar(select(func.count()).select_from(Lead).where(Lead.is_open)) == 300
+    assert db.scalar(select(func.count(func.distinct(Lead.person_hash)))) == 300
+    assert db.scalar(select(func.count()).select_from(LeadEvidence)) == 300
+
+
+def test_a_lead_another_import_opened_meanwhile_is_joined_not_duplicated(
+    runtime, db, tmp_path, monkeypatch
+):
+    """The lookup missed a lead that another import opened (it committed between our lookup and
+    our insert): on PostgreSQL the COPY meets the unique index, gives way to INSERT … ON
+    CONFLICT, and the row lands in that lead. (SQLite's write lock rules the race out.)"""
+    from server.services.feeds.bulk import Bulk
+
+    if runtime.engine.dialect.name != "postgresql":
+        return
+    taken, fresh = make_id_number(), make_id_number()
+    first = tmp_path / "first.csv"
+    first.write_bytes(csv_bytes([OOP_HEADER, _oop("甲", taken, 30000)]))
+    _import(runtime, first)
+    original, calls = Bulk.open_leads, []
+
+    def blind_once(self, hashes):
+        calls.append(list(hashes))
+        return {} if len(calls) == 1 else original(self, hashes)
+
+    monkeypatch.setattr(Bulk, "open_leads", blind_once)
+    second = tmp_path / "second.csv"
+    rows = [OOP_HEADER, _oop("甲", taken, 45000), _oop("乙", fresh, 30000)]
+    second.write_bytes(csv_bytes(rows))
+    result = _import(runtime, second)
+    assert result["leads_created"] == 1 and result["leads_updated"] == 1
+    assert len(calls) == 2 and calls[1] == [runtime.pii.hash(taken)]
+    assert db.scalar(select(func.count()).select_from(Lead)) == 2
+    lead = db.scalar(select(Lead).where(Lead.person_hash == runtime.pii.hash(taken)))
+    assert len(lead.evidence) == 2

@@ -77,8 +77,46 @@ def check(raw: str | None, *, today: date) -> IdCheck:
 
 
 def check_digit(first17: str) -> str:
+    if len(first17) == 17 and first17.isascii() and first17.isdigit():
+        # The weights are 2^(17-i) mod 11, and 13 ≡ 2 (mod 11): reading the 17 digits as a
+        # base-13 number gives the weighted sum mod 11 in one C call (≈ 20× the loop below).
+        return _CHECK_CHARS[(2 * int(first17, 13)) % 11]
     total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
+
+
+def valid_value(raw: str, *, today: date) -> str | None:
+    """The normalised ID number when `raw` passes `check`, else None (then `check` says why).
+
+    The importer's per-row path: the same rules as `check` without building an `IdCheck`, and
+    birth dates parsed once per distinct date.
+    """
+    value = normalise(raw)
+    if not value.isascii():  # other scripts' digits: rare, and `check` decides
+        result = check(raw, today=today)
+        return result.value if result.ok else None
+    if len(value) != 18 or not value[:17].isdigit():
+        return None
+    last = value[17]
+    if not (last.isdigit() or last == "X"):
+        return None
+    birth = _BIRTHS.get(value[6:14], _UNKNOWN)
+    if birth is _UNKNOWN:
+        birth = _birth_date(value)
+        if len(_BIRTHS) >= _BIRTHS_MAX:
+            _BIRTHS.clear()
+        _BIRTHS[value[6:14]] = birth
+    if birth is None or birth > today or birth.year < 1890:
+        return None
+    if _CHECK_CHARS[(2 * int(value[:17], 13)) % 11] != last:
+        return None
+    return value
+
+
+_UNKNOWN = object()
+#: Birth dates already parsed (a file holds a few tens of thousands of distinct ones).
+_BIRTHS: dict[str, date | None] = {}
+_BIRTHS_MAX = 100_000
 
 
 def _birth_date(value: str) -> date | None:

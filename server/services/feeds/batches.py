@@ -30,7 +30,7 @@ from server.models import (
 )
 from server.services import jobs
 from server.services.access import Actor
-from server.services.audit import record
+from server.services.audit import record, record_unmasked_export
 from server.services.feeds.importer import COUNTERS, Importer
 from server.services.feeds.punctuality import punctuality
 from server.services.feeds.reader import open_table
@@ -177,9 +177,13 @@ def import_stored_batch(
         table = open_table(stored.content, batch.filename, feed)
     except DomainError as exc:
         return _fail(batch, exc.code, exc.message, now=now)
+    # The reader holds its own copy of the workbook: the stored bytes need not stay in memory
+    # for the whole import.
+    db.expunge(stored)
+    del stored
     db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
     _import(db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint)
-    db.delete(stored)
+    db.execute(delete(FeedBatchFile).where(FeedBatchFile.batch_id == batch.id))
     db.flush()
     return batch
 
@@ -246,12 +250,13 @@ def import_file(
 
 
 def fill_name_keys(db: Session, *, checkpoint: Callable[[], None] | None) -> int:
-    """Give the leads an import opened their pinyin name key (services/matching.py), which
+    """Give feed leads still without one their pinyin name key (services/matching.py), which
     hotline reports without an ID number are matched by.
 
-    Kept out of the import itself: pypinyin costs about 40 µs a name, more than everything
-    else the import does per row. The worker and the CLI run it right after the import; a
-    small inline upload runs it before answering. Returns the number of leads filled.
+    The importer now writes the key with each lead it opens (an UPDATE of every new lead
+    afterwards cost more than the key itself), so after an import this finds nothing to do;
+    it stays for leads opened before that. The worker and the CLI run it right after the
+    import; a small inline upload runs it before answering. Returns the number of leads filled.
     """
     from server.services.matching import name_key
 
@@ -345,7 +350,8 @@ def errors_workbook(
 ) -> bytes:
     """The rejected rows as sent, with an 错误说明 column, so the department can fix and resend.
 
-    The rows may hold whole ID numbers: the download is written to the audit trail.
+    The rows hold whole ID numbers and names: the download is recorded as an unmasked export
+    (`audit.record_unmasked_export`) in the caller's transaction, which commits with the answer.
     """
     import xlsxwriter
 
@@ -363,21 +369,25 @@ def errors_workbook(
         .execution_options(yield_per=1000)
     )
     width = len(header)
+    written = 0
     for index, row in enumerate(rows, start=1):
         cells = json.loads(pii.open(row.values_enc) or "[]")
         cells = (cells + [""] * width)[:width] if width else cells
         sheet.write_row(index, 0, cells, text)  # as text: long ID numbers stay whole
         sheet.write_number(index, len(cells), row.row_number)
         sheet.write_string(index, len(cells) + 1, f"{row.column}：{row.message}")
+        written = index
     book.close()
-    record(
+    record_unmasked_export(
         db,
         actor=actor,
-        action="pii.viewed",
+        what="feed_errors_xlsx",
+        fields=["id_number", "name"],
+        rows=written,
+        now=now,
         target_type="feed_batch",
         target_id=batch.id,
-        now=now,
-        detail={"what": "errors.xlsx", "feed": batch.feed_code},
+        filters={"feed": batch.feed_code},
     )
     return buffer.getvalue()
 

@@ -3,46 +3,59 @@ and add leads and evidence — in chunks, set-based.
 
 Per chunk of rows the database sees a fixed number of statements whatever the chunk's size:
 one IN-list lookup of the roster, one of the open leads (locked on PostgreSQL), one of closed
-leads, one multi-row insert each for leads, evidence, ledger and rejected rows (ON CONFLICT DO
-NOTHING … RETURNING), and one executemany update of the leads that gained evidence. Never one
-query per row. Idempotent by construction: evidence carries a content key per person, so the
-same file twice, or overlapping rows in a later file, add nothing; a once-per-period rule writes
-a ledger row per person and period and raises nobody twice.
+leads, one bulk insert each for leads, evidence, ledger and rejected rows (see bulk.py), and one
+bulk update of the leads that gained evidence. Never one query per row. Idempotent by
+construction: evidence carries a content key per person, so the same file twice, or overlapping
+rows in a later file, add nothing; a once-per-period rule writes a ledger row per person and
+period and raises nobody twice.
+
+Per row, only what the row needs: every row is validated (a rejected row must say why, whatever
+its amount); rows below the feed's threshold are then only counted; the rest get their keyed
+hash, their signal (reason, facts, dedup key), and — for people without an open lead — a sealed
+ID number and the name's keys. Cells that repeat down a column (dates, hospitals) are converted
+once per distinct value.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.models import (
+    Department,
     FeedBatch,
-    FeedRejectedRow,
     RosterEntry,
     RosterProgramme,
     Town,
     Village,
 )
 from server.services.feeds import normalise as norm
-from server.services.feeds.bulk import Bulk
+from server.services.feeds.bulk import Bulk, _dumps
+from server.services.feeds.namekeys import NameKeys, shape_key
 from server.services.feeds.reader import Table
 from server.services.feeds.registry import Feed, Kind, OnRoster
 from server.services.leads import CATEGORIES
 from server.services.pii import PersonalData
 
-CHUNK_ROWS = 5000
+#: Rows per chunk: per chunk the database sees a fixed number of statements and the worker
+#: commits once, so progress shows; a chunk's rows and what they become stay in memory.
+CHUNK_ROWS = 10_000
 #: Rejected rows kept per batch (the rest are counted): errors.xlsx gives these back.
 MAX_REJECTED_KEPT = 10_000
+#: Distinct cells remembered per column (dates, short texts): a month's file has a few dozen
+#: dates and hospitals, so most cells are converted once; the memo is emptied when full.
+MEMO_MAX = 20_000
 
 PROGRAMME_LABELS = {
     RosterProgramme.DIBAO: "低保",
@@ -74,9 +87,10 @@ COUNTERS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Accepted:
-    """A valid row, normalised: what the comparison works on."""
+    """A valid row, normalised, that matters (at or above the feed's threshold): what the
+    comparison works on."""
 
     number: int
     person_hash: str
@@ -86,6 +100,14 @@ class Accepted:
     event_date: date | None
     town_id: int | None
     village_id: int | None
+    #: What the row says whoever the person is (`Importer._prepare`): the priority reason,
+    #: the facts as JSON, the evidence's dedup key.
+    reason: str = ""
+    facts: str = ""
+    dedup_key: str = ""
+    #: What a new lead for this person needs (`Importer._material`): the sealed ID number,
+    #: the name's shape key and pinyin key. Worked out ahead on PostgreSQL (see `run`).
+    material: tuple[str, str | None, str | None] | None = None
 
 
 @dataclass
@@ -106,22 +128,37 @@ class Progress:
 
 @dataclass
 class _Checked:
-    """One chunk after validation, ready for the database stage."""
+    """One chunk after validation, ready for the database stage. `accepted` holds only the
+    rows at or above the threshold; those below are only counted."""
 
     read: int
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     earliest: date | None = None
+    valid: int = 0
+    below_threshold: int = 0
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Bad:
+    """A cell's refusal, remembered in a column memo like a converted value."""
+
+    code: str
+    message: str
+
+
+_MISSING = object()
+_MEMO_KINDS = frozenset({Kind.DATE, Kind.TEXT, Kind.YEAR, Kind.GRADE})
+
+
+@dataclass(slots=True)
 class _Signal:
     row: Accepted
     dedup_key: str
     summary: str
     reason: str
     categories: list[str]
-    facts: dict[str, Any]
+    facts: str  # JSON
 
 
 class Importer:
@@ -155,6 +192,11 @@ class Importer:
         self._towns, self._villages = _area_maps(db)
         self._validators = _validators(feed, today=self.today)
         self.bulk = Bulk(db)
+        self._name_key = NameKeys()
+        #: The evidence rows name the department whose file this is.
+        self.department_id: int | None = db.scalar(
+            select(Department.id).where(Department.code == feed.department)
+        )
         self._categories_on = [c for c in feed.categories if c in CATEGORIES]
         self._categories_off = [
             c for c in (*feed.categories, *feed.categories_off_roster) if c in CATEGORIES
@@ -165,10 +207,12 @@ class Importer:
     def run(self, table: Table) -> dict[str, Any]:
         """Import every data row of `table`.
 
-        A two-stage pipeline: this thread reads and validates chunk N+1 (pure Python, no
-        database) while one helper thread does chunk N's database work, which mostly waits on
-        PostgreSQL or runs inside SQLite with the GIL released. The session is only ever used
-        by one thread at a time: the stages hand over at `pending.result()`.
+        On PostgreSQL a two-stage pipeline: this thread reads and validates chunk N+1 (pure
+        Python, no database) while one helper thread does chunk N's database work, which mostly
+        waits on the server. The session is only ever used by one thread at a time: the stages
+        hand over at `pending.result()`. On SQLite the stages run one after the other: the
+        engine works inside this process and the sqlite3 module takes the GIL back after every
+        row it steps, so a second thread gains nothing (measured: slightly slower).
         """
         self.batch.header_row = table.header_row
         self.batch.header = table.header
@@ -179,8 +223,11 @@ class Importer:
         try:
             for chunk in _chunks(table.data_rows(), self.chunk_rows):
                 checked = self._validate(chunk, plan)
-                if pending is None and pool is None and len(chunk) < self.chunk_rows:
-                    self._store(checked)  # a small file: one chunk, no thread
+                del chunk
+                if not self.bulk.pg or (
+                    pending is None and pool is None and checked.read < self.chunk_rows
+                ):
+                    self._store(checked)  # SQLite, or a small file: one chunk, no thread
                     continue
                 if pool is None:
                     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-import")
@@ -210,8 +257,9 @@ class Importer:
             self.batch.id, counts["read"], async_commit=self.checkpoint is not None
         )
         counts["read"] += checked.read
-        counts["accepted"] += len(checked.accepted)
+        counts["accepted"] += checked.valid
         counts["rejected"] += len(checked.rejected)
+        counts["below_threshold"] += checked.below_threshold
         earliest = self.progress.earliest_event
         if checked.earliest is not None and (earliest is None or checked.earliest < earliest):
             self.progress.earliest_event = checked.earliest
@@ -228,8 +276,8 @@ class Importer:
 
     # --- validation ---------------------------------------------------------------------------
 
-    def _plan(self, table: Table) -> list[tuple[str, Callable[[Any], Any], bool, int | None, str]]:
-        """(field, converter, required, cell index, header label) for each field of the feed."""
+    def _plan(self, table: Table) -> list[tuple[Any, ...]]:
+        """(field, converter, required, cell index, header label, memo) for each field."""
         return [
             (
                 name,
@@ -237,28 +285,33 @@ class Importer:
                 required,
                 table.columns.get(name),
                 table.header[table.columns[name]] if name in table.columns else name,
+                {} if memo else None,
             )
-            for name, (convert, required) in self._validators.items()
+            for name, (convert, required, memo) in self._validators.items()
         ]
 
     def _validate(
-        self,
-        chunk: list[tuple[int, list[Any]]],
-        plan: list[tuple[str, Callable[[Any], Any], bool, int | None, str]],
+        self, chunk: list[tuple[int, list[Any]]], plan: list[tuple[Any, ...]]
     ) -> _Checked:
-        """Normalise and check each row (no database): accepted rows carry the keyed hash."""
+        """Normalise and check each row (no database). Rows below the feed's threshold are
+        counted and dropped here; the rows kept carry the keyed hash of their ID number."""
         checked = _Checked(read=len(chunk))
         accepted, rejected = checked.accepted, checked.rejected
         hash_ = self.pii.hash
         date_field = self.feed.date_field
+        limit_field, limit = self.feed.threshold_field, self.feed.threshold
+        if limit is None:
+            limit_field = None
         area = self._area
         earliest = None
+        valid = below = 0
         for number, cells in chunk:
             values: dict[str, Any] = {}
             width = len(cells)
-            for name, convert, required, index, label in plan:
+            for name, convert, required, index, label, memo in plan:
                 raw = cells[index] if index is not None and index < width else None
-                if raw is None or raw == "" or (raw.__class__ is str and not raw.strip()):
+                kind = raw.__class__
+                if raw is None or (kind is str and (not raw or raw.isspace())):
                     if required:
                         rejected.append(
                             Rejected(number, label, "required", f"{label}为空", _cells(cells))
@@ -266,14 +319,38 @@ class Importer:
                         break
                     values[name] = None
                     continue
+                if memo is not None:
+                    key = raw if kind is str else (kind, raw)
+                    value = memo.get(key, _MISSING)
+                    if value is _MISSING:
+                        try:
+                            value = convert(raw)
+                        except norm.CellError as exc:
+                            value = _Bad(exc.code, exc.message)
+                        if len(memo) >= MEMO_MAX:
+                            memo.clear()
+                        memo[key] = value
+                    if value.__class__ is _Bad:
+                        rejected.append(
+                            Rejected(number, label, value.code, value.message, _cells(cells))
+                        )
+                        break
+                    values[name] = value
+                    continue
                 try:
                     values[name] = convert(raw)
                 except norm.CellError as exc:
                     rejected.append(Rejected(number, label, exc.code, exc.message, _cells(cells)))
                     break
             else:
-                id_number = values.pop("id_number")
+                valid += 1
                 event = values.get(date_field) if date_field else None
+                if event is not None and (earliest is None or event < earliest):
+                    earliest = event
+                if limit_field is not None and values[limit_field] < limit:
+                    below += 1
+                    continue
+                id_number = values.pop("id_number")
                 town, village = values.pop("town", None), values.pop("village", None)
                 town_id, village_id = area(town, village) if town or village else (None, None)
                 accepted.append(
@@ -288,9 +365,21 @@ class Importer:
                         village_id,
                     )
                 )
-                if event is not None and (earliest is None or event < earliest):
-                    earliest = event
         checked.earliest = earliest
+        checked.valid, checked.below_threshold = valid, below
+        if self.feed.on_roster is not OnRoster.ROSTER:
+            prepare = self._prepare
+            for row in accepted:
+                prepare(row)
+            if self.bulk.pg:
+                # Ahead of the database stage, which on PostgreSQL runs alongside this thread
+                # and mostly waits on the server: a few of these are for people who turn out
+                # to have an open lead already, and are not needed.
+                material, seen = self._material, set()
+                for row in accepted:
+                    if row.person_hash not in seen:
+                        seen.add(row.person_hash)
+                        row.material = material(row)
         return checked
 
     def _area(self, town: str | None, village: str | None) -> tuple[int | None, int | None]:
@@ -310,19 +399,19 @@ class Importer:
         if not keep:
             return
         self.progress.rejected_kept += len(keep)
-        self.db.execute(
-            FeedRejectedRow.__table__.insert(),
+        seal = self.pii.seal
+        self.bulk.insert_rejected(
             [
-                {
-                    "batch_id": self.batch.id,
-                    "row_number": r.number,
-                    "column": r.column[:100],
-                    "code": r.code[:40],
-                    "message": r.message[:300],
-                    "values_enc": self.pii.seal(json.dumps(r.cells, ensure_ascii=False)),
-                }
+                (
+                    self.batch.id,
+                    r.number,
+                    r.column[:100],
+                    r.code[:40],
+                    r.message[:300],
+                    seal(json.dumps(r.cells, ensure_ascii=False)),
+                )
                 for r in keep
-            ],
+            ]
         )
 
     # --- the roster (civil_affairs_new) -------------------------------------------------------
@@ -383,12 +472,7 @@ class Importer:
     def _compare(self, rows: list[Accepted]) -> None:
         counts = self.progress.counts
         feed = self.feed
-        if feed.threshold_field is not None and feed.threshold is not None:
-            field_, threshold = feed.threshold_field, feed.threshold
-            above = [r for r in rows if r.values[field_] >= threshold]
-            counts["below_threshold"] += len(rows) - len(above)
-            rows = above
-        if not rows:
+        if not rows:  # (rows below the threshold were counted and dropped in `_validate`)
             return
         roster = self.bulk.roster(list({r.person_hash for r in rows}))
         if feed.on_roster is OnRoster.COVERED and roster:
@@ -422,27 +506,42 @@ class Importer:
             year = row.event_date.year if row.event_date else self.today.year
         return str(year)
 
-    def _signal(self, row: Accepted, programme: str | None) -> _Signal:
+    def _prepare(self, row: Accepted) -> None:
+        """The part of a row's signal that does not depend on who the person is."""
         feed = self.feed
         period = self._period(row) if feed.period_rule else None
-        reason = f"{feed.reason_prefix}: {describe(feed, row.values, period=period)}"[:200]
-        facts = _facts(row.values)
-        summary = reason
-        categories = self._categories_on if programme is not None else self._categories_off
-        if programme is not None:
-            label = PROGRAMME_LABELS.get(RosterProgramme(programme), programme)
-            facts["on_roster"] = programme
-            if feed.special_aid:
-                facts["suggested_aid"] = feed.special_aid
-                summary = f"{reason}（已享{label}，建议{feed.special_aid}）"[:200]
-            else:
-                summary = f"{reason}（已享{label}）"[:200]
+        row.reason = f"{feed.reason_prefix}: {describe(feed, row.values, period=period)}"[:200]
+        row.facts = _facts_json(row.values)
         if period is not None:
             key_source = f"{row.person_hash}|{period}"
         else:  # every normalised value, in the feed's column order
             key_source = "|".join([row.person_hash, *map(str, row.values.values())])
         digest = hashlib.blake2b(key_source.encode(), digest_size=20).hexdigest()
-        return _Signal(row, f"feed:{feed.code}:{digest}", summary, reason, categories, facts)
+        row.dedup_key = f"feed:{feed.code}:{digest}"
+
+    def _material(self, row: Accepted) -> tuple[str, str | None, str | None]:
+        sealed = self.pii.seal(row.id_number)
+        assert sealed is not None
+        # The pinyin key is filled here rather than by a pass over the new leads afterwards,
+        # which would write each of them twice (see batches.fill_name_keys).
+        return sealed, shape_key(row.name)[:50] or None, self._name_key(row.name)[:120] or None
+
+    def _signal(self, row: Accepted, programme: str | None) -> _Signal:
+        feed = self.feed
+        reason = summary = row.reason
+        facts = row.facts
+        categories = self._categories_on if programme is not None else self._categories_off
+        if programme is not None:
+            label = PROGRAMME_LABELS.get(RosterProgramme(programme), programme)
+            extra = {"on_roster": programme}
+            if feed.special_aid:
+                extra["suggested_aid"] = feed.special_aid
+                summary = f"{reason}（已享{label}，建议{feed.special_aid}）"[:200]
+            else:
+                summary = f"{reason}（已享{label}）"[:200]
+            # = _dumps({**facts, **extra}): the row's fields never use these two names.
+            facts = _dumps(extra) if facts == "{}" else f"{facts[:-1]},{_dumps(extra)[1:]}"
+        return _Signal(row, row.dedup_key, summary, reason, categories, facts)
 
     def _attach(self, signals: list[_Signal]) -> None:
         """Land each signal in its person's one open lead, opening leads set-based."""
@@ -481,42 +580,44 @@ class Importer:
                 old_reasons = lead.reasons
                 categories, reasons = _merge(lead.categories, old_reasons, fresh)
                 gained = len(reasons) - len(old_reasons)
+                town, village = _area_of(fresh)
                 updates.append(
                     {
                         "id": lead.id,
                         "categories": categories,
                         "priority": lead.priority + self.feed.priority * gained,
                         "priority_reasons": reasons,
-                        "town_id": _first(s.row.town_id for s in fresh),
-                        "village_id": _first(s.row.village_id for s in fresh),
+                        "town_id": town,
+                        "village_id": village,
                     }
                 )
-        bulk.insert_evidence(evidence, self.feed.code, self.batch.id, self.now)
+        bulk.insert_evidence(evidence, self.feed.code, self.batch.id, self.department_id, self.now)
         bulk.update_leads(updates, self.now)
         counts["leads_created"] += len(created)
         counts["leads_updated"] += len(updates)
         counts["duplicates"] += len(signals) - len(evidence)
 
     def _open_new_leads(self, people: dict[str, list[_Signal]]) -> dict[str, int]:
-        from server.services.matching import shape_key
-
         previous = self.bulk.previous_leads(list(people))
-        seal = self.pii.seal
+        material = self._material
         rows = []
         for person_hash, signals in people.items():
             first = signals[0].row
+            sealed, shape, key = first.material or material(first)
             categories, reasons = _merge([], [], signals)
+            town, village = _area_of(signals)
             rows.append(
                 {
                     "person_hash": person_hash,
-                    "id_number_enc": seal(first.id_number),
+                    "id_number_enc": sealed,
                     "name": first.name,
-                    "name_shape": shape_key(first.name)[:50] or None,
+                    "name_shape": shape,
+                    "name_key": key,
                     "categories": categories,
                     "priority": self.feed.priority * len(reasons),
                     "priority_reasons": reasons,
-                    "town_id": _first(s.row.town_id for s in signals),
-                    "village_id": _first(s.row.village_id for s in signals),
+                    "town_id": town,
+                    "village_id": village,
                     "previous": previous.get(person_hash),
                 }
             )
@@ -538,8 +639,16 @@ def _cells(cells: list[Any]) -> list[str]:
     return [norm.fold(c) for c in cells]
 
 
-def _first(values: Iterable[int | None]) -> int | None:
-    return next((v for v in values if v), None)
+def _area_of(signals: list[_Signal]) -> tuple[int | None, int | None]:
+    """The first town and the first village these rows name."""
+    town = village = None
+    for s in signals:
+        row = s.row
+        town = town or row.town_id
+        village = village or row.village_id
+        if town and village:
+            break
+    return town, village
 
 
 def _merge(
@@ -588,6 +697,26 @@ def yuan(amount: Decimal | None) -> str:
     return f"¥{amount:,.2f}"
 
 
+def _facts_json(values: dict[str, Any]) -> str:
+    """`_dumps(_facts(values))`, written directly for the usual kinds of value: the encoder's
+    set-up per call costs more than the encoding of four fields."""
+    parts = []
+    for key, value in values.items():
+        kind = value.__class__
+        if kind is str:
+            text = encode_basestring(value)
+        elif kind is Decimal or kind is date:
+            text = f'"{value}"'  # digits, point, dashes: nothing to escape
+        elif kind is int:
+            text = str(value)
+        elif value is None:
+            continue
+        else:
+            return _dumps(_facts(values))
+        parts.append(f"{encode_basestring(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
 def _facts(values: dict[str, Any]) -> dict[str, Any]:
     facts = {}
     for key, value in values.items():
@@ -627,8 +756,9 @@ def _programme(value: object) -> RosterProgramme:
         ) from None
 
 
-def _validators(feed: Feed, *, today: date) -> dict[str, tuple[Callable[[Any], Any], bool]]:
-    """Field → (converter, required), name and ID number first so their errors come first."""
+def _validators(feed: Feed, *, today: date) -> dict[str, tuple[Callable[[Any], Any], bool, bool]]:
+    """Field → (converter, required, memoised), name and ID number first so their errors come
+    first. Dates, short texts, years and grades repeat down a column and are memoised."""
     converters: dict[Kind, Callable[[Any], Any]] = {
         Kind.NAME: norm.name,
         Kind.ID: partial(norm.id_number, today=today),
@@ -638,10 +768,10 @@ def _validators(feed: Feed, *, today: date) -> dict[str, tuple[Callable[[Any], A
         Kind.GRADE: norm.grade,
         Kind.TEXT: norm.text,
     }
-    result: dict[str, tuple[Callable[[Any], Any], bool]] = {}
+    result: dict[str, tuple[Callable[[Any], Any], bool, bool]] = {}
     for column in feed.columns:
         convert = converters[column.kind]
         if column.field == "programme":
             convert = _programme
-        result[column.field] = (convert, column.required)
+        result[column.field] = (convert, column.required, column.kind in _MEMO_KINDS)
     return result

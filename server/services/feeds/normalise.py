@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from server.services.idnumber import check as check_id
+from server.services.idnumber import valid_value
 
 
 class CellError(ValueError):
@@ -52,6 +53,8 @@ def header_key(value: object) -> str:
 
 
 def name(value: object) -> str:
+    if value.__class__ is str and value.isalpha() and max(value) < "\uff01" and len(value) <= 50:
+        return value  # letters only, none full-width: nothing to fold or remove (most names)
     text = fold(value).translate(_NO_SPACE)
     if not text:
         raise CellError("name_missing", "姓名为空")
@@ -62,6 +65,9 @@ def name(value: object) -> str:
 
 def id_number(value: object, *, today: date) -> str:
     raw = value if isinstance(value, str) else fold(value)
+    found = valid_value(raw, today=today)  # the common case, without building a result
+    if found is not None:
+        return found
     result = check_id(raw, today=today)
     if not result.ok:
         raise CellError(result.code, result.message)
@@ -78,9 +84,9 @@ def amount(value: object) -> Decimal:
         text = fold(value)
         if not text:
             raise CellError("amount_missing", "金额为空")
-        scale = Decimal(1)
+        scale = _ONE
         if text.endswith(("万元", "万")):
-            text, scale = text.removesuffix("元").removesuffix("万"), Decimal(10000)
+            text, scale = text.removesuffix("元").removesuffix("万"), _TEN_THOUSAND
         try:
             number = Decimal(text.translate(_AMOUNT_STRIP)) * scale
         except InvalidOperation:
@@ -89,9 +95,17 @@ def amount(value: object) -> Decimal:
         raise CellError("amount_format", "金额格式不正确")
     if number < 0:
         raise CellError("amount_negative", "金额不能为负数")
-    if number >= Decimal("1e10"):
+    if number >= _TOO_LARGE:
         raise CellError("amount_too_large", "金额过大")
-    return number.quantize(Decimal("0.01"))
+    return number.quantize(_CENT)
+
+
+_ONE, _TEN_THOUSAND, _TOO_LARGE, _CENT = (
+    Decimal(1),
+    Decimal(10000),
+    Decimal("1e10"),
+    Decimal("0.01"),
+)
 
 
 def a_date(value: object, *, today: date) -> date:
