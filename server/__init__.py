@@ -69,7 +69,9 @@ def _register_request_hooks(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400 or g.get("keep_changes"):
+                if session.info.get("read_only"):
+                    pass  # nothing to commit: its statements ran outside a transaction
+                elif response.status_code < 400 or g.get("keep_changes"):
                     session.commit()
                 else:
                     session.rollback()

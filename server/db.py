@@ -39,6 +39,26 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that only read, on an engine whose connections are in autocommit
+    (`make_engine(url, isolation_level="AUTOCOMMIT")`, its own small pool): no BEGIN and COMMIT
+    round trips, half of a small read's trips to PostgreSQL. Each statement sees the latest
+    committed data. A flush in such a session is a bug and raises rather than writing."""
+    return sessionmaker(
+        bind=engine, expire_on_commit=False, autoflush=False, info={"read_only": True}
+    )
+
+
+class ReadOnlySessionWrote(RuntimeError):
+    """A read-only request tried to write."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_in_read_sessions(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get("read_only") and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySessionWrote("a read-only request tried to write")
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session for a CLI command or a job: commit at the end, rollback on any error."""

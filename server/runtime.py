@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
-from server.db import make_engine, make_session_factory
+from server.db import make_engine, make_read_session_factory, make_session_factory
 from server.services.pii import PersonalData
 
 
@@ -22,17 +22,28 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     pii: PersonalData
+    #: Sessions without a transaction, for views marked `read_only` (api/deps.py).
+    read_session_factory: sessionmaker[Session]
+    read_engine: Engine
     _gateway: Any = field(default=None, repr=False)
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
         engine = make_engine(config.database_url)
+        read_engine = make_engine(config.database_url, isolation_level="AUTOCOMMIT")
         return cls(
             config=config,
             engine=engine,
             session_factory=make_session_factory(engine),
             pii=PersonalData.from_spec(config.field_encryption_key),
+            read_session_factory=make_read_session_factory(read_engine),
+            read_engine=read_engine,
         )
+
+    def dispose(self) -> None:
+        """Close every pooled connection (tests, forked workers)."""
+        self.engine.dispose()
+        self.read_engine.dispose()
 
     @property
     def gateway(self) -> Any:

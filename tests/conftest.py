@@ -105,7 +105,7 @@ def app(config: Config):  # noqa: ANN201
     # produce the same schema on both engines.
     Base.metadata.create_all(engine)
     yield app
-    engine.dispose()
+    app.extensions["e_rescue"].dispose()
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,22 @@ def runtime() -> Runtime:
 def db() -> Session:
     """The request's session; committed once after the view (see server/__init__.py)."""
     if "db_session" not in g:
-        g.db_session = runtime().session_factory()
+        rt = runtime()
+        factory = rt.read_session_factory if g.get("read_only") else rt.session_factory
+        g.db_session = factory()
     return g.db_session
+
+
+def read_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a hot view that never writes (not even an audit row): its statements run without a
+    transaction. Put it above `@requires` so the login check runs that way too."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.read_only = True
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def now() -> datetime:

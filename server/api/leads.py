@@ -17,6 +17,7 @@ from server.api.deps import (
     db,
     idempotency_key,
     now,
+    read_only,
     requires,
     runtime,
 )
@@ -246,6 +247,7 @@ _QUEUE_ARGS = QueueArgsSchema()
 
 
 @blp.route("/leads")
+@read_only
 @requires(*READERS)
 @blp.arguments(_QUEUE_ARGS, location="query")
 @blp.response(200, QueuePageSchema)
