@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, send_file
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -18,8 +18,9 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.uploads import send_photo, store_upload
 from server.models import DispatchState, Role, UnitKind
-from server.services import dispatches, photos, supervision
+from server.services import dispatches, supervision
 from server.services.outcomes import OUTCOMES
 from server.services.workdays import WorkCalendar
 
@@ -363,15 +364,7 @@ def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
     """Upload one photo (JPG/PNG ≤ 10 MB) to attach to the slip's feedback (receiving unit)."""
     dispatch = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
     dispatches.require_can_attach(dispatch, actor=current_actor())
-    config = runtime().config
-    return photos.upload_photo(
-        db(),
-        content=files["file"].read(config.max_upload_bytes + 1),
-        upload_dir=config.upload_dir,
-        max_bytes=config.max_upload_bytes,
-        actor=current_actor(),
-        now=now(),
-    )
+    return store_upload(files["file"])
 
 
 @blp.route("/dispatches/<int:dispatch_id>/attachments/<int:photo_id>")
@@ -380,11 +373,7 @@ def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
 def get_attachment(dispatch_id: int, photo_id: int) -> Response:
     """A photo attached to the slip's feedback, for whoever may see the slip."""
     photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=current_actor())
-    path = photos.photo_path(runtime().config.upload_dir, photo.sha256)
-    response = send_file(path.resolve(), mimetype="image/jpeg", max_age=0, etag=photo.sha256)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_photo(photo.sha256, thumbnail=False)
 
 
 @blp.route("/dispatches/<int:dispatch_id>/slip.html")

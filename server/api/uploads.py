@@ -7,9 +7,10 @@ from typing import Any
 from flask import Response, send_file
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from werkzeug.datastructures import FileStorage
 
 from server.api.deps import current_actor, db, now, requires, runtime
-from server.models import Role
+from server.models import Photo, Role
 from server.services import photos
 
 blp = Blueprint("uploads", __name__, url_prefix="/api/v1", description="Photo uploads")
@@ -33,10 +34,15 @@ class PhotoSchema(Schema):
 @blp.response(201, PhotoSchema)
 def upload_photo(files: dict[str, Any]) -> Any:
     """Upload one JPG or PNG photo (≤ 10 MB). Metadata (GPS, camera) is removed; stored as JPEG."""
+    return store_upload(files["file"])
+
+
+def store_upload(file: FileStorage) -> Photo:
+    """Process and store an uploaded photo as the caller's (reads at most the size limit + 1)."""
     config = runtime().config
     return photos.upload_photo(
         db(),
-        content=files["file"].read(config.max_upload_bytes + 1),
+        content=file.read(config.max_upload_bytes + 1),
         upload_dir=config.upload_dir,
         max_bytes=config.max_upload_bytes,
         actor=current_actor(),
@@ -51,7 +57,7 @@ def get_photo(photo_id: int) -> Response:
     """The stored photo: its owner, staff whose area holds an application carrying it, or
     staff and helpers whose area holds a visit record carrying it."""
     photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
-    return _send(photo.sha256, thumbnail=False)
+    return send_photo(photo.sha256, thumbnail=False)
 
 
 @blp.route("/uploads/<int:photo_id>/thumbnail")
@@ -60,10 +66,11 @@ def get_photo(photo_id: int) -> Response:
 def get_thumbnail(photo_id: int) -> Response:
     """A thumbnail (longest side ≤ 320 px) of the photo; same access as the photo."""
     photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
-    return _send(photo.sha256, thumbnail=True)
+    return send_photo(photo.sha256, thumbnail=True)
 
 
-def _send(sha256: str, *, thumbnail: bool) -> Response:
+def send_photo(sha256: str, *, thumbnail: bool) -> Response:
+    """A stored photo, never cached by anyone but the caller."""
     path = photos.photo_path(runtime().config.upload_dir, sha256, thumbnail=thumbnail)
     response = send_file(path.resolve(), mimetype="image/jpeg", max_age=0, etag=sha256)
     response.headers["Cache-Control"] = "private, no-store"
