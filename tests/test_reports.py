@@ -438,7 +438,7 @@ def test_a_town_submits_its_summary_with_remarks_and_the_figures_are_kept(
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
     assert body["status"] == "submitted" and body["town"]["code"] == "chengdong"
-    assert body["due_date"] == "2026-12-05"
+    assert body["due_date"] == "2026-12-07"  # the 5th is a Saturday: the next working day
     assert body["figures"]["leads"] == live["leads"] and body["figures"]["slips"] == live["slips"]
     assert db.scalar(
         select(AuditEntry).where(AuditEntry.action == "town_summary.submitted")
@@ -493,7 +493,7 @@ def test_after_the_fifth_the_center_sees_which_towns_are_late(client, staff_logi
     before = client.get("/api/v1/reports/monthly/2026-11/summaries", headers=center.headers)
     assert before.get_json()["late_towns"] == []  # the 5th has not passed
 
-    at_time(datetime(2026, 12, 6, 8, 0, tzinfo=TZ))
+    at_time(datetime(2026, 12, 8, 8, 0, tzinfo=TZ))  # due Monday the 7th (the 5th: a Saturday)
     chengxi = staff_login(role="town_staff", town="chengxi")
     late = client.post(
         "/api/v1/reports/monthly/2026-11/submit", json={"remarks": "晚了"}, headers=chengxi.headers
@@ -550,3 +550,19 @@ def test_submitted_on_the_fifth_is_on_time_and_on_the_sixth_is_late():
     assert summary_status(None, period=period, today=date(2027, 1, 6)) == "late"
     on_time = TownMonthlySummary(late=False)
     assert summary_status(on_time, period=period, today=date(2027, 2, 1)) == "submitted"
+
+
+def test_a_summary_due_on_a_day_off_is_due_the_next_working_day():
+    """每月5日前: 5 October 2026 falls in the National Day holiday, so September's summaries are
+    due on the first working day after it, as a feed's monthly file would be."""
+    from server.services.reports import parse_month
+    from server.services.workdays import WorkCalendar
+
+    calendar = WorkCalendar.library_only()
+    period = parse_month("2026-09", calendar=calendar)
+    assert period.due_date > date(2026, 10, 5)
+    assert calendar.is_workday(period.due_date)[0]
+    assert not any(
+        calendar.is_workday(date(2026, 10, day))[0] for day in range(5, period.due_date.day)
+    )
+    assert parse_month("2026-11", calendar=calendar).due_date == date(2026, 12, 7)  # a Monday

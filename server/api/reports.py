@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires
 from server.models import Role
 from server.services import reports
+from server.services.workdays import WorkCalendar
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Monthly reports")
 
@@ -141,7 +142,7 @@ class SubmitSchema(Schema):
 
 
 def _report(month: str, town_code: str | None) -> dict[str, Any]:
-    period = reports.parse_month(month)
+    period = _month(month)
     actor = current_actor()
     town = reports.report_scope(db(), actor=actor, town_code=town_code)
     statistics = reports.monthly_statistics(db(), period=period, town=town, now=now())
@@ -186,9 +187,7 @@ def monthly_xlsx(args: dict[str, Any]) -> Any:
 @blp.response(200, SummaryListSchema)
 def summaries(month: str) -> Any:
     """Each town's summary for the month: submitted, submitted late, pending, or late."""
-    return reports.list_summaries(
-        db(), period=reports.parse_month(month), actor=current_actor(), now=now()
-    )
+    return reports.list_summaries(db(), period=_month(month), actor=current_actor(), now=now())
 
 
 @blp.route("/monthly/<month>/submit", methods=["POST"])
@@ -200,8 +199,13 @@ def submit(body: dict[str, Any], month: str) -> Any:
     the figures are stored as they stand at submission."""
     return reports.submit_summary(
         db(),
-        period=reports.parse_month(month),
+        period=_month(month),
         remarks=body["remarks"],
         actor=current_actor(),
         now=now(),
     )
+
+
+def _month(text: str) -> reports.Period:
+    """The month, with its towns' due date moved off days off by the working calendar."""
+    return reports.parse_month(text, calendar=WorkCalendar.load(db()))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,7 @@ from server.services.audit import record
 from server.services.feeds.registry import BY_CODE as FEEDS_BY_CODE
 from server.services.leads import CATEGORIES, REPORT_CHANNELS
 from server.services.outcomes import OUTCOMES
+from server.services.workdays import WorkCalendar
 
 CHANNEL_LABELS: dict[str, str] = {
     Channel.MINIPROGRAM.value: "掌上办（小程序申请）",
@@ -93,7 +94,10 @@ class Period:
         return datetime.combine(self.next_first, time(), TZ)
 
 
-def parse_month(text: str) -> Period:
+def parse_month(text: str, *, calendar: WorkCalendar | None = None) -> Period:
+    """The month written YYYY-MM. Its towns' summaries are due on the 5th of the next month;
+    with a `calendar`, a 5th that is a day off moves to the next working day, as the feeds'
+    monthly due dates do (the policy says 每月5日前 for both)."""
     match = _MONTH.match(text or "")
     if not match or not 2000 <= int(match[1]) <= 2100:
         raise ValidationFailed(
@@ -104,7 +108,10 @@ def parse_month(text: str) -> Period:
     year, month = int(match[1]), int(match[2])
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
-    return Period(text, first, following, following.replace(day=SUMMARY_DUE_DAY))
+    due = following.replace(day=SUMMARY_DUE_DAY)
+    while calendar is not None and not calendar.is_workday(due)[0]:
+        due += timedelta(days=1)
+    return Period(text, first, following, due)
 
 
 # --- scope ------------------------------------------------------------------------------------
