@@ -59,6 +59,16 @@ class Lead(Base):
         # costs the same at the 1st and the 500th page, with 10,000 or 1,000,000 leads.
         Index("ix_leads_queue", "is_open", desc("priority"), "id"),
         Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
+        # A new signal about someone whose leads are all closed links the newest of them: found
+        # through closed leads only, in any number of years (queries say `NOT is_open` exactly,
+        # the form SQLite needs to use a partial index).
+        Index(
+            "ix_leads_closed_person",
+            "person_hash",
+            "id",
+            postgresql_where=text("NOT is_open"),
+            sqlite_where=text("NOT is_open"),
+        ),
     )
 
     id: Mapped[intpk]

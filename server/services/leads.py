@@ -26,6 +26,7 @@ from sqlalchemy import (
     false,
     or_,
     select,
+    text,
     true,
     type_coerce,
     update,
@@ -159,7 +160,9 @@ def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
     if signal.person_hash is not None:
         previous = db.scalar(
             select(Lead.id)
-            .where(Lead.person_hash == signal.person_hash, Lead.is_open.is_(False))
+            # Written as ix_leads_closed_person's predicate: SQLAlchemy would say `is_open = 0`
+            # on SQLite, which cannot use that partial index.
+            .where(Lead.person_hash == signal.person_hash, text("NOT leads.is_open"))
             .order_by(Lead.id.desc())
             .limit(1)
         )

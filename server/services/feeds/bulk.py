@@ -189,13 +189,12 @@ class Bulk:
         return {r[0]: OpenLead(r[1], r[2], r[3] or 0, r[4], r[5], r[6]) for r in rows}
 
     def previous_leads(self, hashes: Sequence[str]) -> dict[str, int]:
-        """The latest closed lead of each person, which a new lead continues. Written
-        `is_open = false`, which both engines answer from ix_leads_queue (SQLite scans the whole
-        table for `NOT is_open`): only the partial index on open leads covers person_hash."""
+        """The latest closed lead of each person, which a new lead continues: probes of the
+        partial index ix_leads_closed_person (the predicate is written as the index's)."""
         return dict(
             self._select_in(
                 "SELECT person_hash, MAX(id) FROM leads WHERE person_hash {in} "
-                "AND is_open = false GROUP BY person_hash",
+                "AND NOT is_open GROUP BY person_hash",
                 hashes,
             )
         )
