@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.models import ApplicationStatus, ApplicationType, Role
 from server.services import applications, notifications
@@ -130,13 +131,6 @@ class ApplicationSchema(Schema):
     timeline = fields.List(fields.Nested(TimelineStepSchema), required=True)
 
 
-class PageArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
-    per_page = fields.Integer(
-        load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
-    )
-
-
 class ApplicationFilterSchema(PageArgsSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in ApplicationStatus]))
     type = fields.String(validate=validate.OneOf([t.value for t in ApplicationType]))
@@ -148,11 +142,8 @@ class DecisionSchema(Schema):
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
-class ApplicationPageSchema(Schema):
+class ApplicationPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(ApplicationSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
 
 
 class IdempotencyKeyMissing(DomainError):

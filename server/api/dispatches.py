@@ -18,6 +18,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, supervision
@@ -142,11 +143,8 @@ class DispatchFilterSchema(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-class DispatchPageSchema(Schema):
+class DispatchPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(DispatchSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
 
 
 class ReturnSchema(Schema):

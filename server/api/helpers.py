@@ -8,8 +8,9 @@ from flask import Response, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.api.applications import ApplicationPageSchema, PageArgsSchema
+from server.api.applications import ApplicationPageSchema
 from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.paging import PageArgsSchema
 from server.models import Role
 from server.services import applications, helpers
 

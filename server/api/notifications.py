@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import ALL_ROLES, current_actor, db, now, public, requires, runtime
+from server.api.paging import NumberedPageSchema
 from server.errors import Forbidden
 from server.models import Role, SubscriptionStatus
 from server.services import notifications
@@ -62,12 +63,9 @@ class InboxMessageSchema(Schema):
     read_at = fields.DateTime(allow_none=True)
 
 
-class InboxPageSchema(Schema):
+class InboxPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(InboxMessageSchema), required=True)
-    total = fields.Integer(required=True)
     unread = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
 
 
 class OutboxStatsSchema(Schema):

@@ -9,7 +9,6 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.api.applications import PageArgsSchema
 from server.api.deps import (
     IDEMPOTENCY_HEADER,
     current_actor,
@@ -19,6 +18,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.models import Cause, Hardship, Health, LabourCapacity, Role, VisitKind
 from server.services import ledgers, visits
 from server.services.leads import CATEGORIES
@@ -157,11 +157,8 @@ class VisitSchema(Schema):
     version = fields.Integer(required=True)
 
 
-class VisitPageSchema(Schema):
+class VisitPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(VisitSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
 
 
 class VisitFilterSchema(PageArgsSchema):
@@ -212,12 +209,9 @@ class LedgerRowSchema(Schema):
     lead_id = fields.Integer(allow_none=True)
 
 
-class LedgerPageSchema(Schema):
+class LedgerPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(LedgerRowSchema), required=True)
-    total = fields.Integer(required=True)
     overdue = fields.Integer(required=True, metadata={"description": "households overdue"})
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
 
 
 def _filter(args: dict[str, Any]) -> ledgers.LedgerFilter:

@@ -1,0 +1,23 @@
+"""Numbered pages: the query arguments and the answer's envelope shared by paged lists.
+
+(The lead queue and the audit trail page by keyset cursor instead; see their modules.)
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
+    per_page = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
+    )
+
+
+class NumberedPageSchema(Schema):
+    """`total`, `page` and `per_page`; each list adds its own `items` (and any counts)."""
+
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
