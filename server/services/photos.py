@@ -215,33 +215,24 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
         raise NotFound("未找到该照片")
     if photo.owner_id == actor.user_id:
         return photo
-    if actor.is_staff and _on_application_in_jurisdiction(db, photo_id, actor=actor):
+    if actor.is_staff and _carried_in_jurisdiction(db, photo_id, Application, actor=actor):
         return photo
-    if _on_visit_in_jurisdiction(db, photo_id, actor=actor):
+    if _carried_in_jurisdiction(db, photo_id, Visit, actor=actor):
         return photo
     raise NotFound("未找到该照片")
 
 
-def _on_application_in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
-    query = (
-        select(Application.id)
-        .join(ApplicationPhoto, ApplicationPhoto.application_id == Application.id)
-        .where(ApplicationPhoto.photo_id == photo_id)
-    )
-    query = scope_by_area(
-        query, actor, town_col=Application.town_id, village_col=Application.village_id
-    )
-    return db.scalar(query.limit(1)) is not None
+#: What may carry a photo, with its link table (records with a town and a village).
+_PHOTO_LINKS: dict[type, type] = {Application: ApplicationPhoto, Visit: VisitPhoto}
 
 
-def _on_visit_in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
-    """Visit records are shared by the village's helpers and the town's staff (see visits)."""
-    query = (
-        select(Visit.id)
-        .join(VisitPhoto, VisitPhoto.visit_id == Visit.id)
-        .where(VisitPhoto.photo_id == photo_id)
-    )
-    query = scope_by_area(query, actor, town_col=Visit.town_id, village_col=Visit.village_id)
+def _carried_in_jurisdiction(
+    db: Session, photo_id: int, record: type[Application] | type[Visit], *, actor: Actor
+) -> bool:
+    """Whether a `record` in `actor`'s area carries the photo."""
+    link = _PHOTO_LINKS[record]
+    query = select(record.id).join(link).where(link.photo_id == photo_id)
+    query = scope_by_area(query, actor, town_col=record.town_id, village_col=record.village_id)
     return db.scalar(query.limit(1)) is not None
 
 
