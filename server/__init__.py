@@ -7,6 +7,7 @@ import re
 import uuid
 
 from flask import Flask, Response, g, request
+from flask.sessions import SessionInterface
 
 from server.config import Config
 
@@ -25,11 +26,31 @@ def create_app(config: Config | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.session_interface = _NoCookieSession()
     app.extensions["e_rescue"] = Runtime.build(config)
     _configure_logging(config)
     _register_request_hooks(app)
     register_api(app)
     return app
+
+
+def _close_read_connection() -> None:
+    """Back to the pool: a `read_only` view's autocommit connection (api/deps.connection)."""
+    connection = g.pop("db_connection", None)
+    if connection is not None:
+        connection.close()
+
+
+class _NoCookieSession(SessionInterface):
+    """Callers authenticate with bearer tokens and nothing lives in Flask's signed cookie
+    session, so none is opened (and its signer built) per request; Flask hands views a null
+    session that refuses writes."""
+
+    def open_session(self, app: Flask, request: object) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:
+        return None
 
 
 class _RequestIdFilter(logging.Filter):
@@ -66,6 +87,7 @@ def _register_request_hooks(app: Flask) -> None:
     @app.after_request
     def commit_and_tag(response: Response) -> Response:
         """Commit once per request, before the answer leaves; errors roll back."""
+        _close_read_connection()
         session = g.pop("db_session", None)
         if session is not None:
             try:
@@ -93,6 +115,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def close_session(_exc: BaseException | None) -> None:
+        _close_read_connection()
         session = g.pop("db_session", None)
         if session is not None:
             session.rollback()

@@ -22,6 +22,7 @@ from server.models import (
 )
 from server.services import matching
 from server.services.access import SYSTEM
+from server.services.feeds import reader
 from server.services.leads import Signal, record_signal
 from tests.builders import error_code, make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
@@ -53,11 +54,15 @@ def _evidence_count(db):
     return db.scalar(select(func.count()).select_from(LeadEvidence))
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["sheet-loaded", "sheet-streamed"])
 def test_a_messy_file_is_read_title_row_reordered_columns_fullwidth_serial_date_and_yuan(
-    client, insurer, db, runtime
+    client, insurer, db, runtime, monkeypatch, streamed
 ):
     """Header below a title row, columns in another order, full-width ID digits, an Excel
-    serial date and "32,400元" all normalise into one lead with an explained priority."""
+    serial date and "32,400元" all normalise into one lead with an explained priority, whether
+    the sheet is loaded whole or (as very large ones are) streamed."""
+    if streamed:
+        monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 0)
     person = make_id_number(birth="19660312")
     rows = [
         ["个人负担合规费用（元）", "入院日期", "证件号码", "姓名", "医疗机构"],

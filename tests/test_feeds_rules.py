@@ -9,12 +9,12 @@ import pytest
 
 from server.services.feeds import normalise as norm
 from server.services.feeds.punctuality import State, punctuality
-from server.services.feeds.reader import FileRefused, open_table
+from server.services.feeds.reader import FileRefused, open_table, peek_table
 from server.services.feeds.registry import BY_CODE, FEEDS, effective
 from server.services.leads import CATEGORIES
 from server.services.workdays import WorkCalendar
 from tests.builders import make_id_number
-from tests.feedfiles import csv_bytes
+from tests.feedfiles import OOP_HEADER, csv_bytes, xlsx
 
 TODAY = date(2026, 11, 28)
 CAL = WorkCalendar.library_only()
@@ -125,6 +125,179 @@ def test_the_header_is_found_below_title_rows_in_any_column_order():
     assert table.header_row == 4
     assert table.columns == {"oop": 0, "event_date": 1, "id_number": 2, "name": 3}
     assert [n for n, _ in table.data_rows()] == [5]
+
+
+def _inline_string_xlsx(rows: list[list[str]], *, dimension: bool) -> bytes:
+    """An xlsx as some exporters write it: inline strings, an absolute sheet path, and
+    (optionally) no <dimension>."""
+    import io
+    import zipfile
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    cells = "".join(
+        f'<row r="{r}">'
+        + "".join(
+            f'<c r="{chr(65 + c)}{r}" t="inlineStr"><is><t>{v}</t></is></c>'
+            for c, v in enumerate(row)
+        )
+        + "</row>"
+        for r, row in enumerate(rows, start=2)  # row 1 left empty
+    )
+    size = f'<dimension ref="A2:G{len(rows) + 1}"/>' if dimension else ""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as book:
+        book.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats'
+            '-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+            'data.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+            'worksheet+xml"/></Types>',
+        )
+        book.writestr(
+            "_rels/.rels",
+            f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" '
+            f'Target="xl/workbook.xml"/></Relationships>',
+        )
+        book.writestr(
+            "xl/workbook.xml",
+            f'<?xml version="1.0"?><workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+            f'<sheet name="名单" sheetId="1" r:id="rId7"/></sheets></workbook>',
+        )
+        book.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships"><Relationship Id="rId7" Type="{rel}/worksheet" '
+            f'Target="/xl/worksheets/data.xml"/></Relationships>',
+        )
+        book.writestr(
+            "xl/worksheets/data.xml",
+            f'<?xml version="1.0"?><worksheet xmlns="{main}">{size}<sheetData>{cells}'
+            f"</sheetData></worksheet>",
+        )
+    return buffer.getvalue()
+
+
+def _data_row() -> list[str]:
+    return ["1", "甲", make_id_number(), "博山区医院", "2026-03-05", "2026-03-15", "30000"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(xlsx([OOP_HEADER, _data_row(), _data_row()]), id="header-first"),
+        pytest.param(
+            xlsx([OOP_HEADER, _data_row(), _data_row()], title="2026年3月名单"), id="title-rows"
+        ),
+        pytest.param(
+            _inline_string_xlsx([["名单"], OOP_HEADER, _data_row()], dimension=True),
+            id="inline-strings",
+        ),
+        pytest.param(
+            _inline_string_xlsx([OOP_HEADER, _data_row()], dimension=False), id="no-dimension"
+        ),
+    ],
+)
+def test_a_large_upload_is_checked_from_its_first_rows_as_the_full_read_would(content):
+    feed = BY_CODE["insurance_oop"]
+    peeked, full = peek_table(content, "a.xlsx", feed), open_table(content, "a.xlsx", feed)
+    assert (peeked.header_row, peeked.header) == (full.header_row, full.header)
+    assert peeked.rows_total in (full.rows_total, None)
+    assert list(peeked.data_rows()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (xlsx([["甲", "乙"], ["1", "2"]]), "feed_header_missing"),
+        (xlsx([["姓名", "身份证号"], ["张三", "1"]]), "feed_header_incomplete"),
+        (xlsx([[None]]), "file_empty"),
+        (b"PK\x03\x04 a broken zip", "file_not_spreadsheet"),
+    ],
+    ids=["no-header", "missing-amount-column", "empty", "broken-zip"],
+)
+def test_a_large_upload_is_refused_from_its_first_rows_as_the_full_read_would(content, code):
+    feed = BY_CODE["insurance_oop"]
+    for read in (peek_table, open_table):
+        with pytest.raises(FileRefused) as refused:
+            read(content, "a.xlsx", feed)
+        assert refused.value.code == code, read.__name__
+
+
+def _every_kind_of_cell() -> bytes:
+    """Shared strings, a merged title, a leading empty column, dates with and without a time,
+    numbers, booleans, formula results, gaps and blank text."""
+    import io
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet()
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+    moment = book.add_format({"num_format": 'yyyy"年"m"月"d"日" hh:mm'})
+    sheet.merge_range(2, 1, 2, 4, "2026年3月名单")
+    sheet.write_row(4, 1, ["姓名", "公民身份号码", 1, 2.5, True, False])
+    sheet.write_datetime(5, 1, datetime(2026, 3, 5), day)
+    sheet.write_datetime(5, 2, datetime(2026, 3, 5, 10, 30), moment)
+    sheet.write_formula(5, 3, "=1+1", None, 2)
+    sheet.write_formula(5, 4, '="x"', None, "x")
+    sheet.write(5, 7, "after a gap")
+    sheet.write_number(7, 1, 46086)
+    sheet.write_string(8, 2, "  ")
+    book.close()
+    return buffer.getvalue()
+
+
+def _rows_as_calamine_gives_them(content: bytes) -> list[list[object]]:
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0)
+    return [_trimmed(row) for row in sheet.iter_rows()]
+
+
+def _trimmed(row: list[object]) -> list[object]:
+    """Empty cells as None and no trailing empties (calamine pads rows with "")."""
+    cells = [None if cell == "" else cell for cell in row]
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(_every_kind_of_cell(), id="every-kind-of-cell"),
+        pytest.param(
+            xlsx([OOP_HEADER, _data_row(), _data_row()], title="名单", date_cells=True),
+            id="feed-file",
+        ),
+    ],
+)
+def test_a_streamed_sheet_gives_the_cells_a_loaded_one_gives(content, monkeypatch):
+    from server.services.feeds import reader
+
+    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 0)
+    streamed = reader._streamed_if_large(content)
+    assert streamed is not None
+    rows, _total = streamed
+    assert [_trimmed(row) for row in rows] == _rows_as_calamine_gives_them(content)
+    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 10**9)
+    assert reader._streamed_if_large(content) is None  # small sheets are loaded whole
+
+
+def test_a_sheet_without_a_declared_size_is_loaded_whole(monkeypatch):
+    from server.services.feeds import reader
+
+    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 0)
+    content = _inline_string_xlsx([OOP_HEADER, _data_row()], dimension=False)
+    assert reader._streamed_if_large(content) is None
 
 
 def test_aliases_added_by_the_center_are_recognised():

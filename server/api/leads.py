@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from json.encoder import encode_basestring as _string
 from typing import Any
@@ -13,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from server.api.deps import (
     IDEMPOTENCY_HEADER,
+    connection,
     current_actor,
     db,
     idempotency_key,
@@ -23,7 +23,7 @@ from server.api.deps import (
 )
 from server.models import Channel, LeadStatus, Role
 from server.services import leads
-from server.services.leads import CATEGORIES, REPORT_CHANNELS, RawJSON
+from server.services.leads import CATEGORIES, REPORT_CHANNELS
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
 
@@ -258,7 +258,7 @@ def list_leads(args: dict[str, Any]) -> Any:
     department staff the leads that carry evidence from their department.
     """
     page = leads.list_queue(
-        db(),
+        connection(),
         actor=current_actor(),
         filters=leads.QueueFilter(
             status=LeadStatus(args["status"]) if "status" in args else None,
@@ -275,36 +275,25 @@ def list_leads(args: dict[str, Any]) -> Any:
         cursor=args.get("cursor"),
         limit=args["limit"],
     )
-    # The page is built as plain dicts by the service; skip a schema dump (the hot path).
-    return _json({"items": page.items, "next_cursor": page.next_cursor})
-
-
-def _json(body: dict[str, Any]) -> Response:
-    """The page as JSON, written field by field (QueueItemSchema documents the same shape, and
-    tests/test_api_contract.py checks the answers against it): a generic dump costs more than
-    the database query. `RawJSON` values, JSON text straight from the database, go out as they
-    are."""
-    items = ",".join(map(_item_json, body["items"]))
-    cursor = _string(body["next_cursor"]) if body["next_cursor"] is not None else "null"
+    # The page's rows are tuples from the service; skip a schema dump (the hot path).
+    items = ",".join(map(_item_json, page.items))
+    cursor = _string(page.next_cursor) if page.next_cursor is not None else "null"
     return Response(f'{{"items":[{items}],"next_cursor":{cursor}}}', mimetype="application/json")
 
 
-def _item_json(i: dict[str, Any]) -> str:
+def _item_json(i: leads.QueueItem) -> str:
+    """One queue item written field by field (QueueItemSchema documents the same shape, and
+    tests/test_api_contract.py checks the answers against it): a generic dump costs more than
+    the database query. The JSON columns are already JSON text and go out as they are."""
     return (
-        f'{{"id":{int(i["id"])},"name":{_string(i["name"])},"status":{_string(i["status"])},'
-        f'"channel":{_string(i["channel"])},"priority":{int(i["priority"])},'
-        f'"priority_reasons":{_raw(i["priority_reasons"])},'
-        f'"categories":{_raw(i["categories"])},'
-        f'"town_id":{_int_or_null(i["town_id"])},"village_id":{_int_or_null(i["village_id"])},'
-        f'"has_id_number":{"true" if i["has_id_number"] else "false"},'
-        f'"created_at":{_string(i["created_at"])}}}'
+        f'{{"id":{i.id},"name":{_string(i.name)},"status":{_string(i.status)},'
+        f'"channel":{_string(i.channel)},"priority":{i.priority},'
+        f'"priority_reasons":{i.priority_reasons_json or "[]"},'
+        f'"categories":{i.categories_json or "[]"},'
+        f'"town_id":{_int_or_null(i.town_id)},"village_id":{_int_or_null(i.village_id)},'
+        f'"has_id_number":{"true" if i.has_id_number else "false"},'
+        f'"created_at":"{i.created_at.isoformat()}"}}'
     )
-
-
-def _raw(value: Any) -> str:
-    if type(value) is RawJSON:
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _int_or_null(value: int | None) -> str:

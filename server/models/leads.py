@@ -58,7 +58,16 @@ class Lead(Base):
         # The queue's keyset order (priority desc, then arrival) is an index range scan: a page
         # costs the same at the 1st and the 500th page, with 10,000 or 1,000,000 leads.
         Index("ix_leads_queue", "is_open", desc("priority"), "id"),
+        # Also the index of town_id alone (its first column): one index less to extend on
+        # every lead a department file opens.
         Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
+        # Matching by phone: only reports carry one, so feed leads add no entry.
+        Index(
+            "ix_leads_phone_hash",
+            "phone_hash",
+            postgresql_where=text("phone_hash IS NOT NULL"),
+            sqlite_where=text("phone_hash IS NOT NULL"),
+        ),
         # A new signal about someone whose leads are all closed links the newest of them: found
         # through closed leads only, in any number of years (queries say `NOT is_open` exactly,
         # the form SQLite needs to use a partial index).
@@ -77,7 +86,7 @@ class Lead(Base):
     #: Encrypted ID number and phone (see services/crypto.py); masked in every list.
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
-    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(50), index=True)
     #: Toneless, dialect-folded pinyin of the name (services/matching.py `name_key`), for
     #: finding reports that heard a name but did not see it written.
@@ -95,7 +104,7 @@ class Lead(Base):
     #: Higher is more urgent; `priority_reasons` explains it in plain Chinese.
     priority: Mapped[int] = mapped_column(default=0)
     priority_reasons: Mapped[list[Any]] = mapped_column(default=list)
-    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"), index=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
     address: Mapped[str | None] = mapped_column(String(200))
     #: The closed lead this one continues, when a signal arrived after closure.
@@ -120,10 +129,11 @@ class LeadEvidence(Base):
     """One signal about a person: an application, a visit, a feed row, a hotline report."""
 
     __tablename__ = "lead_evidence"
+    #: Also the index of lead_id alone (its first column).
     __table_args__ = (UniqueConstraint("lead_id", "dedup_key"),)
 
     id: Mapped[intpk]
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20))
     #: Feed code and batch for department files; row number in that file.
     feed_code: Mapped[str | None] = mapped_column(String(40), index=True)

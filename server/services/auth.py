@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from server.db import Precompiled
 from server.errors import DomainError, TooManyRequests, Unauthorized, UpstreamUnavailable
 from server.models import AuthToken, LoginThrottle, Role, User
 from server.services.access import Actor
@@ -164,27 +165,30 @@ def issue_token(db: Session, *, user: User, now: datetime, ttl: int) -> IssuedTo
     return IssuedToken(token=token, expires_at=expires_at, user=user)
 
 
-def authenticate(db: Session, *, token: str, now: datetime, ip: str | None) -> Actor:
+def authenticate(conn: Connection, *, token: str, now: datetime, ip: str | None) -> Actor:
     """The caller behind a bearer token, from one indexed row (every request pays for this)."""
-    row = db.connection().execute(_TOKEN_LOOKUP, {"token_hash": token_hash(token)}).first()
-    if row is None or row.revoked_at is not None:
+    rows = _TOKEN_LOOKUP.rows(conn, {"token_hash": token_hash(token)})
+    if not rows:
         raise Unauthorized("登录已失效，请重新登录", code="token_invalid")
-    if row.expires_at <= now:
+    revoked_at, expires_at, user_id, role, town_id, village_id, department_id, is_active = rows[0]
+    if revoked_at is not None:
+        raise Unauthorized("登录已失效，请重新登录", code="token_invalid")
+    if expires_at <= now:
         raise Unauthorized("登录已过期，请重新登录", code="token_expired")
-    if not row.is_active:
+    if not is_active:
         raise Unauthorized("账号已停用，请联系工作人员", code="account_disabled")
     return Actor(
-        user_id=row.user_id,
-        role=row.role,
-        town_id=row.town_id,
-        village_id=row.village_id,
-        department_id=row.department_id,
+        user_id=user_id,
+        role=role,
+        town_id=town_id,
+        village_id=village_id,
+        department_id=department_id,
         ip=ip,
     )
 
 
-#: Columns only, no ORM objects: built once, its compiled form cached by SQLAlchemy.
-_TOKEN_LOOKUP = (
+#: Columns only, no ORM objects, compiled once per dialect (every request runs it).
+_TOKEN_LOOKUP = Precompiled(
     select(
         AuthToken.revoked_at,
         AuthToken.expires_at,

@@ -11,10 +11,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
+    Connection,
     Integer,
     Select,
     String,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     cast,
     exists,
     false,
+    literal_column,
     or_,
     select,
     text,
@@ -35,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
+from server.db import Precompiled
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     OPEN_STATUSES,
@@ -555,16 +558,27 @@ class QueueFilter:
     name: str | None = None
 
 
+class QueueItem(NamedTuple):
+    """One row of the queue page, in the column order of `_QUEUE_COLUMNS`."""
+
+    id: int
+    name: str
+    status: str
+    channel: str
+    priority: int
+    #: JSON text as stored: the page writes it out without a parse and a re-dump.
+    priority_reasons_json: str
+    categories_json: str
+    town_id: int | None
+    village_id: int | None
+    has_id_number: bool
+    created_at: datetime
+
+
 @dataclass
 class QueuePage:
-    items: list[dict[str, Any]]
+    items: list[QueueItem]
     next_cursor: str | None
-
-
-class RawJSON(str):
-    """A JSON text read from the database as is, to be written out unparsed (see api/leads)."""
-
-    __slots__ = ()
 
 
 _QUEUE_COLUMNS = (
@@ -585,48 +599,30 @@ _QUEUE_COLUMNS = (
 
 
 def list_queue(
-    db: Session, *, actor: Actor, filters: QueueFilter, cursor: str | None, limit: int
+    conn: Connection, *, actor: Actor, filters: QueueFilter, cursor: str | None, limit: int
 ) -> QueuePage:
     """One page of the queue: most urgent first, then oldest first (arrival order).
 
     Keyset pagination on (priority desc, id asc), which `ix_leads_queue` holds in order: a page
     is one or two index range scans, whatever the page's depth and the queue's size. The page is
     the hot path of the console, so the statement for each shape of request (role scope, which
-    filters, which cursor step) is built once and reused with bound values, runs on the Core
-    connection, and rows become dicts here (no ORM objects, no schema dump).
+    filters, which cursor step, page size) is compiled once and run as driver SQL with bound
+    values (`db.Precompiled`), and rows stay tuples (no ORM objects, no schema dump).
     """
     scope, scope_params = _scope_shape(actor)
     conditions, params = _filter_shape(filters)
     params.update(scope_params)
-    params["lim"] = limit + 1
-    conn = db.connection()
     if cursor is None:
-        rows = list(conn.execute(_queue_statement(scope, conditions, "first"), params))
+        rows = _queue_statement(scope, conditions, "first", limit + 1).rows(conn, params)
     else:
         params["cur_priority"], params["cur_id"] = decode_cursor(cursor)
-        rows = list(conn.execute(_queue_statement(scope, conditions, "same"), params))
+        rows = _queue_statement(scope, conditions, "same", limit + 1).rows(conn, params)
         if len(rows) <= limit:
-            params["lim"] = limit + 1 - len(rows)
-            rows += conn.execute(_queue_statement(scope, conditions, "lower"), params)
+            lower = _queue_statement(scope, conditions, "lower", limit + 1 - len(rows))
+            rows += lower.rows(conn, params)
     more = len(rows) > limit
-    rows = rows[:limit]
-    items = [
-        {
-            "id": r.id,
-            "name": r.name,
-            "status": r.status,
-            "channel": r.channel,
-            "priority": r.priority,
-            "priority_reasons": RawJSON(r.priority_reasons or "[]"),
-            "categories": RawJSON(r.categories or "[]"),
-            "town_id": r.town_id,
-            "village_id": r.village_id,
-            "has_id_number": bool(r.has_id_number),
-            "created_at": r.created_at.isoformat(),
-        }
-        for r in rows
-    ]
-    next_cursor = encode_cursor(rows[-1].priority, rows[-1].id) if more and rows else None
+    items = list(map(QueueItem._make, rows[:limit]))
+    next_cursor = encode_cursor(items[-1].priority, items[-1].id) if more and items else None
     return QueuePage(items=items, next_cursor=next_cursor)
 
 
@@ -737,9 +733,9 @@ def _filter_condition(name: str) -> Any:
     raise ValueError(name)
 
 
-@lru_cache(maxsize=512)
-def _queue_statement(scope: str, filters: tuple[str, ...], step: str) -> Select:
-    """The page statement for one shape of request, built once per process.
+@lru_cache(maxsize=1024)
+def _queue_statement(scope: str, filters: tuple[str, ...], step: str, limit: int) -> Precompiled:
+    """The page statement for one shape of request, compiled once per process.
 
     `first`: the top of the queue; `same`: after the cursor within its priority; `lower`: the
     priorities below the cursor's. Each is a range scan of the queue index in its own order.
@@ -750,24 +746,21 @@ def _queue_statement(scope: str, filters: tuple[str, ...], step: str) -> Select:
         query = query.where(scope_condition)
     for name in filters:
         query = query.where(_filter_condition(name))
-    # Rendered inline: a generic prepared plan with an unknown LIMIT may prefer a full sort.
-    limit = bindparam("lim", type_=Integer, literal_execute=True)
+    # Written into the SQL (1–101): a generic prepared plan with an unknown LIMIT may prefer a
+    # full sort.
+    page = literal_column(str(int(limit)), Integer)
     if step == "first":
-        return query.order_by(Lead.priority.desc(), Lead.id).limit(limit)
-    if step == "same":
-        return (
-            query.where(
-                Lead.priority == bindparam("cur_priority", type_=Integer),
-                Lead.id > bindparam("cur_id", type_=Integer),
-            )
-            .order_by(Lead.id)
-            .limit(limit)
+        query = query.order_by(Lead.priority.desc(), Lead.id)
+    elif step == "same":
+        query = query.where(
+            Lead.priority == bindparam("cur_priority", type_=Integer),
+            Lead.id > bindparam("cur_id", type_=Integer),
+        ).order_by(Lead.id)
+    else:
+        query = query.where(Lead.priority < bindparam("cur_priority", type_=Integer)).order_by(
+            Lead.priority.desc(), Lead.id
         )
-    return (
-        query.where(Lead.priority < bindparam("cur_priority", type_=Integer))
-        .order_by(Lead.priority.desc(), Lead.id)
-        .limit(limit)
-    )
+    return Precompiled(query.limit(page))
 
 
 def _day_start(day: date) -> datetime:

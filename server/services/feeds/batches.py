@@ -33,7 +33,7 @@ from server.services.access import Actor
 from server.services.audit import record, record_unmasked_export
 from server.services.feeds.importer import COUNTERS, Importer
 from server.services.feeds.punctuality import punctuality
-from server.services.feeds.reader import open_table
+from server.services.feeds.reader import open_table, peek_table
 from server.services.feeds.registry import FEEDS, Feed
 from server.services.feeds.settings import access_feed, department_code, effective_feed
 from server.services.pii import PersonalData
@@ -73,10 +73,13 @@ def submit_batch(
     ones are queued for the worker (the caller answers 202)."""
     access_feed(db, code, actor=actor, upload=True)
     feed = effective_feed(db, code)
-    table = open_table(content, filename, feed)  # refusals happen here, before anything is kept
-    batch = _new_batch(db, feed, filename=filename, content=content, actor=actor, now=now)
     limit = INLINE_MAX_BYTES if inline_max_bytes is None else inline_max_bytes
-    if len(content) <= limit:
+    inline = len(content) <= limit
+    # Refusals happen here, before anything is kept. A large file is only checked from its
+    # first rows: the worker reads it whole.
+    table = open_table(content, filename, feed) if inline else peek_table(content, filename, feed)
+    batch = _new_batch(db, feed, filename=filename, content=content, actor=actor, now=now)
+    if inline:
         _import(db, batch, feed, table, pii=pii, now=now, checkpoint=None)
         fill_name_keys(db, checkpoint=None)
         return Submitted(batch, queued=False)

@@ -11,7 +11,7 @@
 Synthetic leads are bulk-loaded (COPY on PostgreSQL, executemany in one transaction on SQLite)
 with the lead indexes dropped during the load and rebuilt after it.
 
-    .venv/bin/python bench/queue_page.py [--engines sqlite,postgresql] [--big 1000000]
+    .venv/bin/python bench/queue.py [--engines sqlite,postgresql] [--big 1000000]
                                     [--duration 10] [--no-load]
 """
 
@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The project root replaces this script's folder on the import path: run as a script, this
+# file's folder would come first and `bench/queue.py` would shadow the standard `queue` module.
+sys.path[0] = str(ROOT)
 
 import argparse
 import json
