@@ -3,6 +3,8 @@
 1. Page time as the queue grows: the first and the 500th page of `GET /api/v1/leads` (20 rows,
    center staff) with 10,000 and then 1,000,000 leads, through the real app in-process (median
    of many requests). Keyset pagination over `ix_leads_queue` should keep all four flat.
+   Then the first page under a few filters, for the record: a filter that matches few leads
+   makes the ordered index scan skip many entries (no goal; see FILTERS).
 2. Load: gunicorn with 2 sync workers on 127.0.0.1, 32 connections from wrk (or, where wrk is
    missing, a threaded Python client) for a bounded time, against a queue page as center staff
    and against a bare Flask JSON endpoint served the same way. Goal: queue ≥ 0.35× bare req/s,
@@ -255,6 +257,32 @@ def page_ms(client: Any, token: str, cursor: str | None, runs: int = 60) -> floa
     return statistics.median(samples)
 
 
+#: Filtered first pages, for the record (no goal): the keyset order scans `ix_leads_queue` and
+#: skips what does not match, so a filter that matches few leads reads many index entries.
+FILTERS = {
+    "town": {"town": "chengdong"},
+    "min_priority": {"min_priority": 20},
+    "pinyin name": {"name": "zhang"},
+    "a name nobody has": {"name": "无此人"},
+    "a channel nobody used": {"channel": "police_110"},
+    "a category nobody has": {"category": "orphan"},
+    "a feed nobody sent": {"feed": "insurance_oop"},
+}
+
+
+def filtered_ms(client: Any, token: str, query: dict[str, Any], runs: int = 10) -> float:
+    headers = {"Authorization": f"Bearer {token}"}
+    samples = []
+    for i in range(runs + 2):
+        began = time.perf_counter()
+        resp = client.get("/api/v1/leads", headers=headers, query_string={"limit": PAGE, **query})
+        elapsed = (time.perf_counter() - began) * 1000
+        assert resp.status_code == 200, resp.data[:300]
+        if i >= 2:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
 # --- load -----------------------------------------------------------------------------------
 
 BARE_APP = """
@@ -476,6 +504,11 @@ def run_engine(engine_name: str, args: argparse.Namespace) -> None:
                 f"   (GET /api/v1/leads, {PAGE} rows, median)",
                 flush=True,
             )
+            filtered = "   ".join(
+                f"{label} {filtered_ms(client, token, query):.1f}"
+                for label, query in FILTERS.items()
+            )
+            print(f"  filtered first page, ms: {filtered}", flush=True)
         if args.no_load:
             return
         bare, queue = load_test(url, token, args.duration)
