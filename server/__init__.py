@@ -34,13 +34,6 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def _close_read_connection() -> None:
-    """Back to the pool: a `read_only` view's autocommit connection (api/deps.connection)."""
-    connection = g.pop("db_connection", None)
-    if connection is not None:
-        connection.close()
-
-
 class _NoCookieSession(SessionInterface):
     """Callers authenticate with bearer tokens and nothing lives in Flask's signed cookie
     session, so none is opened (and its signer built) per request; Flask hands views a null
@@ -87,7 +80,6 @@ def _register_request_hooks(app: Flask) -> None:
     @app.after_request
     def commit_and_tag(response: Response) -> Response:
         """Commit once per request, before the answer leaves; errors roll back."""
-        _close_read_connection()
         session = g.pop("db_session", None)
         if session is not None:
             try:
@@ -115,7 +107,9 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def close_session(_exc: BaseException | None) -> None:
-        _close_read_connection()
+        connection = g.pop("db_connection", None)  # a read_only view's (api/deps.connection)
+        if connection is not None:
+            connection.close()
         session = g.pop("db_session", None)
         if session is not None:
             session.rollback()

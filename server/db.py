@@ -80,10 +80,11 @@ class Precompiled:
     For the few statements that every request of a hot view runs (the login check, a queue
     page): even from its compiled cache, a Core execution derives the statement's cache key and
     builds an execution context each time, which costs more than SQLite's answer (a 20-row
-    queue page: 116 µs against 64 µs). Bound values and result columns pass through the same
-    type processors a Core execution applies, so callers get the same Python values; errors
-    go through SQLAlchemy (`exec_driver_sql`), so a dropped connection still invalidates the
-    pool. Only for statements without expanding (IN-list) or render-time parameters.
+    queue page: 116 µs against 43 µs on the driver's cursor). Bound values and result columns
+    pass through the same type processors a Core execution applies, so callers get the same
+    Python values; errors go through SQLAlchemy (`exec_driver_sql`), so a dropped connection
+    still invalidates the pool. Only for statements without expanding (IN-list) or
+    render-time parameters.
     """
 
     def __init__(self, statement: Select[Any]) -> None:

@@ -21,6 +21,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.paging import page_size
 from server.models import Channel, LeadStatus, Role
 from server.services import leads
 from server.services.leads import CATEGORIES, REPORT_CHANNELS
@@ -78,9 +79,7 @@ class QueueArgsSchema(Schema):
         metadata={"description": "part of the name, or its pinyin from the start (zhang san)"},
     )
     cursor = _text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
-    limit = fields.Integer(
-        load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
-    )
+    limit = page_size()
 
 
 class QueueItemSchema(Schema):

@@ -8,11 +8,16 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 
-class PageArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
-    per_page = fields.Integer(
+def page_size() -> fields.Integer:
+    """Rows per page, 1–100 (20): numbered pages' `per_page`, the lead queue's `limit`."""
+    return fields.Integer(
         load_default=20, validate=validate.Range(min=1, max=100, error="每页 1 到 100 条")
     )
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
+    per_page = page_size()
 
 
 class NumberedPageSchema(Schema):

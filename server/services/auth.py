@@ -168,11 +168,9 @@ def issue_token(db: Session, *, user: User, now: datetime, ttl: int) -> IssuedTo
 def authenticate(conn: Connection, *, token: str, now: datetime, ip: str | None) -> Actor:
     """The caller behind a bearer token, from one indexed row (every request pays for this)."""
     rows = _TOKEN_LOOKUP.rows(conn, {"token_hash": token_hash(token)})
-    if not rows:
+    if not rows or rows[0][0] is not None:  # unknown, or revoked
         raise Unauthorized("登录已失效，请重新登录", code="token_invalid")
-    revoked_at, expires_at, user_id, role, town_id, village_id, department_id, is_active = rows[0]
-    if revoked_at is not None:
-        raise Unauthorized("登录已失效，请重新登录", code="token_invalid")
+    _revoked, expires_at, user_id, role, town_id, village_id, department_id, is_active = rows[0]
     if expires_at <= now:
         raise Unauthorized("登录已过期，请重新登录", code="token_expired")
     if not is_active:

@@ -13,8 +13,10 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -90,7 +92,7 @@ def peek_table(content: bytes, filename: str, feed: Feed) -> Table:
     else:
         try:
             first_rows, total = _xlsx_first_rows(content)
-        except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError):
+        except (zipfile.BadZipFile, KeyError, IndexError, ElementTree.ParseError, ValueError):
             table = open_table(content, filename, feed)
         else:
             table = _find_header(iter(first_rows), total, feed)
@@ -98,28 +100,32 @@ def peek_table(content: bytes, filename: str, feed: Feed) -> Table:
     return table
 
 
-#: A used range as `<dimension ref="B3:G100003">` declares it: first column, first and last row.
-_DIMENSION = re.compile(r"^([A-Z]+)(\d+):[A-Z]+(\d+)$")
+#: A used range as `<dimension ref="B3:G100003">` declares it: first column, last row.
+_DIMENSION = re.compile(r"^([A-Z]+)\d+:[A-Z]+(\d+)$")
 
 
 def _xlsx_first_rows(content: bytes) -> tuple[list[list[Any]], int | None]:
     """The first HEADER_SEARCH_ROWS rows of the first sheet (as calamine orders sheets), and
-    the number of rows its dimension declares."""
+    the number of rows its dimension declares. Only the shared strings up to the last one
+    these rows use are read (a header's strings usually come first)."""
     with zipfile.ZipFile(io.BytesIO(content)) as book:
-        sheet_path = _first_sheet_path(book)
-        rows, last_row, shared = _stream_first_rows(book, sheet_path)
-        if shared:
-            strings = _shared_strings(book, shared)
-            for row in rows:
-                for index, cell in enumerate(row):
-                    if cell.__class__ is _Shared:
-                        row[index] = strings.get(cell.index, "")
-    return rows, last_row
+        path = _first_sheet_path(book)
+        head = _sheet_head(book, path)
+        with closing(_sheet_rows(book, path, head, strings=None, date_styles=frozenset())) as rows:
+            first = list(islice(rows, HEADER_SEARCH_ROWS))
+        wanted = [cell.index for row in first for cell in row if cell.__class__ is _Shared]
+        if wanted:
+            strings = _shared_strings(book, last=max(wanted))
+            first = [
+                [strings[cell.index] if cell.__class__ is _Shared else cell for cell in row]
+                for row in first
+            ]
+    return first, head.last_row
 
 
 @dataclass(frozen=True, slots=True)
 class _Shared:
-    """A cell that holds an index into the shared strings table."""
+    """A cell that holds an index into the shared strings table (not read yet)."""
 
     index: int
 
@@ -137,43 +143,6 @@ def _first_sheet_path(book: zipfile.ZipFile) -> str:
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
-def _stream_first_rows(
-    book: zipfile.ZipFile, path: str
-) -> tuple[list[list[Any]], int | None, set[int]]:
-    rows: list[list[Any]] = []
-    shared: set[int] = set()
-    last_row: int | None = None
-    parser = ElementTree.XMLPullParser(events=("end",))
-    with book.open(path) as stream:
-        while len(rows) < HEADER_SEARCH_ROWS and (chunk := stream.read(65536)):
-            parser.feed(chunk)
-            for _event, element in parser.read_events():
-                tag = _local(element.tag)
-                if tag == "dimension":
-                    match = _DIMENSION.match(element.get("ref", ""))
-                    last_row = int(match[3]) if match else None
-                elif tag == "row" and len(rows) < HEADER_SEARCH_ROWS:
-                    rows.extend(_row_cells(element, len(rows), shared))
-                    element.clear()
-    return rows[:HEADER_SEARCH_ROWS], last_row, shared
-
-
-def _row_cells(row: ElementTree.Element, rows_so_far: int, shared: set[int]) -> list[list[Any]]:
-    """The row as a list of cells by column (empty rows above it included, as calamine
-    yields them)."""
-    number = int(row.get("r") or rows_so_far + 1)
-    out: list[list[Any]] = [[] for _ in range(max(number - rows_so_far - 1, 0))]
-    cells: list[Any] = []
-    for cell in row:
-        if _local(cell.tag) != "c":
-            continue
-        column = _column_index(cell.get("r", "")) if cell.get("r") else len(cells)
-        cells.extend([None] * (column - len(cells)))
-        cells.append(_cell_value(cell, shared))
-    out.append(cells)
-    return out
-
-
 def _column_index(reference: str) -> int:
     index = 0
     for char in reference:
@@ -183,39 +152,20 @@ def _column_index(reference: str) -> int:
     return index - 1
 
 
-def _cell_value(cell: ElementTree.Element, shared: set[int]) -> Any:
-    kind = cell.get("t")
-    if kind == "inlineStr":
-        return "".join(t.text or "" for t in cell.iter() if _local(t.tag) == "t")
-    value = next((v.text for v in cell if _local(v.tag) == "v"), None)
-    if value is None:
-        return None
-    if kind == "s":
-        shared.add(int(value))
-        return _Shared(int(value))
-    return value
-
-
-def _shared_strings(book: zipfile.ZipFile, wanted: set[int]) -> dict[int, str]:
-    """The shared strings at `wanted` indexes, read in order and no further than needed (the
-    header's strings usually come first)."""
-    found: dict[int, str] = {}
-    last = max(wanted)
-    index = 0
-    parser = ElementTree.XMLPullParser(events=("end",))
+def _shared_strings(book: zipfile.ZipFile, *, last: int | None = None) -> list[str]:
+    """The shared strings in order: all of them, or up to index `last`."""
+    strings: list[str] = []
+    if "xl/sharedStrings.xml" not in book.namelist():
+        return strings
     with book.open("xl/sharedStrings.xml") as stream:
-        while index <= last and (chunk := stream.read(65536)):
-            parser.feed(chunk)
-            for _event, element in parser.read_events():
-                if _local(element.tag) != "si":
-                    continue
-                if index in wanted:
-                    found[index] = "".join(_si_texts(element))
-                index += 1
-                element.clear()
-                if index > last:
-                    break
-    return found
+        for _event, element in ElementTree.iterparse(stream, events=("end",)):
+            if _local(element.tag) != "si":
+                continue
+            strings.append("".join(_si_texts(element)))
+            element.clear()
+            if last is not None and len(strings) > last:
+                break
+    return strings
 
 
 def _si_texts(item: ElementTree.Element) -> Iterator[str]:
@@ -237,117 +187,120 @@ def _streamed_if_large(source: bytes | Path) -> tuple[Iterator[list[Any]], int] 
         return None
     try:
         path = _first_sheet_path(book)
-        first_column, first_row, last_row = _dimension(book, path)
+        head = _sheet_head(book, path)
+        if head.last_row is None or head.last_row <= STREAM_ABOVE_ROWS:
+            book.close()
+            return None
+        strings, date_styles = _shared_strings(book), _date_styles(book)
     except (KeyError, StopIteration, ElementTree.ParseError, ValueError):
         book.close()
         return None
-    if last_row is None or last_row <= STREAM_ABOVE_ROWS:
-        book.close()
-        return None
-    return _stream_rows(book, path, first_column), last_row
+    rows = _sheet_rows(book, path, head, strings=strings, date_styles=date_styles)
+    return _closing_book(book, rows), head.last_row
 
 
-def _dimension(book: zipfile.ZipFile, path: str) -> tuple[int, int, int | None]:
-    """(first column index, first row, last row) of the sheet's declared used range."""
-    parser = ElementTree.XMLPullParser(events=("start",))
-    with book.open(path) as stream:
-        while chunk := stream.read(4096):
-            parser.feed(chunk)
-            for _event, element in parser.read_events():
-                tag = _local(element.tag)
-                if tag == "dimension":
-                    match = _DIMENSION.match(element.get("ref", ""))
-                    if match is None:
-                        return 0, 1, None
-                    return _column_index(match[1]), int(match[2]), int(match[3])
-                if tag == "sheetData":
-                    return 0, 1, None
-    return 0, 1, None
-
-
-def _stream_rows(book: zipfile.ZipFile, path: str, first_column: int) -> Iterator[list[Any]]:
-    """Every row from row 1, as calamine yields them: cells from the used range's first
-    column, numbers as floats, date-formatted numbers as dates, booleans, empty cells as None
-    (rows are not padded; the importer reads missing cells as empty). Memory stays flat: each
-    row is dropped from the parsed tree once read. The shared strings are held (they are the
-    file's distinct texts)."""
+def _closing_book(book: zipfile.ZipFile, rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
     try:
-        strings = _all_shared_strings(book)
-        date_styles = _date_styles(book)
-        main = f"{{{_namespace(book, path)}}}"
-        row_tag, cell_tag, value_tag = f"{main}row", f"{main}c", f"{main}v"
-        number = 0
-        columns: dict[str, int] = {}  # "AB" → cell index, once per column
-        sheet_data_tag = f"{main}sheetData"
-        sheet_data: ElementTree.Element | None = None
-        with book.open(path) as stream:
-            for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-                if event == "start":
-                    if element.tag == sheet_data_tag:
-                        sheet_data = element
-                    continue
-                if element.tag != row_tag:
-                    continue
-                at = int(element.get("r") or number + 1)
-                while number < at - 1:  # empty rows above this one
-                    number += 1
-                    yield []
-                number = at
-                cells: list[Any] = []
-                for cell in element:
-                    if cell.tag != cell_tag:
-                        continue
-                    ref = cell.get("r")
-                    if ref:
-                        letters = ref.rstrip("0123456789")
-                        column = columns.get(letters)
-                        if column is None:
-                            column = columns[letters] = _column_index(letters) - first_column
-                        if column > len(cells):
-                            cells.extend([None] * (column - len(cells)))
-                    kind = cell.get("t")
-                    if kind == "inlineStr":
-                        cells.append("".join(cell.itertext()))
-                        continue
-                    value = cell.find(value_tag)
-                    text = value.text if value is not None else None
-                    if text is None:
-                        cells.append(None)
-                    elif kind == "s":
-                        cells.append(strings[int(text)])
-                    elif kind in ("str", "e"):
-                        cells.append(text)
-                    elif kind == "b":
-                        cells.append(text == "1")
-                    elif cell.get("s") in date_styles:
-                        cells.append(_excel_date(float(text)))
-                    else:
-                        cells.append(float(text))
-                if sheet_data is not None:
-                    sheet_data.clear()  # the rows read so far: memory stays flat
-                yield cells
+        yield from rows
     finally:
         book.close()
 
 
-def _namespace(book: zipfile.ZipFile, path: str) -> str:
-    """The sheet's main namespace (transitional or strict OOXML)."""
+@dataclass(frozen=True, slots=True)
+class _SheetHead:
+    """What a sheet's first bytes say: its main namespace (as the `{…}` tag prefix, for
+    transitional or strict OOXML) and the used range its `<dimension>` declares, if any."""
+
+    namespace: str
+    first_column: int
+    last_row: int | None
+
+
+def _sheet_head(book: zipfile.ZipFile, path: str) -> _SheetHead:
+    parser = ElementTree.XMLPullParser(events=("start",))
+    namespace: str | None = None
     with book.open(path) as stream:
-        for _event, element in ElementTree.iterparse(stream, events=("start",)):
-            return element.tag[1:].partition("}")[0] if element.tag.startswith("{") else ""
-    return ""
+        while chunk := stream.read(4096):
+            parser.feed(chunk)
+            for _event, element in parser.read_events():
+                if namespace is None:  # the root element's
+                    namespace = element.tag.rpartition("}")[0] + "}" if "}" in element.tag else ""
+                tag = _local(element.tag)
+                if tag == "dimension":
+                    match = _DIMENSION.match(element.get("ref", ""))
+                    if match is None:
+                        return _SheetHead(namespace, 0, None)
+                    return _SheetHead(namespace, _column_index(match[1]), int(match[2]))
+                if tag == "sheetData":
+                    return _SheetHead(namespace, 0, None)
+    return _SheetHead(namespace or "", 0, None)
 
 
-def _all_shared_strings(book: zipfile.ZipFile) -> list[str]:
-    if "xl/sharedStrings.xml" not in book.namelist():
-        return []
-    strings: list[str] = []
-    with book.open("xl/sharedStrings.xml") as stream:
-        for _event, element in ElementTree.iterparse(stream, events=("end",)):
-            if _local(element.tag) == "si":
-                strings.append("".join(_si_texts(element)))
-                element.clear()
-    return strings
+def _sheet_rows(
+    book: zipfile.ZipFile,
+    path: str,
+    head: _SheetHead,
+    *,
+    strings: list[str] | None,
+    date_styles: frozenset[str],
+) -> Iterator[list[Any]]:
+    """Every row from row 1, as calamine yields them: cells from the used range's first
+    column, numbers as floats, date-formatted numbers as dates, booleans, empty cells as None
+    (rows are not padded; the importer reads missing cells as empty). Shared-string cells are
+    `_Shared` placeholders when `strings` is None. Memory stays flat: each row is dropped from
+    the parsed tree once read."""
+    main = head.namespace
+    row_tag, cell_tag, value_tag = f"{main}row", f"{main}c", f"{main}v"
+    sheet_data_tag = f"{main}sheetData"
+    sheet_data: ElementTree.Element | None = None
+    number = 0
+    columns: dict[str, int] = {}  # "AB" → cell index, once per column
+    with book.open(path) as stream:
+        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                if element.tag == sheet_data_tag:
+                    sheet_data = element
+                continue
+            if element.tag != row_tag:
+                continue
+            at = int(element.get("r") or number + 1)
+            while number < at - 1:  # empty rows above this one
+                number += 1
+                yield []
+            number = at
+            cells: list[Any] = []
+            for cell in element:
+                if cell.tag != cell_tag:
+                    continue
+                ref = cell.get("r")
+                if ref:
+                    letters = ref.rstrip("0123456789")
+                    column = columns.get(letters)
+                    if column is None:
+                        column = columns[letters] = _column_index(letters) - head.first_column
+                    if column > len(cells):
+                        cells.extend([None] * (column - len(cells)))
+                kind = cell.get("t")
+                if kind == "inlineStr":
+                    cells.append("".join(cell.itertext()))
+                    continue
+                value = cell.find(value_tag)
+                text = value.text if value is not None else None
+                if text is None:
+                    cells.append(None)
+                elif kind == "s":
+                    cells.append(_Shared(int(text)) if strings is None else strings[int(text)])
+                elif kind in ("str", "e"):
+                    cells.append(text)
+                elif kind == "b":
+                    cells.append(text == "1")
+                elif cell.get("s") in date_styles:
+                    cells.append(_excel_date(float(text)))
+                else:
+                    cells.append(float(text))
+            if sheet_data is not None:
+                sheet_data.clear()  # the rows read so far: memory stays flat
+            yield cells
 
 
 #: Excel's built-in number formats that show dates or times.
