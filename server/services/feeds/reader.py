@@ -81,12 +81,13 @@ def open_table(source: bytes | Path, filename: str, feed: Feed) -> Table:
 
 def peek_table(content: bytes, filename: str, feed: Feed) -> Table:
     """`open_table` for the upload request of a large file: the same refusals, read from the
-    first rows only. For xlsx the sheet is streamed until the header is found (a few KB)
-    instead of loaded whole (0.6 s and 150 MB for 100,000 rows), the row count comes from the
-    sheet's `<dimension>` (None when the file has none; the worker then counts), and only
-    the shared strings the first rows use are read. Anything unusual (old xls, a layout this
-    reader does not expect) goes through `open_table`, so a file is never refused here that
-    the full read would accept. The Table it returns has no rows: the worker reads them."""
+    first rows only. For xlsx the first HEADER_SEARCH_ROWS rows are streamed (a few KB)
+    instead of the sheet loaded whole (0.6 s and 150 MB for 100,000 rows), the row count comes
+    from the sheet's `<dimension>` (None when the file has none; the worker then counts), and
+    the shared strings are read only up to the last one those rows use. Anything unusual (old
+    xls, a layout this reader does not expect) goes through `open_table`, so a file is never
+    refused here that the full read would accept. The Table it returns has no rows: the
+    worker reads them."""
     if content[:4] != b"PK\x03\x04":
         table = open_table(content, filename, feed)
     else:
