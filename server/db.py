@@ -85,10 +85,16 @@ class Precompiled:
     Python values; errors go through SQLAlchemy (`exec_driver_sql`), so a dropped connection
     still invalidates the pool. Only for statements without expanding (IN-list) or
     render-time parameters.
+
+    `plan_per_value=True` keeps PostgreSQL from caching a generic plan: psycopg prepares a
+    statement on its fifth run, and after five more PostgreSQL may plan it once for any value.
+    A statement whose best plan depends on its values (a filter that matches a few rows or
+    most of them) should be planned with them each time.
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any], *, plan_per_value: bool = False) -> None:
         self.statement = statement
+        self.plan_per_value = plan_per_value
         self._by_dialect: dict[str, _DriverSQL] = {}
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -96,7 +102,7 @@ class Precompiled:
         driver_sql = self._by_dialect.get(dialect.name)
         if driver_sql is None:
             driver_sql = self._by_dialect[dialect.name] = _DriverSQL.compile(
-                self.statement, dialect
+                self.statement, dialect, plan_per_value=self.plan_per_value
             )
         return driver_sql.rows(connection, params)
 
@@ -109,9 +115,13 @@ class _DriverSQL:
     #: (name, type processor, the value the statement itself holds, e.g. SQLite's OFFSET 0)
     binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Extra keywords of the driver's `execute` (psycopg's `prepare=False`).
+    execute_options: Mapping[str, Any]
 
     @classmethod
-    def compile(cls, statement: Select[Any], dialect: Dialect) -> _DriverSQL:
+    def compile(
+        cls, statement: Select[Any], dialect: Dialect, *, plan_per_value: bool = False
+    ) -> _DriverSQL:
         compiled = statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("render-time parameters cannot be precompiled")
@@ -129,7 +139,9 @@ class _DriverSQL:
             for index, column in enumerate(statement.selected_columns)
             if (processor := _result_processor(column.type, dialect)) is not None
         )
-        return cls(compiled.string, names, binds, results)
+        never_prepare = plan_per_value and dialect.driver == "psycopg"
+        options = {"prepare": False} if never_prepare else {}
+        return cls(compiled.string, names, binds, results, options)
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         values = {}
@@ -163,7 +175,7 @@ class _DriverSQL:
             cursor = pooled.info.get(_CURSOR)
             if cursor is None:
                 cursor = pooled.info[_CURSOR] = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(self.sql, driver_params)
+            cursor.execute(self.sql, driver_params, **self.execute_options)
             return cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error:
             pooled.info.pop(_CURSOR, None)

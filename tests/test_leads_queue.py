@@ -24,7 +24,7 @@ from server.models import (
     Village,
 )
 from server.services.access import SYSTEM
-from server.services.leads import Signal, record_signal, set_lead_status
+from server.services.leads import Signal, _queue_statement, record_signal, set_lead_status
 from tests.builders import error_code, make_id_number
 
 _keys = itertools.count(1)
@@ -196,6 +196,68 @@ def test_the_queue_order_is_read_from_the_index_without_sorting(app, db, runtime
 
 
 # --- filters --------------------------------------------------------------------------------
+
+
+def page_plan(runtime, engine_name: str, filters: tuple[str, ...], **values: Any) -> str:
+    """The plan of the first page under `filters`, for the statement the queue itself runs.
+
+    On PostgreSQL an empty table's statistics favour any plan: sequential scans, bitmap scans
+    and sorts are forbidden so the plan shows what the indexes *can* do."""
+    statement = _queue_statement("all", filters, "first", 21).statement.params(**values)
+    with runtime.engine.connect() as conn:
+        sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        if engine_name == "sqlite":
+            return " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            conn.execute(text(f"SET LOCAL {setting} = off"))
+        return " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+
+
+@pytest.mark.parametrize(
+    ("filters", "values", "index"),
+    [
+        (("status",), {"is_open": False, "status": "closed"}, "ix_leads_status_queue"),
+        (("open", "channel"), {"channel": "hotline"}, "ix_leads_channel_queue"),
+        (("open", "village"), {"village_code": "bt-001"}, "ix_leads_village_queue"),
+        (("open", "town"), {"town_code": "baita"}, "ix_leads_town_queue"),
+    ],
+)
+def test_a_status_channel_village_or_town_filter_is_a_range_in_queue_order(
+    runtime, engine_name, filters, values, index
+):
+    """A status, channel or village few leads have is found without walking the queue."""
+    plan = page_plan(runtime, engine_name, filters, **values)
+    assert index in plan and "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("name", "index"), [("name", "ix_leads_name"), ("name_key", "ix_leads_name_key")]
+)
+def test_a_name_search_reads_the_index_of_names_not_every_lead(runtime, engine_name, name, index):
+    """The names alone are read (not every open lead's row), then the few matches sorted."""
+    if engine_name != "sqlite":
+        pytest.skip("PostgreSQL chooses by its statistics and the search's own values (below)")
+    plan = page_plan(runtime, engine_name, ("open", name), name_like="%无此人%")
+    assert f"COVERING INDEX {index}" in plan, plan
+
+
+def test_filters_that_match_few_or_many_leads_are_planned_with_their_values(
+    client, staff_login, runtime, engine_name
+):
+    """psycopg prepares a statement on its fifth run and PostgreSQL may then keep one plan for
+    any value: a name nobody has would be sought with the plan of a name many have."""
+    if engine_name != "postgresql":
+        pytest.skip("SQLite plans every statement with its values")
+    login = staff_login()
+    for _ in range(12):
+        ids(queue(client, login, name="无此人"))
+        ids(queue(client, login, channel="police_110"))
+        ids(queue(client, login))
+    with runtime.read_engine.connect() as conn:
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        prepared_sql = " ".join(prepared)
+    assert "named.name LIKE" not in prepared_sql and "leads.channel =" not in prepared_sql
+    assert "ORDER BY leads.priority DESC" in prepared_sql  # the unfiltered queue: one plan
 
 
 def test_queue_filters_by_each_field(client, staff_login, db, runtime):

@@ -61,6 +61,12 @@ class Lead(Base):
         # Also the index of town_id alone (its first column): one index less to extend on
         # every lead a department file opens.
         Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
+        # The queue filtered by status, channel or village is a range of one of these, in queue
+        # order: a filter that matches few leads does not walk the whole queue to find them.
+        # Each also serves lookups by its first column alone.
+        Index("ix_leads_status_queue", "status", "is_open", desc("priority"), "id"),
+        Index("ix_leads_channel_queue", "channel", "is_open", desc("priority"), "id"),
+        Index("ix_leads_village_queue", "village_id", "is_open", desc("priority"), "id"),
         # Matching by phone: only reports carry one, so feed leads add no entry.
         Index(
             "ix_leads_phone_hash",
@@ -93,11 +99,11 @@ class Lead(Base):
     name_key: Mapped[str | None] = mapped_column(String(120), index=True)
     #: The name with look-alike characters folded (services/matching.py `shape_key`).
     name_shape: Mapped[str | None] = mapped_column(String(50), index=True)
-    status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20), index=True)
+    status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20))
     #: True while status is one of OPEN_STATUSES (kept in step by services; indexed).
     is_open: Mapped[bool] = mapped_column(default=True)
     #: The channel of the first signal.
-    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20), index=True)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20))
     #: Categories of people sought (dibao, tekun, disabled, orphan, left_behind, illness,
     #: disaster, accident, ...), codes defined in services/leads.py.
     categories: Mapped[list[Any]] = mapped_column(default=list)
@@ -105,7 +111,7 @@ class Lead(Base):
     priority: Mapped[int] = mapped_column(default=0)
     priority_reasons: Mapped[list[Any]] = mapped_column(default=list)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
-    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
     address: Mapped[str | None] = mapped_column(String(200))
     #: The closed lead this one continues, when a signal arrived after closure.
     previous_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))

@@ -34,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.clock import TZ
 from server.db import Precompiled
@@ -726,11 +726,26 @@ def _filter_condition(name: str) -> Any:
         return Lead.created_at >= bindparam("created_from", type_=Lead.created_at.type)
     if name == "created_to":
         return Lead.created_at < bindparam("created_before", type_=Lead.created_at.type)
-    if name == "name_key":
-        return Lead.name_key.like(bindparam("name_like", type_=String), escape="\\")
-    if name == "name":
-        return Lead.name.like(bindparam("name_like", type_=String), escape="\\")
+    if name in ("name_key", "name"):
+        return _named(getattr(_NAMED, name))
     raise ValueError(name)
+
+
+#: The leads again, for the name filters' subquery.
+_NAMED = aliased(Lead, name="named")
+
+
+def _named(column: Any) -> Any:
+    """Leads whose name (or pinyin key) matches, as a set drawn from that column's index.
+
+    A name search matches a few leads among many. Tested on each row of the ordered queue
+    walk, a name nobody has made the walk fetch every open lead (0.7 s at 1,000,000); the
+    index of names alone holds everything the test needs and is read 15 times faster, and
+    the few matches are then sorted.
+    """
+    return Lead.id.in_(
+        select(_NAMED.id).where(column.like(bindparam("name_like", type_=String), escape="\\"))
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -760,7 +775,10 @@ def _queue_statement(scope: str, filters: tuple[str, ...], step: str, limit: int
         query = query.where(Lead.priority < bindparam("cur_priority", type_=Integer)).order_by(
             Lead.priority.desc(), Lead.id
         )
-    return Precompiled(query.limit(page))
+    # The unfiltered queue has one best plan; under a filter the best plan depends on how many
+    # leads its value matches (a channel nobody used is a short range of
+    # `ix_leads_channel_queue`, the commonest channel is best walked in `ix_leads_queue`).
+    return Precompiled(query.limit(page), plan_per_value=filters != ("open",))
 
 
 def _day_start(day: date) -> datetime:
