@@ -3,8 +3,8 @@
 1. Page time as the queue grows: the first and the 500th page of `GET /api/v1/leads` (20 rows,
    center staff) with 10,000 and then 1,000,000 leads, through the real app in-process (median
    of many requests). Keyset pagination over `ix_leads_queue` should keep all four flat.
-   Then the first page under a few filters, for the record: a filter that matches few leads
-   makes the ordered index scan skip many entries (no goal; see FILTERS).
+   Then the first page under a few filters, common values and values nobody has, for the
+   record (no goal; see FILTERS).
 2. Load: gunicorn with 2 sync workers on 127.0.0.1, 32 connections from wrk (or, where wrk is
    missing, a threaded Python client) for a bounded time, against a queue page as center staff
    and against a bare Flask JSON endpoint served the same way. Goal: queue ≥ 0.35× bare req/s,
