@@ -198,12 +198,14 @@ def test_the_queue_order_is_read_from_the_index_without_sorting(app, db, runtime
 # --- filters --------------------------------------------------------------------------------
 
 
-def page_plan(runtime, engine_name: str, filters: tuple[str, ...], **values: Any) -> str:
+def page_plan(
+    runtime, engine_name: str, filters: tuple[str, ...], scope: str = "all", **values: Any
+) -> str:
     """The plan of the first page under `filters`, for the statement the queue itself runs.
 
     On PostgreSQL an empty table's statistics favour any plan: sequential scans, bitmap scans
     and sorts are forbidden so the plan shows what the indexes *can* do."""
-    statement = _queue_statement("all", filters, "first", 21).statement.params(**values)
+    statement = _queue_statement(scope, filters, "first", 21).statement.params(**values)
     with runtime.engine.connect() as conn:
         sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         if engine_name == "sqlite":
@@ -241,23 +243,45 @@ def test_a_name_search_reads_the_index_of_names_not_every_lead(runtime, engine_n
     assert f"COVERING INDEX {index}" in plan, plan
 
 
+@pytest.mark.parametrize(
+    ("filters", "scope", "values", "index"),
+    [
+        (("open", "feed"), "all", {"feed": "insurance_oop"}, "ix_lead_evidence_feed_lead"),
+        (("open",), "department", {"scope_id": 1}, "ix_lead_evidence_department_lead"),
+    ],
+)
+def test_the_feed_filter_and_a_departments_scope_are_answered_from_an_index(
+    runtime, engine_name, filters, scope, values, index
+):
+    """Whether a lead the queue walks has evidence from the feed or department is read from
+    one index, without fetching its evidence rows."""
+    if engine_name != "sqlite":
+        pytest.skip("PostgreSQL chooses by its statistics and the request's own values (below)")
+    plan = page_plan(runtime, engine_name, filters, scope, **values)
+    assert f"COVERING INDEX {index}" in plan, plan
+
+
 def test_filters_that_match_few_or_many_leads_are_planned_with_their_values(
     client, staff_login, runtime, engine_name
 ):
     """psycopg prepares a statement on its fifth run and PostgreSQL may then keep one plan for
-    any value: a name nobody has would be sought with the plan of a name many have."""
+    any value: a name nobody has would be sought with the plan of a name many have, and a
+    department with few leads with the plan of the one with most."""
     if engine_name != "postgresql":
         pytest.skip("SQLite plans every statement with its values")
-    login = staff_login()
+    center = staff_login()
+    department = staff_login(role="department_staff", department="education")
     for _ in range(12):
-        ids(queue(client, login, name="无此人"))
-        ids(queue(client, login, channel="police_110"))
-        ids(queue(client, login))
+        ids(queue(client, center, name="无此人"))
+        ids(queue(client, center, channel="police_110"))
+        ids(queue(client, department))
+        ids(queue(client, center))
     with runtime.read_engine.connect() as conn:
         prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
         prepared_sql = " ".join(prepared)
     assert "named.name LIKE" not in prepared_sql and "leads.channel =" not in prepared_sql
-    assert "ORDER BY leads.priority DESC" in prepared_sql  # the unfiltered queue: one plan
+    assert "lead_evidence.department_id =" not in prepared_sql
+    assert "ORDER BY leads.priority DESC" in prepared_sql  # the plain queue: one plan
 
 
 def test_queue_filters_by_each_field(client, staff_login, db, runtime):

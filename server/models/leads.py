@@ -135,14 +135,21 @@ class LeadEvidence(Base):
     """One signal about a person: an application, a visit, a feed row, a hotline report."""
 
     __tablename__ = "lead_evidence"
-    #: Also the index of lead_id alone (its first column).
-    __table_args__ = (UniqueConstraint("lead_id", "dedup_key"),)
+    __table_args__ = (
+        # Also the index of lead_id alone (its first column).
+        UniqueConstraint("lead_id", "dedup_key"),
+        # "Has this lead evidence from this feed / department?" (the queue's feed filter and
+        # department staff's scope, tested on each lead the queue walks) is answered from the
+        # index alone; each also serves lookups by its first column.
+        Index("ix_lead_evidence_feed_lead", "feed_code", "lead_id"),
+        Index("ix_lead_evidence_department_lead", "department_id", "lead_id"),
+    )
 
     id: Mapped[intpk]
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20))
     #: Feed code and batch for department files; row number in that file.
-    feed_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    feed_code: Mapped[str | None] = mapped_column(String(40))
     batch_id: Mapped[int | None] = mapped_column(index=True)
     row_number: Mapped[int | None]
     #: The record this evidence came from, e.g. ("application", 12) or ("visit", 7).
@@ -156,7 +163,7 @@ class LeadEvidence(Base):
     #: Identical signals (the same feed row sent twice) share a key and are stored once.
     dedup_key: Mapped[str] = mapped_column(String(120))
     #: The department whose file or report this is; department staff see leads it supports.
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     #: Who reported it (hotline caller, volunteer, social organisation...); phone encrypted.
     reporter_name: Mapped[str | None] = mapped_column(String(50))
     reporter_org: Mapped[str | None] = mapped_column(String(100))
