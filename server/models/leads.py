@@ -63,10 +63,19 @@ class Lead(Base):
         Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
         # The queue filtered by status, channel or village is a range of one of these, in queue
         # order: a filter that matches few leads does not walk the whole queue to find them.
-        # Each also serves lookups by its first column alone.
+        # Each also serves lookups by its first column alone. Department files rarely name a
+        # village, so their leads add no entry to the village's.
         Index("ix_leads_status_queue", "status", "is_open", desc("priority"), "id"),
         Index("ix_leads_channel_queue", "channel", "is_open", desc("priority"), "id"),
-        Index("ix_leads_village_queue", "village_id", "is_open", desc("priority"), "id"),
+        Index(
+            "ix_leads_village_queue",
+            "village_id",
+            "is_open",
+            desc("priority"),
+            "id",
+            postgresql_where=text("village_id IS NOT NULL"),
+            sqlite_where=text("village_id IS NOT NULL"),
+        ),
         # Matching by phone: only reports carry one, so feed leads add no entry.
         Index(
             "ix_leads_phone_hash",
