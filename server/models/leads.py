@@ -42,57 +42,45 @@ OPEN_STATUSES = frozenset(
 )
 
 
+def _in_queue_order(name: str, *leading: str, **options: Any) -> Index:
+    """An index of leads in the queue's keyset order (open first, then priority desc, then
+    arrival) after the `leading` columns: an equality filter on them reads a range in order."""
+    return Index(name, *leading, "is_open", desc("priority"), "id", **options)
+
+
+def _only_where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both engines."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 class Lead(Base):
     """A person who may need help, with everything we have heard about them."""
 
     __tablename__ = "leads"
     __table_args__ = (
         # One open lead per person: a partial unique index, enforced by the database itself.
-        Index(
-            "uq_leads_open_person",
-            "person_hash",
-            unique=True,
-            postgresql_where=text("is_open"),
-            sqlite_where=text("is_open"),
-        ),
+        Index("uq_leads_open_person", "person_hash", unique=True, **_only_where("is_open")),
         # The queue's keyset order (priority desc, then arrival) is an index range scan: a page
         # costs the same at the 1st and the 500th page, with 10,000 or 1,000,000 leads.
-        Index("ix_leads_queue", "is_open", desc("priority"), "id"),
+        _in_queue_order("ix_leads_queue"),
         # Also the index of town_id alone (its first column): one index less to extend on
         # every lead a department file opens.
-        Index("ix_leads_town_queue", "town_id", "is_open", desc("priority"), "id"),
+        _in_queue_order("ix_leads_town_queue", "town_id"),
         # The queue filtered by status, channel or village is a range of one of these, in queue
         # order: a filter that matches few leads does not walk the whole queue to find them.
         # Each also serves lookups by its first column alone. Department files rarely name a
         # village, so their leads add no entry to the village's.
-        Index("ix_leads_status_queue", "status", "is_open", desc("priority"), "id"),
-        Index("ix_leads_channel_queue", "channel", "is_open", desc("priority"), "id"),
-        Index(
-            "ix_leads_village_queue",
-            "village_id",
-            "is_open",
-            desc("priority"),
-            "id",
-            postgresql_where=text("village_id IS NOT NULL"),
-            sqlite_where=text("village_id IS NOT NULL"),
+        _in_queue_order("ix_leads_status_queue", "status"),
+        _in_queue_order("ix_leads_channel_queue", "channel"),
+        _in_queue_order(
+            "ix_leads_village_queue", "village_id", **_only_where("village_id IS NOT NULL")
         ),
         # Matching by phone: only reports carry one, so feed leads add no entry.
-        Index(
-            "ix_leads_phone_hash",
-            "phone_hash",
-            postgresql_where=text("phone_hash IS NOT NULL"),
-            sqlite_where=text("phone_hash IS NOT NULL"),
-        ),
+        Index("ix_leads_phone_hash", "phone_hash", **_only_where("phone_hash IS NOT NULL")),
         # A new signal about someone whose leads are all closed links the newest of them: found
         # through closed leads only, in any number of years (queries say `NOT is_open` exactly,
         # the form SQLite needs to use a partial index).
-        Index(
-            "ix_leads_closed_person",
-            "person_hash",
-            "id",
-            postgresql_where=text("NOT is_open"),
-            sqlite_where=text("NOT is_open"),
-        ),
+        Index("ix_leads_closed_person", "person_hash", "id", **_only_where("NOT is_open")),
     )
 
     id: Mapped[intpk]
