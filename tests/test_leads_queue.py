@@ -174,25 +174,32 @@ def test_a_garbled_cursor_is_refused_with_a_clear_reason(client, staff_login):
     assert error_code(resp) == "bad_cursor"
 
 
+def plan_of(runtime, engine_name: str, sql: str) -> str:
+    """The plan the database chooses for `sql`, as one line.
+
+    On PostgreSQL an empty table's statistics favour any plan: sequential scans, bitmap scans
+    and sorts are forbidden so the plan shows what the indexes *can* do (a Sort would remain
+    if no index gave the order)."""
+    with runtime.engine.connect() as conn:
+        if engine_name == "sqlite":
+            return " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            conn.execute(text(f"SET LOCAL {setting} = off"))
+        return " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+
+
 def test_the_queue_order_is_read_from_the_index_without_sorting(app, db, runtime, engine_name):
     """`ix_leads_queue` (is_open, priority DESC, id) serves the keyset order directly."""
     sql = (
         "SELECT id FROM leads WHERE is_open = {t} AND priority < 5 "
         "ORDER BY priority DESC, id LIMIT 21"
     )
-    with runtime.engine.connect() as conn:
-        if engine_name == "sqlite":
-            plan = " ".join(
-                str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql.format(t=1)))
-            )
-            assert "ix_leads_queue" in plan and "TEMP B-TREE" not in plan, plan
-        else:
-            # An empty table's statistics favour any plan; forbid the alternatives so the plan
-            # shows whether the index *can* give the order (a Sort would remain if it could not).
-            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-                conn.execute(text(f"SET LOCAL {setting} = off"))
-            plan = " ".join(r[0] for r in conn.execute(text("EXPLAIN " + sql.format(t="true"))))
-            assert "ix_leads_queue" in plan and "Sort" not in plan, plan
+    if engine_name == "sqlite":
+        plan = plan_of(runtime, engine_name, sql.format(t=1))
+        assert "ix_leads_queue" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        plan = plan_of(runtime, engine_name, sql.format(t="true"))
+        assert "ix_leads_queue" in plan and "Sort" not in plan, plan
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -201,18 +208,11 @@ def test_the_queue_order_is_read_from_the_index_without_sorting(app, db, runtime
 def page_plan(
     runtime, engine_name: str, filters: tuple[str, ...], scope: str = "all", **values: Any
 ) -> str:
-    """The plan of the first page under `filters`, for the statement the queue itself runs.
-
-    On PostgreSQL an empty table's statistics favour any plan: sequential scans, bitmap scans
-    and sorts are forbidden so the plan shows what the indexes *can* do."""
+    """The plan of the first page under `filters`, for the statement the queue itself runs."""
     statement = _queue_statement(scope, filters, "first", 21).statement.params(**values)
-    with runtime.engine.connect() as conn:
-        sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        if engine_name == "sqlite":
-            return " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-            conn.execute(text(f"SET LOCAL {setting} = off"))
-        return " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+    dialect = runtime.engine.dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return plan_of(runtime, engine_name, sql)
 
 
 @pytest.mark.parametrize(
