@@ -275,20 +275,27 @@ def build_app(url: str) -> tuple[Any, str]:
     Base.metadata.create_all(runtime.engine)
     with runtime.session_factory() as db:
         seed_reference(db)
+        db.commit()
+    return app, staff_token(app, "bench-center", Role.CENTER_STAFF)
+
+
+def staff_token(app: Any, username: str, role: Role, department_code: str | None = None) -> str:
+    """A new staff account, logged in through the API: its bearer token."""
+    with app.extensions["e_rescue"].session_factory() as db:
         create_staff(
             db,
-            username="bench-center",
+            username=username,
             password="bench-password-1",
-            role=Role.CENTER_STAFF,
+            role=role,
+            department_code=department_code,
             now=clock.now(),
             actor=SYSTEM,
         )
         db.commit()
     resp = app.test_client().post(
-        "/api/v1/auth/staff-login",
-        json={"username": "bench-center", "password": "bench-password-1"},
+        "/api/v1/auth/staff-login", json={"username": username, "password": "bench-password-1"}
     )
-    return app, resp.get_json()["token"]
+    return resp.get_json()["token"]
 
 
 #: Department staff whose first page is timed: a department with most leads, a few, very
@@ -303,27 +310,10 @@ DEPARTMENTS = {
 
 def department_tokens(app: Any) -> dict[str, str]:
     """A logged-in staff member of each department in DEPARTMENTS, by label."""
-    runtime = app.extensions["e_rescue"]
-    client = app.test_client()
-    tokens = {}
-    for label, code in DEPARTMENTS.items():
-        with runtime.session_factory() as db:
-            create_staff(
-                db,
-                username=f"bench-{code}",
-                password="bench-password-1",
-                role=Role.DEPARTMENT_STAFF,
-                department_code=code,
-                now=clock.now(),
-                actor=SYSTEM,
-            )
-            db.commit()
-        resp = client.post(
-            "/api/v1/auth/staff-login",
-            json={"username": f"bench-{code}", "password": "bench-password-1"},
-        )
-        tokens[label] = resp.get_json()["token"]
-    return tokens
+    return {
+        label: staff_token(app, f"bench-{code}", Role.DEPARTMENT_STAFF, department_code=code)
+        for label, code in DEPARTMENTS.items()
+    }
 
 
 def deep_cursor(engine: Any) -> str:
