@@ -56,6 +56,28 @@ def _without_sqlite_descending_indexes(diff: list, conn, engine_name: str) -> li
     return [d for d in diff if not (d[0] in ("add_index", "remove_index") and d[1].name in names)]
 
 
+def _collations(conn, engine_name: str) -> tuple[dict, dict]:
+    """(what the models say, what the database has): the columns with a collation of their
+    own. Alembic compares a collation only when both sides name one, so a migration that
+    forgot one would pass unseen."""
+    if engine_name != "postgresql":
+        return {}, {}
+    expected = {}
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            collation = getattr(column.type.dialect_impl(conn.dialect), "collation", None)
+            if collation:
+                expected[(table.name, column.name)] = collation
+    rows = conn.execute(
+        text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND collation_name IS NOT NULL "
+            "AND table_name <> 'alembic_version'"
+        )
+    )
+    return expected, {(t, c): name for t, c, name in rows}
+
+
 def test_migrations_match_the_models(database_url, engine_name, tmp_path):
     url, drop = _fresh_url(database_url, engine_name, tmp_path)
     try:
@@ -66,8 +88,10 @@ def test_migrations_match_the_models(database_url, engine_name, tmp_path):
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
             )
             diff = _without_sqlite_descending_indexes(diff, conn, engine_name)
+            expected, collations = _collations(conn, engine_name)
         engine.dispose()
         assert diff == [], f"models and migrations differ: {diff}"
+        assert collations == expected
         command.downgrade(alembic_config(url), "base")
     finally:
         drop()

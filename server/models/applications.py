@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 from server.models.leads import Channel
 
 
@@ -48,7 +48,7 @@ class Application(Base):
     #: The applicant (the person in hardship). ID and phone are sealed; the hash is for joins.
     name: Mapped[str] = mapped_column(String(50))
     id_number_enc: Mapped[str] = mapped_column(Text)
-    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    id_hash: Mapped[str] = mapped_column(key_string(64), index=True)
     phone_enc: Mapped[str] = mapped_column(Text)
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
@@ -122,7 +122,7 @@ class IdempotencyRecord(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(100))
     #: SHA-256 of the canonical request body; a different body under the same key is refused.
-    request_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(key_string(64))
     response_status: Mapped[int]
     #: What identifies the first answer (e.g. {"application_id": 12}).
     response_body: Mapped[dict[str, Any]]

@@ -47,6 +47,18 @@ class AwareDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def key_string(length: int) -> String:
+    """A machine key (keyed hash, content hash, dedup key, pinyin key), compared byte by byte.
+
+    On PostgreSQL the column's collation is "C" whatever the database's: a btree index serves a
+    prefix search (`name_key LIKE 'zhang%'`) only under "C" (under any other, even C.UTF-8, it is
+    a sequential scan), and equality and index builds skip the locale's rules (ICU zh-Hans-CN:
+    a third slower on 500,000 hashes). SQLite always compares bytes.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 intpk = Annotated[int, mapped_column(BigIntPK, primary_key=True, autoincrement=True)]
 str20 = Annotated[str, mapped_column(String(20))]
 str50 = Annotated[str, mapped_column(String(50))]

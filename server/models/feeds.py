@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 
 
 class FeedSetting(Base):
@@ -47,7 +47,7 @@ class FeedBatch(Base):
     feed_code: Mapped[str] = mapped_column(String(40))
     filename: Mapped[str] = mapped_column(String(200))
     #: SHA-256 of the file: the same file sent twice is recognised (and adds nothing).
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(key_string(64), index=True)
     size_bytes: Mapped[int]
     status: Mapped[BatchStatus] = mapped_column(enum_column(BatchStatus, 10), index=True)
     #: Data rows in the file (known once the header is found) and rows handled so far.
@@ -113,7 +113,7 @@ class RosterEntry(Base):
 
     id: Mapped[intpk]
     #: Keyed hash of the normalised ID number: the comparison joins on it.
-    person_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_hash: Mapped[str] = mapped_column(key_string(64), unique=True)
     id_number_enc: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(String(50))
     programme: Mapped[RosterProgramme] = mapped_column(enum_column(RosterProgramme, 20))
@@ -133,7 +133,7 @@ class RuleLedger(Base):
     id: Mapped[intpk]
     #: The rule's code, e.g. `annual_oop_40k`.
     rule: Mapped[str] = mapped_column(String(40))
-    person_hash: Mapped[str] = mapped_column(String(64))
+    person_hash: Mapped[str] = mapped_column(key_string(64))
     #: The period the rule looks at, e.g. `2026` for a yearly rule.
     period: Mapped[str] = mapped_column(String(10))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"))

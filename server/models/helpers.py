@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, intpk
+from server.models.base import Base, intpk, key_string
 
 
 class HelperInvitation(Base):
@@ -18,7 +18,7 @@ class HelperInvitation(Base):
     #: The staff member who created it.
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     #: SHA-256 of the one-time code; the code itself is shown once, at creation.
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(key_string(64), unique=True)
     expires_at: Mapped[datetime]
     redeemed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     redeemed_at: Mapped[datetime | None]

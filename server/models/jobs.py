@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 
 
 class JobStatus(enum.StrEnum):
@@ -33,7 +33,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=5)
     #: Optional key so the same work is never queued twice (e.g. one deadline check per day).
-    dedup_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    dedup_key: Mapped[str | None] = mapped_column(key_string(120), unique=True)
     locked_by: Mapped[str | None] = mapped_column(String(100))
     locked_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, desc, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 
 
 class Channel(enum.StrEnum):
@@ -85,15 +85,15 @@ class Lead(Base):
 
     id: Mapped[intpk]
     #: HMAC of the normalised ID number; null for reports without one (matched by name/phone).
-    person_hash: Mapped[str | None] = mapped_column(String(64))
+    person_hash: Mapped[str | None] = mapped_column(key_string(64))
     #: Encrypted ID number and phone (see services/crypto.py); masked in every list.
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
-    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_hash: Mapped[str | None] = mapped_column(key_string(64))
     name: Mapped[str] = mapped_column(String(50), index=True)
     #: Toneless, dialect-folded pinyin of the name (services/matching.py `name_key`), for
     #: finding reports that heard a name but did not see it written.
-    name_key: Mapped[str | None] = mapped_column(String(120), index=True)
+    name_key: Mapped[str | None] = mapped_column(key_string(120), index=True)
     #: The name with look-alike characters folded (services/matching.py `shape_key`).
     name_shape: Mapped[str | None] = mapped_column(String(50), index=True)
     status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20))
@@ -158,7 +158,7 @@ class LeadEvidence(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     event_date: Mapped[date | None]
     #: Identical signals (the same feed row sent twice) share a key and are stored once.
-    dedup_key: Mapped[str] = mapped_column(String(120))
+    dedup_key: Mapped[str] = mapped_column(key_string(120))
     #: The department whose file or report this is; department staff see leads it supports.
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     #: Who reported it (hotline caller, volunteer, social organisation...); phone encrypted.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -52,7 +52,7 @@ class OutboxMessage(Base):
 
     id: Mapped[intpk]
     #: The change this message reports (e.g. "application:12:accepted"); written once.
-    dedup_key: Mapped[str] = mapped_column(String(120), unique=True)
+    dedup_key: Mapped[str] = mapped_column(key_string(120), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     #: received / status / result / revisit; the template id is taken from the configuration
     #: when the message is sent, so a changed template applies to what is still queued.
@@ -80,7 +80,7 @@ class InboxMessage(Base):
     __table_args__ = (Index("ix_inbox_user_created", "user_id", "created_at"),)
 
     id: Mapped[intpk]
-    dedup_key: Mapped[str] = mapped_column(String(120), unique=True)
+    dedup_key: Mapped[str] = mapped_column(key_string(120), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, intpk
+from server.models.base import Base, intpk, key_string
 
 
 class Photo(Base):
@@ -18,7 +18,7 @@ class Photo(Base):
     #: Who uploaded it; only they (and center staff) may read it.
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     #: SHA-256 (hex) of the stored, processed JPEG; also its file name under the upload dir.
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(key_string(64), index=True)
     #: Pixel size of the stored JPEG (after orientation and scaling).
     width: Mapped[int]
     height: Mapped[int]

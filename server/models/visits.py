@@ -15,7 +15,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.areas import Town, Village
-from server.models.base import Base, enum_column, intpk
+from server.models.base import Base, enum_column, intpk, key_string
 
 
 class VisitKind(enum.StrEnum):
@@ -75,7 +75,7 @@ class Household(Base):
     #: Head of household (户主): name, sealed ID number and its keyed hash (the person's key).
     head_name: Mapped[str] = mapped_column(String(50))
     head_id_enc: Mapped[str] = mapped_column(Text)
-    head_id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    head_id_hash: Mapped[str] = mapped_column(key_string(64), index=True)
     #: Sealed phone number, or None.
     phone_enc: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(200))
@@ -130,7 +130,7 @@ class Visit(Base):
     kind: Mapped[VisitKind] = mapped_column(enum_column(VisitKind, 10))
     head_name: Mapped[str] = mapped_column(String(50))
     head_id_enc: Mapped[str] = mapped_column(Text)
-    head_id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    head_id_hash: Mapped[str] = mapped_column(key_string(64), index=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(200))
     #: [{"name", "relation", "id_number_enc"}]; member IDs are optional and sealed.
