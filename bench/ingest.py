@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from server.services.feeds.bulk import Bulk
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run from anywhere: the project root goes first on the import path.
@@ -305,17 +305,19 @@ def database_floor(url: str) -> dict[str, object]:
     top.
     """
     from server.db import make_engine, make_session_factory
+    from server.services.feeds.bulk import Bulk
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with factory() as db:
-        written = _read_back(db)
-        _remove_new_rows(db, written)
+        bulk = Bulk(db)
+        written = _read_back(bulk)
+        _remove_new_rows(bulk, written)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE leads, lead_evidence")
     with factory() as db:
-        timings = _write_again(db, written)
+        timings = _write_again(Bulk(db), written)
     engine.dispose()
     return {
         **timings,
@@ -327,23 +329,22 @@ def database_floor(url: str) -> dict[str, object]:
     }
 
 
-def _read_back(db: Session) -> Written:
+def _read_back(bulk: Bulk) -> Written:
     from sqlalchemy import text
 
     from server.models import Base
-    from server.services.feeds.bulk import Bulk, _loads
+    from server.services.feeds.bulk import _loads
     from server.services.feeds.importer import CHUNK_ROWS
 
-    pg = db.get_bind().dialect.name == "postgresql"
-    batch_id, feed_code, rows = db.execute(
+    batch_id, feed_code, rows = bulk.db.execute(
         text("SELECT id, feed_code, rows_total FROM feed_batches")
     ).one()
-    first_new = db.scalar(text("SELECT MIN(id) FROM leads WHERE channel = 'feed'"))
-    cursor = Bulk(db)._cursor()
+    first_new = bulk.db.scalar(text("SELECT MIN(id) FROM leads WHERE channel = 'feed'"))
+    cursor = bulk._cursor()
 
     def rows_of(table: str, where: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         names = [c.name for c in Base.metadata.tables[table].columns]
-        listed = ", ".join(f'"{n}"::text' if pg else f'"{n}"' for n in names)
+        listed = ", ".join(f'"{n}"::text' if bulk.pg else f'"{n}"' for n in names)
         cursor.execute(f"SELECT {listed} FROM {table} WHERE {where} ORDER BY {table}.id")
         return names, cursor.fetchall()
 
@@ -379,30 +380,25 @@ def _read_back(db: Session) -> Written:
     )
 
 
-def _remove_new_rows(db: Session, written: Written) -> None:
+def _remove_new_rows(bulk: Bulk, written: Written) -> None:
     """Delete the import's evidence and new leads. Nothing refers to them: the foreign-key
     checks, a table scan per deleted row, are switched off for it."""
-    from server.services.feeds.bulk import Bulk
-
-    if db.get_bind().dialect.name == "postgresql":
-        cursor = Bulk(db)._cursor()
+    if bulk.pg:
+        cursor = bulk._cursor()
         cursor.execute("SET LOCAL session_replication_role = replica")
     else:
-        db.commit()
-        cursor = Bulk(db)._cursor()
+        bulk.db.commit()
+        cursor = bulk._cursor()
         cursor.execute("PRAGMA foreign_keys = OFF")  # (only outside a transaction)
     cursor.execute(f"DELETE FROM lead_evidence WHERE batch_id = {written.batch_id}")
     cursor.execute(f"DELETE FROM leads WHERE id >= {written.first_new_lead}")
-    db.commit()
-    if db.get_bind().dialect.name != "postgresql":
-        Bulk(db)._cursor().execute("PRAGMA foreign_keys = ON")
+    bulk.db.commit()
+    if not bulk.pg:
+        bulk._cursor().execute("PRAGMA foreign_keys = ON")
 
 
-def _write_again(db: Session, written: Written) -> dict[str, float]:
+def _write_again(bulk: Bulk, written: Written) -> dict[str, float]:
     """Time the import's lookups and writes, chunk by chunk, from the values read back."""
-    from server.services.feeds.bulk import Bulk
-
-    pg = db.get_bind().dialect.name == "postgresql"
     person_of, chunks = written.person_of, written.chunks
     people = sorted(set(person_of.values()))
     part = {h: i * chunks // len(people) for i, h in enumerate(people)}
@@ -424,7 +420,6 @@ def _write_again(db: Session, written: Written) -> dict[str, float]:
     timings = dict.fromkeys(("floor_seconds", "lookups", "writes", "commits"), 0.0)
     start = time.perf_counter()
     for hashes, leads, proofs, changes in plan:
-        bulk = Bulk(db)
         t0 = time.perf_counter()
         bulk.begin_chunk(written.batch_id, 0, async_commit=True)
         bulk.roster(hashes)
@@ -432,7 +427,7 @@ def _write_again(db: Session, written: Written) -> dict[str, float]:
         bulk.previous_leads(hashes)
         bulk.evidence_keys([u["id"] for u in changes], written.feed_code)
         t1 = time.perf_counter()
-        if pg:
+        if bulk.pg:
             copied = bulk._copy("leads", ", ".join(written.lead_columns), leads)
             copied &= bulk._copy("lead_evidence", ", ".join(written.evidence_columns), proofs)
             assert copied, "the rows read back are still there"
@@ -442,7 +437,7 @@ def _write_again(db: Session, written: Written) -> dict[str, float]:
             cursor.executemany(insert_evidence, proofs)
         bulk.update_leads(changes, now)
         t2 = time.perf_counter()
-        db.commit()
+        bulk.db.commit()
         t3 = time.perf_counter()
         timings["lookups"] += t1 - t0
         timings["writes"] += t2 - t1
