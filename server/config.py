@@ -17,6 +17,8 @@ from typing import Any
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
 DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-only-field-key-32-bytes-long").decode()
 FAKE_WECHAT_MARKERS = ("127.0.0.1", "localhost", "::1")
+#: 网络安全法 art. 21 / 等保: network logs are kept six months at least.
+MIN_AUDIT_RETENTION_DAYS = 180
 
 
 class ConfigError(RuntimeError):
@@ -67,6 +69,13 @@ class Config:
     password_min_length: int = 8
     password_history: int = 5
     password_max_age_days: int = 90
+    #: Key of the audit chain's HMAC (empty: derived from SECRET_KEY). Never change it: the
+    #: chain written so far is verified with it.
+    audit_chain_key: str = ""
+    #: Days the audit trail is kept at least (等保: 180 at least; less is refused).
+    audit_retention_days: int = 180
+    #: `host:port` (UDP) or a socket path such as /dev/log: `e-rescue audit export --syslog`.
+    audit_syslog_address: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     miniprogram_apply_page: str = "pages/apply/apply"
     district_hotline: str = "0533-4180000"
@@ -76,6 +85,13 @@ class Config:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def audit_chain_key_bytes(self) -> bytes:
+        import hashlib
+
+        secret = self.audit_chain_key or f"derived|{self.secret_key}"
+        return hashlib.sha256(b"e-rescue-audit-chain|" + secret.encode()).digest()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Config:
@@ -118,6 +134,10 @@ class Config:
             )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 为 SQLite; production needs PostgreSQL")
+        if self.audit_retention_days < MIN_AUDIT_RETENTION_DAYS:
+            problems.append(
+                f"AUDIT_RETENTION_DAYS 少于 {MIN_AUDIT_RETENTION_DAYS} 天 (等保 needs 180 at least)"
+            )
         if problems:
             raise ConfigError("Refusing to start in production:\n  - " + "\n  - ".join(problems))
 

@@ -36,8 +36,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_session_factory(
+    engine: Engine, *, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """`info` is copied into every session (the audit chain key: `services/audit.py`)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info or {})
 
 
 def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -58,6 +61,16 @@ class ReadOnlySessionWrote(RuntimeError):
 def _refuse_writes_in_read_sessions(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get("read_only") and (session.new or session.dirty or session.deleted):
         raise ReadOnlySessionWrote("a read-only request tried to write")
+
+
+def insert_if_missing(session: Session, model: Any, values: dict[str, Any], *, key: str) -> None:
+    """INSERT a row unless one with the same `key` exists (`ON CONFLICT DO NOTHING`), so two
+    transactions that both find it missing do not collide; lock it afterwards to change it."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
 from server.db import make_engine, make_read_session_factory, make_session_factory
+from server.services.audit import CHAIN_KEY
 from server.services.pii import PersonalData
 
 
@@ -34,7 +35,9 @@ class Runtime:
         return cls(
             config=config,
             engine=engine,
-            session_factory=make_session_factory(engine),
+            session_factory=make_session_factory(
+                engine, info={CHAIN_KEY: config.audit_chain_key_bytes}
+            ),
             pii=PersonalData.from_spec(config.field_encryption_key),
             read_session_factory=make_read_session_factory(read_engine),
             read_engine=read_engine,

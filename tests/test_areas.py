@@ -37,7 +37,7 @@ def _xlsx(rows):
 
 
 def test_center_loads_villages_from_xlsx_with_a_title_row(client, staff_login, resident_login):
-    login = staff_login(role="center_staff")
+    login = staff_login(role="system_admin")
     content = _xlsx(
         [
             ["博山区村居名单"],
@@ -62,7 +62,7 @@ def test_center_loads_villages_from_xlsx_with_a_title_row(client, staff_login, r
 
 
 def test_a_file_without_a_header_is_refused(client, staff_login):
-    login = staff_login(role="center_staff")
+    login = staff_login(role="system_admin")
     resp = client.post(
         "/api/v1/villages/import",
         headers=login.headers,

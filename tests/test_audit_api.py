@@ -1,4 +1,5 @@
-"""The audit trail: center staff read and filter it; nobody can change it through the API."""
+"""The audit trail: the audit administrator reads and filters it; nobody can change it through
+the API."""
 
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def actions(resp) -> list[str]:
     return [e["action"] for e in resp.get_json()["items"]]
 
 
-def test_center_staff_read_the_trail_newest_first(client, staff_login, db):
+def test_the_audit_administrator_reads_the_trail_newest_first(client, staff_login, db):
     arrange(db)
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     body = client.get("/api/v1/audit?to=2026-10-31", headers=center.headers).get_json()
     assert [e["action"] for e in body["items"]] == [
         "pii.exported",
@@ -82,7 +83,7 @@ def test_the_trail_filters_by_who_what_which_record_when_and_where(
     client, staff_login, db, query, expected
 ):
     arrange(db)
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     assert actions(client.get(f"/api/v1/audit?{query}", headers=center.headers)) == expected
 
 
@@ -97,7 +98,7 @@ def test_an_entry_just_after_midnight_shanghai_time_counts_for_that_day(client, 
         now=datetime(2026, 10, 5, 0, 30, tzinfo=clock.TZ),
     )
     db.commit()
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     assert actions(
         client.get("/api/v1/audit?from=2026-10-05&to=2026-10-05", headers=center.headers)
     )
@@ -112,7 +113,7 @@ def test_pages_follow_the_keyset_cursor_without_gaps_or_repeats(client, staff_lo
             db, actor=SYSTEM, action="lead.created", target_type="lead", target_id=i, now=at(10)
         )
     db.commit()
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     seen: list[int] = []
     url = "/api/v1/audit?action=lead.created&limit=3"
     page = client.get(url, headers=center.headers).get_json()
@@ -126,7 +127,7 @@ def test_pages_follow_the_keyset_cursor_without_gaps_or_repeats(client, staff_lo
 
 def test_one_entry_can_be_read_and_a_missing_one_is_404(client, staff_login, db):
     arrange(db)
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     entry_id = db.query(AuditEntry.id).filter(AuditEntry.action == "pii.viewed").scalar()
     resp = client.get(f"/api/v1/audit/{entry_id}", headers=center.headers)
     assert resp.status_code == 200
@@ -136,7 +137,7 @@ def test_one_entry_can_be_read_and_a_missing_one_is_404(client, staff_login, db)
 
 def test_entries_cannot_be_written_edited_or_deleted_through_the_api(client, staff_login, db):
     arrange(db)
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     entry_id = db.query(AuditEntry.id).filter(AuditEntry.action == "lead.closed").scalar()
     for method in ("put", "patch", "delete"):
         resp = getattr(client, method)(f"/api/v1/audit/{entry_id}", headers=center.headers)
@@ -148,9 +149,12 @@ def test_entries_cannot_be_written_edited_or_deleted_through_the_api(client, sta
     assert db.query(AuditEntry).filter(AuditEntry.at < at(30)).count() == 5
 
 
-def test_only_center_staff_read_the_trail(client, staff_login, resident_login):
+def test_only_the_audit_administrator_reads_the_trail(client, staff_login, resident_login):
     assert client.get("/api/v1/audit").status_code == 401
     for login in (
+        staff_login(role="center_staff"),
+        staff_login(role="system_admin"),
+        staff_login(role="security_admin"),
         staff_login(role="town_staff"),
         staff_login(role="department_staff"),
         staff_login(role="leader"),
@@ -161,7 +165,7 @@ def test_only_center_staff_read_the_trail(client, staff_login, resident_login):
 
 
 def test_bad_filters_are_refused_with_the_field_named(client, staff_login):
-    center = staff_login()
+    center = staff_login(role="audit_admin")
     resp = client.get("/api/v1/audit?from=2026-10-05&to=2026-10-01", headers=center.headers)
     assert resp.status_code == 422 and "from" in resp.get_json()["errors"]
     resp = client.get("/api/v1/audit?actor_role=mayor", headers=center.headers)
@@ -190,13 +194,14 @@ def test_revealing_a_leads_personal_data_is_recorded_with_who_and_from_where(
     ).lead
     db.commit()
     center = staff_login()
+    auditor = staff_login(role="audit_admin")
     shown = client.post(
         f"/api/v1/leads/{lead.id}/personal-data",
         headers=center.headers,
         environ_base={"REMOTE_ADDR": "192.0.2.44"},
     )
     assert shown.status_code == 200 and shown.get_json()["id_number"] == id_number
-    body = client.get("/api/v1/audit?unmasked=true", headers=center.headers).get_json()
+    body = client.get("/api/v1/audit?unmasked=true", headers=auditor.headers).get_json()
     (entry,) = body["items"]
     assert entry["actor_id"] == center.user_id and entry["actor_role"] == "center_staff"
     assert entry["target_type"] == "lead" and entry["target_id"] == lead.id

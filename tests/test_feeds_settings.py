@@ -19,10 +19,11 @@ def _oop(name, person, amount):
     return [1, name, person, "博山区医院", "2026-03-05", "2026-03-15", amount]
 
 
-def test_center_staff_add_column_aliases_and_the_next_file_with_them_is_read(
+def test_the_system_administrator_adds_column_aliases_and_the_next_file_with_them_is_read(
     client, staff_login, db
 ):
     center = staff_login(role="center_staff")
+    admin = staff_login(role="system_admin")
     rows = [
         ["参保人", "证件号码", "入院日期", "统筹外自付"],
         ["甲", make_id_number(), "2026-03-05", 30000],
@@ -31,7 +32,7 @@ def test_center_staff_add_column_aliases_and_the_next_file_with_them_is_read(
     assert refused.status_code == 422
     resp = client.patch(
         "/api/v1/feeds/insurance_oop/settings",
-        headers=center.headers,
+        headers=admin.headers,
         json={"column_aliases": {"name": ["参保人"], "oop": ["统筹外自付"]}},
     )
     assert resp.status_code == 200, resp.get_json()
@@ -44,22 +45,23 @@ def test_center_staff_add_column_aliases_and_the_next_file_with_them_is_read(
     assert audit.detail["new"]["column_aliases"]["oop"] == ["统筹外自付"]
 
 
-def test_center_staff_change_the_threshold_and_can_reset_it(client, staff_login):
+def test_the_system_administrator_changes_the_threshold_and_can_reset_it(client, staff_login):
     center = staff_login(role="center_staff")
+    admin = staff_login(role="system_admin")
     url = "/api/v1/feeds/insurance_oop/settings"
-    body = client.patch(url, headers=center.headers, json={"threshold": "30000"}).get_json()
+    body = client.patch(url, headers=admin.headers, json={"threshold": "30000"}).get_json()
     assert body["threshold"] == "30000.00" and body["default_threshold"] == "20000"
     rows = [OOP_HEADER, _oop("甲", make_id_number(), 25000)]
     result = upload(client, center, "insurance_oop", xlsx(rows)).get_json()["result"]
     assert result["below_threshold"] == 1 and result["leads_created"] == 0
-    body = client.patch(url, headers=center.headers, json={"threshold": None}).get_json()
+    body = client.patch(url, headers=admin.headers, json={"threshold": None}).get_json()
     assert body["threshold"] == "20000"
 
 
 def test_settings_refuse_unknown_columns_aliases_of_another_column_and_thresholds_without_one(
     client, staff_login
 ):
-    center = staff_login(role="center_staff")
+    center = staff_login(role="system_admin")
     url = "/api/v1/feeds/insurance_oop/settings"
     resp = client.patch(url, headers=center.headers, json={"column_aliases": {"nope": ["x"]}})
     assert resp.status_code == 422 and error_code(resp) == "feed_aliases_invalid"
@@ -73,13 +75,15 @@ def test_settings_refuse_unknown_columns_aliases_of_another_column_and_threshold
     assert resp.status_code == 422 and error_code(resp) == "feed_has_no_threshold"
 
 
-def test_only_center_staff_change_settings_and_department_staff_read_only_their_own(
+def test_only_the_system_administrator_changes_settings_and_department_staff_read_their_own(
     client, staff_login
 ):
     insurer = staff_login(role="department_staff", department="medical_insurance")
     url = "/api/v1/feeds/insurance_oop/settings"
     assert client.get(url, headers=insurer.headers).status_code == 200
     assert client.patch(url, headers=insurer.headers, json={"threshold": 1}).status_code == 403
+    center = staff_login(role="center_staff")
+    assert client.patch(url, headers=center.headers, json={"threshold": 1}).status_code == 403
     assert client.get("/api/v1/feeds/fire/settings", headers=insurer.headers).status_code == 404
     town = staff_login(role="town_staff")
     assert client.get(url, headers=town.headers).status_code == 403

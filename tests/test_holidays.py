@@ -32,6 +32,11 @@ SCHEDULE_2027 = (
 )
 
 
+def admin(staff_login) -> dict[str, str]:
+    """Headers of a new system administrator, who loads the calendar (三员分立)."""
+    return staff_login(role="system_admin").headers
+
+
 def upload(client, headers, content: bytes | str, *, name="2027.csv", source=None):
     data = content.encode() if isinstance(content, str) else content
     form: dict = {"file": (io.BytesIO(data), name)}
@@ -100,7 +105,7 @@ def test_center_loads_a_year_and_due_dates_across_new_year_become_certain(client
     assert before["certain"] is False and before["uncertain_years"] == [2027]
     assert before["due"] == "2027-01-06"  # weekdays only: 31 Dec, 1, 4, 5, 6 Jan
 
-    resp = upload(client, center.headers, SCHEDULE_2027, source="测试安排")
+    resp = upload(client, admin(staff_login), SCHEDULE_2027, source="测试安排")
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["years"] == [
         {"year": 2027, "source": "测试安排", "holidays": 4, "workdays": 2, "replaced": None}
@@ -123,7 +128,7 @@ def test_center_loads_a_year_and_due_dates_across_new_year_become_certain(client
 
 def test_a_loaded_make_up_saturday_counts_and_a_loaded_holiday_does_not(client, staff_login):
     center = staff_login()
-    assert upload(client, center.headers, SCHEDULE_2027).status_code == 200
+    assert upload(client, admin(staff_login), SCHEDULE_2027).status_code == 200
     # Thu 4 Feb 2027 → Fri 5, Sat 6 (make-up), Mon 8, Tue 9, then 10–11 off → Fri 12.
     body = client.get(
         "/api/v1/calendar/workdays?from=2027-02-04&days=5", headers=center.headers
@@ -133,10 +138,9 @@ def test_a_loaded_make_up_saturday_counts_and_a_loaded_holiday_does_not(client, 
 
 
 def test_a_file_for_a_year_replaces_that_whole_year(client, staff_login, db):
-    center = staff_login()
-    assert upload(client, center.headers, SCHEDULE_2027, source="第一版").status_code == 200
+    assert upload(client, admin(staff_login), SCHEDULE_2027, source="第一版").status_code == 200
     second = HEADER + "2027-01-01,holiday,元旦\n2027-05-03,holiday,劳动节\n"
-    resp = upload(client, center.headers, second, source="第二版")
+    resp = upload(client, admin(staff_login), second, source="第二版")
     assert resp.status_code == 200
     assert resp.get_json()["years"][0]["replaced"] == "第一版"
     days = {d.day: d.name for d in db.scalars(select(CalendarDay).where(CalendarDay.year == 2027))}
@@ -151,7 +155,7 @@ def test_a_file_for_a_year_replaces_that_whole_year(client, staff_login, db):
 def test_a_loaded_year_replaces_the_librarys_data_for_that_year(client, staff_login):
     """2026 is known to the library; a staff file for 2026 wins (the design's order)."""
     center = staff_login()
-    resp = upload(client, center.headers, HEADER + "2026-11-30,holiday,测试假日\n")
+    resp = upload(client, admin(staff_login), HEADER + "2026-11-30,holiday,测试假日\n")
     assert resp.status_code == 200
     body = client.get(
         "/api/v1/calendar/workdays?from=2026-11-27&days=1", headers=center.headers
@@ -174,8 +178,7 @@ def test_an_xlsx_with_date_cells_and_chinese_kinds_loads(client, staff_login, db
         sheet.write_string(i, 1, kind)
         sheet.write_string(i, 2, name)
     book.close()
-    center = staff_login()
-    resp = upload(client, center.headers, buffer.getvalue(), name="2027.xlsx")
+    resp = upload(client, admin(staff_login), buffer.getvalue(), name="2027.xlsx")
     assert resp.status_code == 200, resp.get_json()
     assert db.get(CalendarDay, date(2027, 2, 6)).is_workday is True
     assert db.get(CalendarDay, date(2027, 1, 1)).is_workday is False
@@ -184,7 +187,6 @@ def test_an_xlsx_with_date_cells_and_chinese_kinds_loads(client, staff_login, db
 def test_a_file_with_wrong_rows_loads_nothing_and_names_each_row_and_column(
     client, staff_login, db
 ):
-    center = staff_login()
     bad = (
         HEADER
         + "2027-01-01,holiday,元旦\n"  # row 2 fine
@@ -194,7 +196,7 @@ def test_a_file_with_wrong_rows_loads_nothing_and_names_each_row_and_column(
         + "2027-01-01,holiday,元旦\n"  # row 6 duplicate of row 2
         + "2027-02-08,workday,春节\n"  # row 7 a Monday cannot be a make-up day
     )
-    resp = upload(client, center.headers, bad)
+    resp = upload(client, admin(staff_login), bad)
     assert resp.status_code == 422
     body = resp.get_json()
     assert body["code"] == "holidays_invalid"
@@ -211,27 +213,26 @@ def test_a_file_with_wrong_rows_loads_nothing_and_names_each_row_and_column(
 
 
 def test_a_year_with_make_up_days_but_no_holiday_is_refused(client, staff_login):
-    center = staff_login()
-    resp = upload(client, center.headers, HEADER + "2027-02-06,workday,春节\n")
+    resp = upload(client, admin(staff_login), HEADER + "2027-02-06,workday,春节\n")
     assert resp.status_code == 422
     assert resp.get_json()["errors"]["rows"][0]["code"] == "year_without_holidays"
 
 
 def test_a_file_without_the_three_columns_is_refused(client, staff_login):
-    center = staff_login()
-    resp = upload(client, center.headers, "日子,说明\n2027-01-01,元旦\n")
+    resp = upload(client, admin(staff_login), "日子,说明\n2027-01-01,元旦\n")
     assert resp.status_code == 422 and error_code(resp) == "holidays_header_missing"
 
 
 def test_english_headers_are_accepted(client, staff_login):
-    center = staff_login()
-    resp = upload(client, center.headers, "date,kind,name\n2027-01-01,holiday,New Year\n")
+    resp = upload(client, admin(staff_login), "date,kind,name\n2027-01-01,holiday,New Year\n")
     assert resp.status_code == 200
 
 
-def test_only_center_staff_load_holidays(client, staff_login, resident_login):
+def test_only_the_system_administrator_loads_holidays(client, staff_login, resident_login):
     assert upload(client, {}, SCHEDULE_2027).status_code == 401
     for login in (
+        staff_login(role="center_staff"),
+        staff_login(role="security_admin"),
         staff_login(role="town_staff"),
         staff_login(role="department_staff"),
         staff_login(role="leader"),
@@ -293,7 +294,7 @@ def test_calendar_years_show_the_library_the_loaded_years_and_next_year(
     client, staff_login, monkeypatch
 ):
     center = staff_login()
-    assert upload(client, center.headers, SCHEDULE_2027, source="测试安排").status_code == 200
+    assert upload(client, admin(staff_login), SCHEDULE_2027, source="测试安排").status_code == 200
     # Run in a year the library covers, whenever CI runs (the day goes back, never forward,
     # so the login stays valid).
     last_library_year = library_range()[1]
@@ -333,8 +334,7 @@ def test_load_holidays_command_loads_and_reports_row_errors(app, config, tmp_pat
 
 
 def test_the_loaded_calendar_is_what_work_calendar_uses(client, staff_login, db):
-    center = staff_login()
-    assert upload(client, center.headers, SCHEDULE_2027).status_code == 200
+    assert upload(client, admin(staff_login), SCHEDULE_2027).status_code == 200
     calendar = WorkCalendar.load(db)
     assert calendar.is_workday(date(2027, 2, 6)) == (True, True)
     assert calendar.is_workday(date(2027, 2, 10)) == (False, True)

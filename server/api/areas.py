@@ -64,11 +64,12 @@ def list_areas() -> Any:
 
 
 @blp.route("/villages", methods=["POST"])
-@requires(Role.CENTER_STAFF, Role.TOWN_STAFF)
+@requires(Role.SYSTEM_ADMIN, Role.TOWN_STAFF)
 @blp.arguments(VillageCreateSchema)
 @blp.response(201, VillageSchema)
 def create_village(body: dict[str, Any]) -> Any:
-    """Add or rename one village. Town staff may only add villages of their own town."""
+    """Add or rename one village (system administrator; town staff only in their own
+    town)."""
     actor = current_actor()
     village = areas.save_village(
         db(), actor=actor, town_code=body["town"], code=body["code"], name=body["name"]
@@ -86,11 +87,12 @@ def create_village(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/villages/import", methods=["POST"])
-@requires(Role.CENTER_STAFF)
+@requires(Role.SYSTEM_ADMIN)
 @blp.arguments(UploadSchema, location="files")
 @blp.response(200, VillageLoadSchema)
 def import_villages(files: dict[str, Any]) -> Any:
-    """Load villages from a CSV or xlsx file with columns 镇街, 村居, 编码 (center staff)."""
+    """Load villages from a CSV or xlsx file with columns 镇街, 村居, 编码 (system
+    administrator)."""
     upload = files["file"]
     result = areas.load_villages(db(), content=upload.read(), filename=upload.filename or "")
     record(

@@ -1,4 +1,5 @@
-"""The audit trail for center staff: read-only, filterable, newest first.
+"""The audit trail for the audit administrator (三员分立): read-only, filterable, newest first;
+every read is itself audited.
 
 There is deliberately no route that writes, edits or deletes an entry (PUT/PATCH/DELETE → 405).
 """
@@ -11,7 +12,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.api.deps import current_actor, db, requires
+from server.api.deps import current_actor, db, now, requires
 from server.models import Role
 from server.services import audit
 
@@ -67,6 +68,10 @@ class AuditEntrySchema(Schema):
     target_id = fields.Integer(allow_none=True)
     detail = fields.Dict(required=True)
     ip = fields.String(allow_none=True)
+    seq = fields.Integer(
+        allow_none=True, metadata={"description": "place in the chain (null: before it)"}
+    )
+    hash = fields.String(allow_none=True, metadata={"description": "the entry's chain hash"})
 
 
 class AuditPageSchema(Schema):
@@ -77,7 +82,7 @@ class AuditPageSchema(Schema):
 
 
 @blp.route("/audit")
-@requires(Role.CENTER_STAFF)
+@requires(Role.AUDIT_ADMIN)
 @blp.arguments(AuditArgsSchema, location="query")
 @blp.response(200, AuditPageSchema)
 def list_audit(args: dict[str, Any]) -> Any:
@@ -86,13 +91,18 @@ def list_audit(args: dict[str, Any]) -> Any:
     if "actor_role" in args:
         args["actor_role"] = Role(args["actor_role"])
     return audit.list_entries(
-        db(), audit.AuditFilter(**args), actor=current_actor(), limit=limit, before=before
+        db(),
+        audit.AuditFilter(**args),
+        actor=current_actor(),
+        limit=limit,
+        before=before,
+        now=now(),
     )
 
 
 @blp.route("/audit/<int:entry_id>")
-@requires(Role.CENTER_STAFF)
+@requires(Role.AUDIT_ADMIN)
 @blp.response(200, AuditEntrySchema)
 def get_audit(entry_id: int) -> Any:
     """One audit entry."""
-    return audit.get_entry(db(), entry_id, actor=current_actor())
+    return audit.get_entry(db(), entry_id, actor=current_actor(), now=now())

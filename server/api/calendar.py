@@ -103,13 +103,14 @@ class WorkdaysSchema(Schema):
 
 
 @blp.route("/holidays", methods=["POST"])
-@requires(Role.CENTER_STAFF)
+@requires(Role.SYSTEM_ADMIN)
 @blp.arguments(HolidayUploadSchema, location="files")
 @blp.arguments(HolidaySourceSchema, location="form")
 @blp.response(200, HolidayLoadSchema)
 def load_holidays(files: dict[str, Any], form: dict[str, Any]) -> Any:
-    """Load a holiday table (csv/xlsx: 日期, 类型 holiday/workday, 名称). Each year in the file
-    replaces that year; a file with any wrong row loads nothing (422, errors by row and column).
+    """The system administrator loads a holiday table (csv/xlsx: 日期, 类型 holiday/workday,
+    名称). Each year in the file replaces that year; a file with any wrong row loads nothing
+    (422, errors by row and column).
     """
     upload = files["file"]
     return holidays.load_holidays(
@@ -123,7 +124,7 @@ def load_holidays(files: dict[str, Any], form: dict[str, Any]) -> Any:
 
 
 @blp.route("/years")
-@requires(*STAFF)
+@requires(*STAFF, Role.SYSTEM_ADMIN)
 @blp.response(200, CoverageSchema)
 def calendar_years() -> Any:
     """Which years the calendar knows, and whether next year's holidays are loaded in time."""

@@ -147,7 +147,7 @@ def list_feeds() -> Any:
 
 
 @blp.route("/feeds/<code>/settings")
-@requires(*_READERS)
+@requires(*_READERS, Role.SYSTEM_ADMIN)
 @blp.response(200, FeedSettingsSchema)
 def get_settings(code: str) -> Any:
     """A feed's expected columns with the header names accepted for each, and its threshold."""
@@ -156,11 +156,12 @@ def get_settings(code: str) -> Any:
 
 
 @blp.route("/feeds/<code>/settings", methods=["PATCH"])
-@requires(Role.CENTER_STAFF)
+@requires(Role.SYSTEM_ADMIN)
 @blp.arguments(FeedSettingsPatchSchema)
 @blp.response(200, FeedSettingsSchema)
 def patch_settings(body: dict[str, Any], code: str) -> Any:
-    """Center staff add header names for a feed's columns and/or change its threshold."""
+    """The system administrator adds header names for a feed's columns and/or changes its
+    threshold."""
     settings.update_settings(
         db(),
         code,

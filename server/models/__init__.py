@@ -20,7 +20,7 @@ from server.models.applications import (
     IdempotencyRecord,
 )
 from server.models.areas import Department, Town, TownKind, Village
-from server.models.audit import AuditEntry
+from server.models.audit import AuditChain, AuditEntry
 from server.models.base import Base
 from server.models.calendar import CalendarDay, CalendarYear
 from server.models.dispatches import (
@@ -103,6 +103,7 @@ __all__ = [
     "ApplicationPhoto",
     "ApplicationStatus",
     "ApplicationType",
+    "AuditChain",
     "AuditEntry",
     "AuthToken",
     "BatchStatus",

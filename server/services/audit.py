@@ -9,17 +9,21 @@ record commit or roll back together.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from server.clock import TZ
+from server.db import insert_if_missing
 from server.errors import NotFound
-from server.models import AuditEntry, Role, User
+from server.models import AuditChain, AuditEntry, Role, User
 from server.services import idnumber
 from server.services.access import Actor, require_role
 
@@ -28,6 +32,12 @@ PII_VIEWED = "pii.viewed"
 PII_EXPORTED = "pii.exported"
 #: Actions that mean "personal data was shown unmasked" (older modules use their own verbs).
 UNMASKED_ACTIONS = (PII_VIEWED, PII_EXPORTED)
+
+#: Where a session keeps its entries until commit, and the chain key (from the Runtime's
+#: session factory: `Session.info`).
+_PENDING = "audit_pending"
+CHAIN_KEY = "audit_chain_key"
+_HEAD = 1
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
@@ -68,7 +78,11 @@ def record_event(
     ip: str | None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """One entry, for callers without an `Actor` (logins: `anonymous` for a name nobody has)."""
+    """One entry, for callers without an `Actor` (logins: `anonymous` for a name nobody has).
+
+    The entry is written when its transaction commits, chained onto the last one (see
+    `_chain_at_commit`); if the transaction (or the savepoint it was recorded in) rolls back,
+    it is dropped with everything else."""
     entry = AuditEntry(
         at=now,
         actor_id=actor_id,
@@ -76,10 +90,11 @@ def record_event(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        detail=scrub(detail or {}),
+        # As stored and read back (JSON), so the hash sealed now is the hash verified later.
+        detail=json.loads(json.dumps(scrub(detail or {}), ensure_ascii=False)),
         ip=ip,
     )
-    db.add(entry)
+    db.info.setdefault(_PENDING, []).append((entry, _current_transaction(db)))
     return entry
 
 
@@ -147,7 +162,108 @@ def scrub(value: Any) -> Any:
     return value
 
 
-# --- reading the trail (center staff) ---------------------------------------------------------
+# --- the chain --------------------------------------------------------------------------------
+
+
+class AuditChainKeyMissing(RuntimeError):
+    """Audit entries were recorded in a session that cannot chain them."""
+
+
+def _current_transaction(db: Session) -> SessionTransaction:
+    txn = db.get_nested_transaction() or db.get_transaction()
+    if txn is None:
+        db.connection()  # begin the session's transaction, so the entry belongs to it
+        txn = db.get_transaction()
+    assert txn is not None
+    return txn
+
+
+def _within(txn: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while txn is not None:
+        if txn is ancestor:
+            return True
+        txn = txn.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        pending[:] = [(e, t) for e, t in pending if not _within(t, previous_transaction)]
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_at_commit(session: Session) -> None:
+    """Append the transaction's entries to the chain, last of all its writes.
+
+    Everything else is flushed first; then the chain's head row is locked (`FOR UPDATE` on
+    PostgreSQL; SQLite's one writer already holds its lock), so two committing writers never
+    chain onto the same entry, and the head is the last lock a transaction takes: no
+    deadlock, and the head is held only for the entries' INSERT and the COMMIT."""
+    pending = session.info.pop(_PENDING, None)
+    root = session.get_transaction()
+    entries = [e for e, t in pending or () if root is not None and _within(t, root)]
+    if not entries:
+        return
+    key = session.info.get(CHAIN_KEY)
+    if key is None:
+        raise AuditChainKeyMissing("audit entries need a session from Runtime.session_factory")
+    session.flush()
+    head = locked_head(session)
+    for entry in entries:
+        head.last_seq += 1
+        entry.seq, entry.prev_hash = head.last_seq, head.last_hash
+        entry.hash = entry_hash(key, entry)
+        head.last_hash = entry.hash
+        session.add(entry)
+    seal_head(key, head)
+
+
+def locked_head(session: Session) -> AuditChain:
+    """The chain's head row, created on first use (genesis: nothing before entry 1)."""
+    insert_if_missing(
+        session,
+        AuditChain,
+        {"id": _HEAD, "last_seq": 0, "last_hash": "", "first_seq": 1, "first_prev_hash": "",
+         "mac": ""},
+        key="id",
+    )  # fmt: skip
+    head = session.get(AuditChain, _HEAD, with_for_update=True, populate_existing=True)
+    assert head is not None
+    return head
+
+
+def entry_hash(key: bytes, entry: AuditEntry) -> str:
+    """HMAC-SHA256 over every field of the entry and the hash before it."""
+    fields = [
+        entry.seq,
+        entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        entry.actor_id,
+        entry.actor_role,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+        entry.detail,
+        entry.ip,
+        entry.prev_hash,
+    ]
+    body = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def _head_mac(key: bytes, head: AuditChain) -> str:
+    body = f"head|{head.first_seq}|{head.first_prev_hash}|{head.last_seq}|{head.last_hash}"
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_head(key: bytes, head: AuditChain) -> None:
+    """The head's own MAC: cutting entries off the end, or moving the start forward, cannot be
+    hidden by rewriting the head without the key."""
+    head.mac = _head_mac(key, head)
+
+
+# --- reading the trail (the audit administrator) ----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -167,10 +283,17 @@ class AuditFilter:
 
 
 def list_entries(
-    db: Session, filters: AuditFilter, *, actor: Actor, limit: int, before: int | None
+    db: Session,
+    filters: AuditFilter,
+    *,
+    actor: Actor,
+    limit: int,
+    before: int | None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Newest first, `limit` at a time; `before` is the keyset cursor (an entry id)."""
-    require_role(actor, Role.CENTER_STAFF)
+    """Newest first, `limit` at a time; `before` is the keyset cursor (an entry id). Only the
+    audit administrator reads the trail, and each read is itself recorded (`audit.read`)."""
+    require_role(actor, Role.AUDIT_ADMIN)
     query = _filtered(select(AuditEntry, User), filters).outerjoin(
         User, User.id == AuditEntry.actor_id
     )
@@ -179,14 +302,23 @@ def list_entries(
     rows = db.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    record(
+        db,
+        actor=actor,
+        action="audit.read",
+        target_type="audit",
+        target_id=None,
+        now=now,
+        detail={"filters": _described(filters), "before": before, "rows": len(rows)},
+    )
     return {
         "items": [_view(entry, user) for entry, user in rows],
         "next_before": rows[-1][0].id if more else None,
     }
 
 
-def get_entry(db: Session, entry_id: int, *, actor: Actor) -> dict[str, Any]:
-    require_role(actor, Role.CENTER_STAFF)
+def get_entry(db: Session, entry_id: int, *, actor: Actor, now: datetime) -> dict[str, Any]:
+    require_role(actor, Role.AUDIT_ADMIN)
     row = db.execute(
         select(AuditEntry, User)
         .outerjoin(User, User.id == AuditEntry.actor_id)
@@ -194,7 +326,16 @@ def get_entry(db: Session, entry_id: int, *, actor: Actor) -> dict[str, Any]:
     ).first()
     if row is None:
         raise NotFound("未找到该审计记录")
+    record(db, actor=actor, action="audit.read", target_type="audit", target_id=entry_id, now=now)
     return _view(*row)
+
+
+def _described(filters: AuditFilter) -> dict[str, Any]:
+    return {
+        name: value.isoformat() if isinstance(value, date) else getattr(value, "value", value)
+        for name, value in vars(filters).items()
+        if value not in (None, False)
+    }
 
 
 def _filtered(query: Any, f: AuditFilter) -> Any:
@@ -234,4 +375,6 @@ def _view(entry: AuditEntry, user: User | None) -> dict[str, Any]:
         "target_id": entry.target_id,
         "detail": entry.detail,
         "ip": entry.ip,
+        "seq": entry.seq,
+        "hash": entry.hash,
     }

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from server.db import Precompiled
+from server.db import Precompiled, insert_if_missing
 from server.errors import (
     DomainError,
     Forbidden,
@@ -309,11 +307,8 @@ def _count_address_failure(db: Session, key: str, *, now: datetime, policy: Logi
 def _locked_row(own: Session, key: str, *, now: datetime) -> LoginThrottle:
     """The throttle row for `key`, created if missing (two first failures at once both find
     it) and locked for this transaction."""
-    insert = pg_insert if own.get_bind().dialect.name == "postgresql" else sqlite_insert
-    own.execute(
-        insert(LoginThrottle)
-        .values(key=key, failures=0, window_started_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
+    insert_if_missing(
+        own, LoginThrottle, {"key": key, "failures": 0, "window_started_at": now}, key="key"
     )
     row = own.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
     assert row is not None
