@@ -225,8 +225,10 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         from server.services.pii import PersonalData
 
         assert url is not None
+        from server.services.audit import CHAIN_KEY
+
         engine = make_engine(url)
-        factory = make_session_factory(engine)
+        factory = make_session_factory(engine, info={CHAIN_KEY: Config().audit_chain_key_bytes})
         pii = PersonalData.from_spec(Config().field_encryption_key)
         content = Path(path).read_bytes()  # what the upload request receives
         with engine.connect() as conn:  # connect before the clock starts, as a pool would

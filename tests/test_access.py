@@ -34,7 +34,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/villages",
         {"town": "chengdong", "code": "v1", "name": "测试村"},
-        ["center_staff", "town_staff"],
+        ["system_admin", "town_staff"],
     ),
 ]
 
