@@ -105,7 +105,8 @@ def test_center_loads_a_year_and_due_dates_across_new_year_become_certain(client
     assert before["certain"] is False and before["uncertain_years"] == [2027]
     assert before["due"] == "2027-01-06"  # weekdays only: 31 Dec, 1, 4, 5, 6 Jan
 
-    resp = upload(client, admin(staff_login), SCHEDULE_2027, source="测试安排")
+    loader = staff_login(role="system_admin")
+    resp = upload(client, loader.headers, SCHEDULE_2027, source="测试安排")
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["years"] == [
         {"year": 2027, "source": "测试安排", "holidays": 4, "workdays": 2, "replaced": None}
@@ -123,7 +124,7 @@ def test_center_loads_a_year_and_due_dates_across_new_year_become_certain(client
         "2027-01-06",
         "2027-01-07",
     ]
-    assert db.get(CalendarYear, 2027).loaded_by == center.user_id
+    assert db.get(CalendarYear, 2027).loaded_by == loader.user_id
 
 
 def test_a_loaded_make_up_saturday_counts_and_a_loaded_holiday_does_not(client, staff_login):
