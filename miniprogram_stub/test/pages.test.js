@@ -7,7 +7,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { after, before, describe, test } = require('node:test');
 
-const { E_RESCUE, startBackend, createWx, writePhoto, idNumber } = require('../test-support/backend.js');
+const { E_RESCUE, startBackend, createWx, writePhoto, idNumber, decodeCodes } = require('../test-support/backend.js');
+const { LINK_PAGES } = require('../utils/launch.js');
 const mp = require('../test-support/miniprogram.js');
 
 const skip = !fs.existsSync(E_RESCUE) && `${E_RESCUE} missing (run make install)`;
@@ -279,6 +280,46 @@ describe('the pages against the real backend', { skip }, () => {
     await mp.tap(service, '.call-hotline');
     assert.equal(who.wx.shown.pop().kind, 'call');
     assert.ok(mp.all(service, '.call-town').length >= 1);
+  });
+
+  // What a phone does with a scanned code: a plain link under our prefix opens the page the
+  // console maps it to with ?q=<the link>; the fake WeChat's 小程序码 reads as "<page>?scene=…",
+  // which WeChat opens with ?scene=<scene, URI-encoded>.
+  function scanned(text) {
+    const link = /^https:\/\/[^?]+\/(\w+)\?/.exec(text);
+    if (link) return { route: LINK_PAGES[link[1]], query: { q: encodeURIComponent(text), scancode_time: '1764662400' } };
+    const [route, scene] = text.split('?scene=');
+    return { route, query: { scene: encodeURIComponent(scene) } };
+  }
+
+  async function png(url) {
+    const res = await fetch(backend.base + url, { headers: { Authorization: 'Bearer ' + staff.token } });
+    assert.equal(res.status, 200, url);
+    return { kind: res.headers.get('x-code-kind'), texts: decodeCodes(Buffer.from(await res.arrayBuffer())) };
+  }
+
+  test("the poster's and the invitation's codes open their pages with the village or code", async () => {
+    for (const kind of ['link', 'wxacode']) {
+      const poster = await png('/api/v1/villages/cd-001/poster.png?kind=' + kind);
+      assert.equal(poster.kind, kind);
+      assert.equal(poster.texts.length, 1, JSON.stringify(poster.texts));
+      const { route, query } = scanned(poster.texts[0]);
+      assert.equal(route, 'pages/apply/apply');
+      const who = person('scan-' + kind);
+      const apply = await ready(who.open(route, query));
+      assert.equal(apply.data.area.villages[apply.data.area.villageIndex].code, 'cd-001');
+      assert.equal(apply.data.area.presetVillage, '西冶街社区');
+
+      const invitation = await staff.request('POST', '/api/v1/helpers/invitations', { village: 'cd-001' });
+      const code = await png(invitation.qr_url + '&kind=' + kind);
+      assert.equal(code.kind, kind);
+      const opened = scanned(code.texts[0]);
+      assert.equal(opened.route, 'pages/helper/redeem');
+      const redeem = await ready(who.open(opened.route, opened.query));
+      assert.equal(redeem.data.code, invitation.code);
+      await mp.tap(redeem, '.redeem');
+      await mp.until(() => redeem.data.done, { what: 'redeemed from the ' + kind, page: redeem });
+    }
   });
 
   describe('every page: loading, then an error with 重试 instead of a blank screen', () => {
