@@ -23,7 +23,7 @@ function freePort() {
   });
 }
 
-async function waitFor(url, { timeoutMs = 30000, proc, logs } = {}) {
+async function waitFor(url, { timeoutMs = 120000, proc, logs } = {}) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc && proc.exitCode !== null) {
