@@ -280,6 +280,22 @@ describe('the pages against the real backend', { skip }, () => {
     await mp.tap(service, '.call-hotline');
     assert.equal(who.wx.shown.pop().kind, 'call');
     assert.ok(mp.all(service, '.call-town').length >= 1);
+    assert.equal(mp.all(service, '.locate').length, 0, 'no map without a place');
+
+    // The center gives the town's service point its place: 查看位置 opens WeChat's map.
+    backend.run(['create-staff', '--username', 'center-1', '--password', 'long-enough-pass-1', '--role', 'center_staff']);
+    const { createApi } = require('../utils/api.js');
+    const centerWx = createWx({ user: 'center' });
+    const login = await createApi({ wx: centerWx, base: backend.base }).request('POST', '/api/v1/auth/staff-login',
+      { username: 'center-1', password: 'long-enough-pass-1' }, { relogin: false });
+    centerWx.storage.set('e_rescue_token', login.token);
+    const center = createApi({ wx: centerWx, base: backend.base });
+    const town = service.data.towns[0];
+    await center.request('PATCH', '/api/v1/public/contacts/' + town.id, { address: '城东街道便民服务中心', latitude: 36.4872, longitude: 117.8561 });
+    const again = await ready(who.open('pages/service/service'));
+    await mp.tap(again, '.locate');
+    const shown = who.wx.shown.pop();
+    assert.deepEqual([shown.kind, shown.latitude, shown.longitude, shown.address], ['location', 36.4872, 117.8561, '城东街道便民服务中心']);
   });
 
   // What a phone does with a scanned code: a plain link under our prefix opens the page the
