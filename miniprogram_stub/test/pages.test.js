@@ -228,9 +228,12 @@ describe('the pages against the real backend', { skip }, () => {
     assert.equal(households.data.total, 1);
     assert.match(mp.text(households), /赵六.*下次走访 \d{4}-\d{2}-\d{2}/);
     await mp.input(households, '.search', '钱');
-    assert.equal(households.data.items.length, 0);
+    await mp.tap(households, '.find');
+    await mp.until(() => households.data.total === 0, { what: 'no 钱', page: households });
     await mp.input(households, '.search', '赵');
-    assert.equal(households.data.items.length, 1);
+    await mp.tap(households, '.find');
+    await mp.until(() => households.data.total === 1, { what: 'found 赵六', page: households });
+    assert.equal(households.data.items[0].name, '赵六');
     await mp.tap(households, '.visit');
     assert.match(who.wx.lastNavigation().url, /helper\/visit\?household=\d+&name=/);
 
