@@ -53,6 +53,9 @@ class Config:
     login_max_failures: int = 5
     login_ip_max_failures: int = 30
     login_window_seconds: int = 15 * 60
+    #: Staff sessions (the console's cookie, the API's staff tokens) end after this many seconds
+    #: without a request.
+    staff_idle_timeout: int = 30 * 60
     max_upload_bytes: int = 10 * 1024 * 1024
     miniprogram_apply_page: str = "pages/apply/apply"
     district_hotline: str = "0533-4180000"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask_smorest import Blueprint
@@ -86,11 +85,6 @@ def wechat_login(body: dict[str, Any]) -> auth.IssuedToken:
 def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
     """Staff password login; repeated failures lock the account and the address for a while."""
     config = runtime().config
-    policy = auth.ThrottlePolicy(
-        max_failures=config.login_max_failures,
-        ip_max_failures=config.login_ip_max_failures,
-        window=timedelta(seconds=config.login_window_seconds),
-    )
     return auth.staff_login(
         db(),
         username=body["username"],
@@ -98,7 +92,7 @@ def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
         ip=client_ip(),
         now=now(),
         ttl=config.staff_token_ttl,
-        policy=policy,
+        policy=auth.ThrottlePolicy.from_config(config),
     )
 
 

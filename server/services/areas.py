@@ -189,3 +189,28 @@ def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
         if alias in header:
             return header.index(alias)
     return None
+
+
+def list_towns(db: Session) -> list[Town]:
+    return list(db.scalars(select(Town).order_by(Town.sort_order, Town.code)))
+
+
+def list_departments(db: Session) -> list[Department]:
+    return list(db.scalars(select(Department).order_by(Department.sort_order, Department.code)))
+
+
+def area_names(
+    db: Session, *, town_ids: set[int], village_ids: set[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Town and village names of the ids a page shows (two small lookups, none when empty)."""
+    towns = (
+        dict(db.execute(select(Town.id, Town.name).where(Town.id.in_(town_ids))).all())
+        if town_ids
+        else {}
+    )
+    villages = (
+        dict(db.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids))).all())
+        if village_ids
+        else {}
+    )
+    return towns, villages

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from server.config import Config
 from server.db import Precompiled
 from server.errors import DomainError, TooManyRequests, Unauthorized, UpstreamUnavailable
 from server.models import AuthToken, LoginThrottle, Role, User
@@ -46,6 +47,15 @@ class ThrottlePolicy:
     max_failures: int
     ip_max_failures: int
     window: timedelta
+
+    @classmethod
+    def from_config(cls, config: Config) -> ThrottlePolicy:
+        """The one policy every staff login (the API's and the console's) applies."""
+        return cls(
+            max_failures=config.login_max_failures,
+            ip_max_failures=config.login_ip_max_failures,
+            window=timedelta(seconds=config.login_window_seconds),
+        )
 
 
 def hash_password(password: str) -> str:
