@@ -27,6 +27,9 @@ from server.services import auth
 #: Staff roles that have a console (residents and helpers use the mini-program).
 CONSOLE_ROLES = frozenset({Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF})
 CSRF_FIELD = "csrf_token"
+#: The idle clock advances in steps of this many seconds (the cookie is re-signed and sent again
+#: only then): the timeout is exact to within a minute.
+SEEN_RESOLUTION = 60
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -118,7 +121,8 @@ def _authenticate() -> Response | None:
     if actor.role not in CONSOLE_ROLES:
         session.clear()
         raise Forbidden("该账号不能使用工作台", code="not_console_role")
-    session["seen"] = moment
+    if moment - int(session.get("seen", 0)) >= SEEN_RESOLUTION:
+        session["seen"] = moment  # a new cookie at most once a minute, not on every request
     g.actor = actor
     return None
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from server.clock import TZ
 from server.services import leads
 from server.services.access import Actor
-from server.services.areas import area_names
+from server.services.areas import list_towns, village_names
 from server.services.audit import record
 from server.services.reports import CHANNEL_LABELS
 
@@ -58,11 +58,8 @@ def export_queue(
         if cursor is None:
             break
     items = items[:MAX_EXPORT_ROWS]
-    towns, villages = area_names(
-        db,
-        town_ids={i.town_id for i in items if i.town_id},
-        village_ids={i.village_id for i in items if i.village_id},
-    )
+    towns = {t.id: t.name for t in list_towns(db.connection())}
+    villages = village_names(db.connection(), {i.village_id for i in items if i.village_id})
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False})
     sheet = book.add_worksheet("线索库")

@@ -30,7 +30,7 @@ from server.services.feeds.batches import list_feeds
 from server.services.workdays import WorkCalendar
 
 #: How many of the newest open leads without an ID number the duplicate review scores.
-PAIR_SCAN = 100
+PAIR_SCAN = 50
 
 
 @dataclass(frozen=True)

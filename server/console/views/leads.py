@@ -48,17 +48,15 @@ def queue() -> Any:
     total = None
     if "cursor" not in args:
         total = leads.count_queue(connection(), actor=who, filters=filters)
-    towns, villages = areas.area_names(
-        db(),
-        town_ids={i.town_id for i in result.items if i.town_id},
-        village_ids={i.village_id for i in result.items if i.village_id},
-    )
+    all_towns = areas.list_towns(connection())
     context = {
         "page": result,
         "total": total,
         "args": args,
-        "towns": towns,
-        "villages": villages,
+        "towns": {t.id: t.name for t in all_towns},
+        "villages": areas.village_names(
+            connection(), {i.village_id for i in result.items if i.village_id}
+        ),
         "filter_args": {k: v for k, v in request.args.items() if k != "cursor" and v},
         "can_bulk": who.role in HANDLERS,
     }
@@ -66,8 +64,8 @@ def queue() -> Any:
         return render_template("console/_queue_results.html", **context)
     return render_template(
         "console/queue.html",
-        all_towns=areas.list_towns(db()),
-        units=_units(db()) if who.role in HANDLERS else [],
+        all_towns=all_towns,
+        units=_units(all_towns) if who.role in HANDLERS else [],
         **context,
     )
 
@@ -114,15 +112,15 @@ def bulk() -> Any:
     return redirect(safe_next(request.form.get("back") or url_for("console.queue")), code=303)
 
 
-def _units(session: Any) -> list[dict[str, str]]:
+def _units(towns: list[areas.AreaRef] | None = None) -> list[dict[str, str]]:
     """The unit picker: departments, then towns."""
     units = [
         {"value": f"department:{d.code}", "name": d.name, "group": "部门"}
-        for d in areas.list_departments(session)
+        for d in areas.list_departments(connection())
     ]
     units += [
         {"value": f"town:{t.code}", "name": t.name, "group": "镇街"}
-        for t in areas.list_towns(session)
+        for t in (towns if towns is not None else areas.list_towns(connection()))
     ]
     return units
 
@@ -265,7 +263,7 @@ def issue_dispatch(lead_id: int) -> Any:
     return render_template(
         "console/dispatch_new.html",
         lead=leads.lead_view(db(), found, pii=runtime().pii),
-        units=_units(db()),
+        units=_units(),
         due=due,
         working_days=dispatches.DUE_WORKING_DAYS,
         idempotency_key=uuid.uuid4().hex,
