@@ -15,7 +15,7 @@ from server.config import Config
 
 
 def register_console(app: Flask, config: Config) -> None:
-    from server.console import errors, format, security
+    from server.console import format, security
     from server.console.views import blp
 
     app.config.update(
@@ -29,5 +29,4 @@ def register_console(app: Flask, config: Config) -> None:
     )
     app.session_interface = security.ConsoleSessionInterface()
     format.register_filters(app)
-    errors.register(blp)
     app.register_blueprint(blp)

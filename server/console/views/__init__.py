@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint
 
+from server.console import errors
 from server.console.security import CSRF_FIELD, check_csrf, csrf_token
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,9 @@ blp = Blueprint(
     static_folder=str(_ROOT / "static"),
     static_url_path="/static",
 )
+
+
+errors.register(blp)
 
 
 @blp.before_request

@@ -9,13 +9,16 @@ from urllib.parse import quote
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
 
-from server.console import forms
+from server.console import forms, present
 from server.console.deps import actor, connection, db, now, runtime
+from server.console.format import LEAD_STATUS_LABELS
 from server.console.security import page, safe_next
 from server.console.views import blp
 from server.errors import NotFound, ValidationFailed
 from server.models import Role
 from server.services import applications, areas, dispatches, leads, queue_export
+from server.services.leads import CATEGORIES
+from server.services.reports import CHANNEL_LABELS
 from server.services.workdays import WorkCalendar
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
@@ -49,14 +52,15 @@ def queue() -> Any:
     if "cursor" not in args:
         total = leads.count_queue(connection(), actor=who, filters=filters)
     all_towns = areas.list_towns(connection())
+    villages = areas.village_names(
+        connection(), {i.village_id for i in result.items if i.village_id}
+    )
     context = {
-        "page": result,
+        "rows": present.queue_rows(result.items, {t.id: t.name for t in all_towns}, villages),
+        "next_cursor": result.next_cursor,
         "total": total,
         "args": args,
-        "towns": {t.id: t.name for t in all_towns},
-        "villages": areas.village_names(
-            connection(), {i.village_id for i in result.items if i.village_id}
-        ),
+        "queue_url": url_for("console.queue"),
         "filter_args": {k: v for k, v in request.args.items() if k != "cursor" and v},
         "can_bulk": who.role in HANDLERS,
     }
@@ -64,7 +68,10 @@ def queue() -> Any:
         return render_template("console/_queue_results.html", **context)
     return render_template(
         "console/queue.html",
-        all_towns=all_towns,
+        status_choices=present.choices(LEAD_STATUS_LABELS, args.get("status")),
+        channel_choices=present.choices(CHANNEL_LABELS, args.get("channel")),
+        category_choices=present.choices(CATEGORIES, args.get("category")),
+        town_choices=present.choices({t.code: t.name for t in all_towns}, args.get("town")),
         units=_units(all_towns) if who.role in HANDLERS else [],
         **context,
     )
