@@ -43,6 +43,7 @@ def staff(runtime):  # noqa: ANN001, ANN201
                 department_code=dept,
                 now=clock.now(),
                 actor=SYSTEM,
+                must_change_password=False,
             )
             db.commit()
         return username
@@ -145,6 +146,49 @@ def test_console_idle_timeout_logs_out(client, staff, runtime, monkeypatch):
     assert "未操作" in login.text
     monkeypatch.undo()
     assert client.get("/console/").status_code == 302
+
+
+def test_console_forced_password_change_at_first_login_then_logs_in(client, runtime):
+    with runtime.session_factory() as db:
+        create_staff(
+            db,
+            username="newcomer",
+            password=PASSWORD,
+            role=Role.CENTER_STAFF,
+            now=clock.now(),
+            actor=SYSTEM,
+        )
+        db.commit()
+    page = client.get("/console/login")
+    resp = client.post(
+        "/console/login",
+        data={"username": "newcomer", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
+    assert resp.status_code == 200 and "修改密码" in resp.text
+    assert client.get("/console/").status_code == 302  # not logged in yet
+    weak = client.post(
+        "/console/password",
+        data={
+            "username": "newcomer",
+            "password": PASSWORD,
+            "new_password": "short",
+            "new_password_again": "short",
+            "csrf_token": csrf_of(resp.text),
+        },
+    )
+    assert weak.status_code == 422 and "密码不符合安全要求" in weak.text
+    done = client.post(
+        "/console/password",
+        data={
+            "username": "newcomer",
+            "password": PASSWORD,
+            "new_password": "Brand-new-2026",
+            "new_password_again": "Brand-new-2026",
+            "csrf_token": csrf_of(weak.text),
+        },
+    )
+    assert done.status_code == 303
+    assert client.get("/console/").status_code == 200
 
 
 def test_console_activity_within_the_idle_timeout_keeps_the_session(

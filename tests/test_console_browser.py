@@ -105,6 +105,7 @@ def open_as(browser, live_server, runtime):  # noqa: ANN001, ANN201
                 department_code=None,
                 now=clock.now(),
                 actor=SYSTEM,
+                must_change_password=False,
             )
             db.commit()
         context = browser.new_context(
@@ -258,6 +259,7 @@ def test_console_main_forms_work_from_the_keyboard(browser, live_server, runtime
             department_code=None,
             now=clock.now(),
             actor=SYSTEM,
+            must_change_password=False,
         )
         db.commit()
     context = browser.new_context(viewport={"width": 1366, "height": 768})

@@ -37,6 +37,17 @@ class StaffLoginSchema(Schema):
     )
 
 
+class StaffPasswordChangeSchema(StaffLoginSchema):
+    new_password = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        load_only=True,
+        metadata={
+            "description": "≥ 8 characters of three kinds, not the username, not one of the last 5"
+        },
+    )
+
+
 class AreaRefSchema(Schema):
     code = fields.String()
     name = fields.String()
@@ -83,7 +94,10 @@ def wechat_login(body: dict[str, Any]) -> auth.IssuedToken:
 @blp.response(200, TokenSchema)
 @public
 def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
-    """Staff password login; repeated failures lock the account and the address for a while."""
+    """Staff password login. Five failures lock the account for 15 minutes; failures from one
+    address beyond its limit are answered slowly. A first login, or a password older than 90
+    days, answers 403 `password_change_required`: send it again to `/auth/staff-password`
+    with a new one."""
     config = runtime().config
     return auth.staff_login(
         db(),
@@ -92,7 +106,26 @@ def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
         ip=client_ip(),
         now=now(),
         ttl=config.staff_token_ttl,
-        policy=auth.ThrottlePolicy.from_config(config),
+        policy=auth.LoginPolicy.from_config(config),
+    )
+
+
+@blp.route("/auth/staff-password", methods=["POST"])
+@blp.arguments(StaffPasswordChangeSchema)
+@blp.response(200, TokenSchema)
+@public
+def change_staff_password(body: dict[str, Any]) -> auth.IssuedToken:
+    """Set a new staff password with the current one (checked like a login), and log in."""
+    config = runtime().config
+    return auth.change_staff_password(
+        db(),
+        username=body["username"],
+        password=body["password"],
+        new_password=body["new_password"],
+        ip=client_ip(),
+        now=now(),
+        ttl=config.staff_token_ttl,
+        policy=auth.LoginPolicy.from_config(config),
     )
 
 

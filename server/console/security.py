@@ -2,9 +2,9 @@
 
 The cookie (HttpOnly, SameSite=Lax, Secure in production, path /console) holds the staff
 member's token from `services.auth.staff_login` — the same token and the same check
-(`auth.authenticate`) as the API's bearer header — plus the CSRF token and the time of the
-last request. Logging out or timing out revokes the token itself, so a copied cookie is dead
-too.
+(`auth.authenticate`, with its sliding idle timeout) as the API's bearer header — and the CSRF
+token. Logging out revokes the token, and an idle token is dead in the database, so a copied
+cookie dies with the session.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from server.services import auth
 #: Staff roles that have a console (residents and helpers use the mini-program).
 CONSOLE_ROLES = frozenset({Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF})
 CSRF_FIELD = "csrf_token"
-#: The idle clock advances in steps of this many seconds (the cookie is re-signed and sent again
-#: only then): the timeout is exact to within a minute.
-SEEN_RESOLUTION = 60
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -71,7 +68,6 @@ def start_session(token: str, *, display_name: str) -> None:
     session.clear()
     session["token"] = token
     session["name"] = display_name
-    session["seen"] = int(now().timestamp())
     session["csrf"] = secrets.token_urlsafe(32)
 
 
@@ -105,25 +101,34 @@ def page(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def _authenticate() -> Response | None:
+    """The API's own check of the session's token (`auth.authenticate`): revoked, expired, or
+    idle for `STAFF_IDLE_TIMEOUT` (sliding, written back at most once a minute, as for the
+    API's bearer tokens) all end the session and lead to the login page."""
     token = session.get("token")
     if not token:
         return _to_login(None)
-    moment = int(now().timestamp())
-    idle = runtime().config.staff_idle_timeout
-    if moment - int(session.get("seen", 0)) > idle:
-        end_session()
-        return _to_login(f"您已超过{idle // 60}分钟未操作，为保护信息安全已自动退出，请重新登录")
+    rt = runtime()
     try:
-        actor = auth.authenticate(connection(), token=token, now=now(), ip=client_ip())
+        found = auth.authenticate(
+            connection(),
+            token=token,
+            now=now(),
+            ip=client_ip(),
+            staff_idle_timeout=rt.config.staff_idle_timeout,
+        )
     except Unauthorized as exc:
         session.clear()
+        if exc.code == "token_idle":
+            minutes = rt.config.staff_idle_timeout // 60
+            return _to_login(f"您已超过{minutes}分钟未操作，为保护信息安全已自动退出，请重新登录")
         return _to_login(exc.message)
-    if actor.role not in CONSOLE_ROLES:
+    if found.touch_token_id is not None:
+        with rt.read_engine.connect() as autocommit:
+            auth.touch_token(autocommit, token_id=found.touch_token_id, now=now())
+    if found.actor.role not in CONSOLE_ROLES:
         session.clear()
         raise Forbidden("该账号不能使用工作台", code="not_console_role")
-    if moment - int(session.get("seen", 0)) >= SEEN_RESOLUTION:
-        session["seen"] = moment  # a new cookie at most once a minute, not on every request
-    g.actor = actor
+    g.actor = found.actor
     return None
 
 

@@ -32,14 +32,61 @@ def login() -> Any:
             ip=client_ip(),
             now=now(),
             ttl=config.staff_token_ttl,
-            policy=auth.ThrottlePolicy.from_config(config),
+            policy=auth.LoginPolicy.from_config(config),
         )
+    except auth.PasswordChangeRequired as exc:
+        g.keep_changes = exc.keep_changes
+        return _change_form(username, target, notice=exc.message, status=200)
     except DomainError as exc:
         g.keep_changes = exc.keep_changes  # a counted failure is kept
         return _refused(exc.message, username, target, exc.status)
+    return _logged_in(issued, target)
+
+
+@blp.route("/password", methods=["POST"])
+def change_password() -> Any:
+    """A forced (first login, 90 days) or chosen password change: the current password is
+    checked like a login (`auth.change_staff_password`), then the new one must meet the
+    policy; success logs in."""
+    username = request.form.get("username", "").strip()[:64]
+    target = request.form.get("next", "")
+    new_password = request.form.get("new_password", "")[:256]
+    if new_password != request.form.get("new_password_again", "")[:256]:
+        return _change_form(username, target, error="两次输入的新密码不一致", status=422)
+    config = runtime().config
+    try:
+        issued = auth.change_staff_password(
+            db(),
+            username=username,
+            password=request.form.get("password", "")[:256],
+            new_password=new_password,
+            ip=client_ip(),
+            now=now(),
+            ttl=config.staff_token_ttl,
+            policy=auth.LoginPolicy.from_config(config),
+        )
+    except DomainError as exc:
+        g.keep_changes = exc.keep_changes
+        return _change_form(username, target, error=exc.message, status=exc.status)
+    flash("密码已修改", "success")
+    return _logged_in(issued, target)
+
+
+def _logged_in(issued: auth.IssuedToken, target: str) -> Any:
     user = issued.user
     start_session(issued.token, display_name=user.display_name or user.username or "")
     return redirect(safe_next(target), code=303)
+
+
+def _change_form(
+    username: str, target: str, *, notice: str = "", error: str = "", status: int
+) -> tuple[str, int]:
+    return (
+        render_template(
+            "console/password.html", username=username, next=target, notice=notice, error=error
+        ),
+        status,
+    )
 
 
 def _refused(message: str, username: str, target: str, status: int) -> tuple[str, int]:
