@@ -12,7 +12,7 @@ from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.models import ApplicationStatus, ApplicationType, Role
-from server.services import applications, notifications
+from server.services import applications, decisions, notifications
 from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
@@ -104,6 +104,9 @@ class OnBehalfViewSchema(Schema):
 
 class ApplicationSchema(Schema):
     id = fields.Integer(required=True)
+    number = fields.String(
+        required=True, metadata={"description": "SQ… number, as every message quotes it"}
+    )
     type = fields.String(required=True)
     type_label = fields.String(required=True)
     status = fields.String(required=True)
@@ -121,6 +124,7 @@ class ApplicationSchema(Schema):
     decided_at = fields.DateTime(allow_none=True)
     outcome = fields.String(allow_none=True)
     outcome_reason = fields.String(allow_none=True)
+    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
     outcome_label = fields.String(allow_none=True, metadata={"description": "plain Chinese"})
     town_id = fields.Integer(required=True)
     village_id = fields.Integer(required=True)
@@ -140,6 +144,7 @@ class ApplicationFilterSchema(PageArgsSchema):
 class DecisionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
+    amount = fields.Decimal(load_default=None, allow_none=True, **_MONEY)
 
 
 class ApplicationPageSchema(NumberedPageSchema):
@@ -212,7 +217,8 @@ def get_application(application_id: int) -> Any:
 @requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.response(200, ApplicationSchema)
 def accept_application(application_id: int) -> Any:
-    """受理: the town (or the center) takes the application up."""
+    """受理 from 提交 (else 409 `application_state`): the town (or the center) takes the
+    application up; its lead leaves the untriaged queue."""
     return _handle(application_id, ApplicationStatus.ACCEPTED)
 
 
@@ -220,7 +226,8 @@ def accept_application(application_id: int) -> Any:
 @requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.response(200, ApplicationSchema)
 def investigate_application(application_id: int) -> Any:
-    """调查核实: staff start the household investigation."""
+    """调查核实 from 受理 (else 409 `application_state`): staff start the household
+    investigation."""
     return _handle(application_id, ApplicationStatus.INVESTIGATING)
 
 
@@ -229,13 +236,21 @@ def investigate_application(application_id: int) -> Any:
 @blp.arguments(DecisionSchema)
 @blp.response(200, ApplicationSchema)
 def decide_application(body: dict[str, Any], application_id: int) -> Any:
-    """办结: record the outcome (a reason is required for 不符合条件 and 转介)."""
-    return _handle(application_id, ApplicationStatus.DECIDED, **body)
+    """办结 from 调查核实 (else 409 `application_state`): the outcome, a reason for 不符合条件 and
+    转介, the amount for 临时救助 and 医疗救助. The lead moves on as after a slip's feedback."""
+    application = decisions.decide_directly(
+        db(),
+        application_id,
+        decisions.Decision(body["outcome"], body.get("reason"), body.get("amount")),
+        actor=current_actor(),
+        now=now(),
+    )
+    return _view(application)
 
 
-def _handle(application_id: int, status: ApplicationStatus, **decision: Any) -> Any:
+def _handle(application_id: int, status: ApplicationStatus) -> Any:
     application = applications.handle(
-        db(), application_id, status, actor=current_actor(), now=now(), **decision
+        db(), application_id, status, actor=current_actor(), now=now()
     )
     return _view(application)
 

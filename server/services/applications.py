@@ -23,6 +23,8 @@ from server.models import (
     ApplicationStatus,
     ApplicationType,
     Channel,
+    Lead,
+    LeadStatus,
     Role,
     Town,
     Village,
@@ -31,9 +33,9 @@ from server.services import idnumber
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.idempotency import create_once
-from server.services.leads import Signal, record_signal
+from server.services.leads import Signal, record_signal, set_lead_status
 from server.services.notifications import notify_application_event
-from server.services.outcomes import NEEDS_REASON, OUTCOMES, TYPE_LABELS, outcome_text
+from server.services.outcomes import TYPE_LABELS, outcome_text
 from server.services.photos import owned_photo_ids
 from server.services.pii import PersonalData
 
@@ -290,6 +292,7 @@ def _step(
             status=status,
             title=title or STEP_TITLES[status],
             actor_id=actor.user_id,
+            kind="step",
         )
     )
     record(
@@ -372,46 +375,59 @@ def withdraw(db: Session, application_id: int, *, actor: Actor, now: datetime) -
     return application
 
 
-#: The order of an application's steps; it only ever moves forward.
-_ORDER: dict[ApplicationStatus, int] = {
-    ApplicationStatus.SUBMITTED: 0,
-    ApplicationStatus.ACCEPTED: 1,
-    ApplicationStatus.INVESTIGATING: 2,
-    ApplicationStatus.DECIDED: 3,
+#: The step each step follows: 提交 → 受理 → 调查核实 → 办结, one at a time.
+PREVIOUS_STEP: dict[ApplicationStatus, ApplicationStatus] = {
+    ApplicationStatus.ACCEPTED: ApplicationStatus.SUBMITTED,
+    ApplicationStatus.INVESTIGATING: ApplicationStatus.ACCEPTED,
+    ApplicationStatus.DECIDED: ApplicationStatus.INVESTIGATING,
+}
+STATUS_LABELS: dict[ApplicationStatus, str] = {
+    ApplicationStatus.SUBMITTED: "已提交",
+    ApplicationStatus.ACCEPTED: "已受理",
+    ApplicationStatus.INVESTIGATING: "调查核实中",
+    ApplicationStatus.DECIDED: "已办结",
+    ApplicationStatus.WITHDRAWN: "已撤回",
+}
+_STEP_VERBS: dict[ApplicationStatus, str] = {
+    ApplicationStatus.ACCEPTED: "受理",
+    ApplicationStatus.INVESTIGATING: "调查核实",
+    ApplicationStatus.DECIDED: "办结",
 }
 
 
-def advance(
+class ApplicationStateError(Conflict):
+    code = "application_state"
+
+
+def application_number(application: Application) -> str:
+    """The number residents read in every message about the application, e.g. SQ00000012."""
+    return f"SQ{application.id:08d}"
+
+
+def require_step(application: Application, status: ApplicationStatus) -> None:
+    """409 `application_state` unless `application` stands exactly one step before `status`."""
+    needed = PREVIOUS_STEP[status]
+    if application.status is needed:
+        return
+    message = (
+        f"申请{application_number(application)}当前{STATUS_LABELS[application.status]}，"
+        f"不能{_STEP_VERBS[status]}（应在{STATUS_LABELS[needed]}之后）"
+    )
+    raise ApplicationStateError(message, errors={"status": [message]})
+
+
+def take_step(
     db: Session,
     application: Application,
     status: ApplicationStatus,
     *,
     actor: Actor,
     now: datetime,
-    outcome: str | None = None,
-    reason: str | None = None,
-) -> bool:
-    """Move an undecided application forward to `status`; False when it is already there or past.
-
-    Deciding needs an outcome code from `services.outcomes.OUTCOMES` (and a reason for the
-    outcomes that need one). Withdrawn and decided applications never move again.
-    """
-    if application.status not in UNDECIDED or status is ApplicationStatus.WITHDRAWN:
-        return False
-    if _ORDER[status] <= _ORDER[application.status]:
-        return False
-    if status is ApplicationStatus.DECIDED:
-        if outcome not in OUTCOMES:
-            raise _invalid("outcome", "请选择办理结果")
-        if outcome in NEEDS_REASON and not (reason or "").strip():
-            raise _invalid("reason", "该结果需要填写原因")
-        application.outcome = outcome
-        application.outcome_reason = reason
-        title = f"办结：{outcome_text(outcome, reason)}"
-        _step(db, application, status, actor=actor, now=now, title=title)
-        return True
-    _step(db, application, status, actor=actor, now=now)
-    return True
+    title: str | None = None,
+) -> None:
+    """Move `application` one step forward (受理, 调查核实 or 办结), or 409 `application_state`."""
+    require_step(application, status)
+    _step(db, application, status, actor=actor, now=now, title=title)
 
 
 def handle(
@@ -421,46 +437,67 @@ def handle(
     *,
     actor: Actor,
     now: datetime,
-    outcome: str | None = None,
-    reason: str | None = None,
 ) -> Application:
-    """Staff accept (受理), investigate (调查核实) or decide (办结) an application in their area."""
+    """Town or center staff accept (受理) or investigate (调查核实) an application in their
+    area. Accepting a lead's application takes its lead out of the untriaged queue."""
     require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
     application = access_application_by_id(db, application_id, actor=actor)
-    if application.status not in UNDECIDED:
-        raise Conflict("申请已办结或已撤回", code="application_closed")
-    if not advance(db, application, status, actor=actor, now=now, outcome=outcome, reason=reason):
-        raise Conflict("申请已处于该步骤或之后的步骤", code="step_already_taken")
+    take_step(db, application, status, actor=actor, now=now)
+    if status is ApplicationStatus.ACCEPTED and application.lead_id is not None:
+        lead = db.get(Lead, application.lead_id)
+        if lead is not None and lead.status is LeadStatus.NEW:
+            set_lead_status(db, lead, LeadStatus.TRIAGED, actor=actor, now=now)
     db.flush()
     return application
 
 
 def advance_for_lead(
-    db: Session,
-    *,
-    lead_id: int,
-    status: ApplicationStatus,
-    actor: Actor,
-    now: datetime,
-    outcome: str | None = None,
-    reason: str | None = None,
+    db: Session, *, lead_id: int, status: ApplicationStatus, actor: Actor, now: datetime
 ) -> list[Application]:
-    """Move every undecided application feeding `lead_id` forward; returns those that moved.
+    """Take every undecided application feeding `lead_id` up to `status` (受理 or 调查核实),
+    step by step; returns those that moved.
 
-    Called when a transfer slip is issued (受理), signed for (调查核实) or answered (办结).
+    Called when a transfer slip is issued (受理) or signed for (调查核实): an application filed
+    after the slip was issued is accepted and investigated when the slip is signed.
     """
     rows = db.scalars(
         select(Application)
         .where(Application.lead_id == lead_id, Application.status.in_(UNDECIDED))
         .order_by(Application.id)
     )
-    moved = [
-        application
-        for application in rows
-        if advance(db, application, status, actor=actor, now=now, outcome=outcome, reason=reason)
-    ]
+    moved = []
+    for application in rows:
+        walked = False
+        for step in (ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING):
+            if PREVIOUS_STEP[step] is application.status:
+                _step(db, application, step, actor=actor, now=now)
+                walked = True
+            if step is status:
+                break
+        if walked:
+            moved.append(application)
     db.flush()
     return moved
+
+
+def lead_applications(db: Session, lead_id: int) -> list[Application]:
+    """Every application feeding a lead, oldest first."""
+    return list(
+        db.scalars(
+            select(Application).where(Application.lead_id == lead_id).order_by(Application.id)
+        )
+    )
+
+
+def undecided_on_lead(db: Session, lead_id: int) -> list[Application]:
+    """The applications of a lead still waiting for a decision, oldest first."""
+    return list(
+        db.scalars(
+            select(Application)
+            .where(Application.lead_id == lead_id, Application.status.in_(UNDECIDED))
+            .order_by(Application.id)
+        )
+    )
 
 
 def masked_view(
@@ -473,6 +510,7 @@ def masked_view(
     notices = notices or {}
     return {
         "id": application.id,
+        "number": application_number(application),
         "type": application.type.value,
         "type_label": TYPE_LABELS[application.type],
         "status": application.status.value,
@@ -490,7 +528,12 @@ def masked_view(
         "decided_at": application.decided_at,
         "outcome": application.outcome,
         "outcome_reason": application.outcome_reason,
-        "outcome_label": outcome_text(application.outcome) if application.outcome else None,
+        "amount": application.amount,
+        "outcome_label": (
+            outcome_text(application.outcome, amount=_amount(application))
+            if application.outcome
+            else None
+        ),
         "town_id": application.town_id,
         "village_id": application.village_id,
         "lead_id": application.lead_id,
@@ -516,6 +559,10 @@ def masked_view(
             for e in application.events
         ],
     }
+
+
+def _amount(application: Application) -> str | None:
+    return f"{application.amount.normalize():f}" if application.amount is not None else None
 
 
 def _on_behalf_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
