@@ -24,6 +24,8 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: Ids and the keys that point at them (models/base.py `BigIntPK`).
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 UNDECIDED_SQL = "status IN ('submitted', 'accepted', 'investigating')"
 
 
@@ -31,8 +33,8 @@ def upgrade() -> None:
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("intake", JSONType, nullable=True))
         batch_op.add_column(sa.Column("amount", sa.Numeric(12, 2), nullable=True))
-        batch_op.add_column(sa.Column("decided_by_id", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("decision_dispatch_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("decided_by_id", BIG, nullable=True))
+        batch_op.add_column(sa.Column("decision_dispatch_id", BIG, nullable=True))
         batch_op.add_column(
             sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("1"))
         )
@@ -61,12 +63,12 @@ def upgrade() -> None:
         )
     op.create_table(
         "inform_tasks",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("lead_id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG, nullable=False),
+        sa.Column("lead_id", BIG, nullable=False),
         sa.Column("source_key", sa.String(40), nullable=False),
-        sa.Column("town_id", sa.Integer(), nullable=True),
-        sa.Column("village_id", sa.Integer(), nullable=True),
-        sa.Column("helper_id", sa.Integer(), nullable=True),
+        sa.Column("town_id", BIG, nullable=True),
+        sa.Column("village_id", BIG, nullable=True),
+        sa.Column("helper_id", BIG, nullable=True),
         sa.Column("what", sa.Text(), nullable=False),
         sa.Column("created_at", AwareDateTime(timezone=True), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
@@ -74,7 +76,7 @@ def upgrade() -> None:
                                     native_enum=False, length=10, create_constraint=False),
                   nullable=True),
         sa.Column("informed_at", AwareDateTime(timezone=True), nullable=True),
-        sa.Column("informed_by_id", sa.Integer(), nullable=True),
+        sa.Column("informed_by_id", BIG, nullable=True),
         sa.Column("note", sa.String(500), nullable=True),
         sa.Column("recorded_at", AwareDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),

@@ -30,6 +30,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches,
         feeds,
         helpers,
+        informing,
         leads,
         notifications,
         posters,
@@ -59,6 +60,7 @@ def _blueprints() -> list:  # noqa: ANN202
         calendar.blp,
         audit.blp,
         dispatches.blp,
+        informing.blp,
         reports.blp,
     ]
 

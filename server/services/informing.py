@@ -91,6 +91,8 @@ def _visible(query: Select, actor: Actor) -> Select:
 
 
 def access_task_by_id(db: Session, task_id: int, *, actor: Actor) -> InformTask:
+    if not 0 < task_id < 2**63:
+        raise NotFound("未找到该告知任务")
     task = db.scalar(_visible(select(InformTask), actor).where(InformTask.id == task_id))
     if task is None:
         raise NotFound("未找到该告知任务")

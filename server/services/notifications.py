@@ -172,6 +172,31 @@ def notify_application_event(
     )
 
 
+def notify_papers_requested(
+    db: Session, application: Application, what: str, *, event_id: int, now: datetime
+) -> OutboxMessage | None:
+    """Tell the filer which documents staff need for their application (one message per ask)."""
+    if application.channel in STAFF_FILED:
+        return None
+    kind = f"{TYPE_LABELS[application.type]}申请"
+    number = _application_number(application)
+    whose = f"您为{application.name}代办的" if application.on_behalf else "您的"
+    thing = f"{application.name}的{kind}" if application.on_behalf else kind
+    raw = {"thing1": thing, "phrase2": "请补充材料", "time3": now, "thing4": what}
+    return _enqueue(
+        db,
+        user_id=application.filed_by_id,
+        dedup_key=f"application:{application.id}:papers:{event_id}",
+        event="status",
+        raw=raw,
+        page=f"{APPLICATION_PAGE}?id={application.id}",
+        title="请补充申请材料",
+        body=f"{whose}{kind}（{number}）需要补充材料：{what}。请在小程序中该申请下上传照片。",
+        application_id=application.id,
+        now=now,
+    )
+
+
 def notify_revisit_request(
     db: Session, application: Application, *, now: datetime
 ) -> OutboxMessage | None:

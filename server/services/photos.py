@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from server.errors import DomainError, NotFound, ValidationFailed
 from server.models import Application, ApplicationPhoto, Photo, Visit, VisitPhoto
 from server.services.access import Actor, scope_by_area
-from server.services.audit import record
+from server.services.audit import record, record_unmasked_view
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
 #: Largest image we agree to decode (pixels); larger headers are refused before decoding.
@@ -220,6 +220,17 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
     if _carried_in_jurisdiction(db, photo_id, Visit, actor=actor):
         return photo
     raise NotFound("未找到该照片")
+
+
+def view_photo(db: Session, photo_id: int, *, actor: Actor, now: datetime) -> Photo:
+    """The photo for `actor` (as `access_photo_by_id`); a staff member opening someone else's
+    photo of documents whole is audited as `pii.viewed` (an owner viewing their own is not)."""
+    photo = access_photo_by_id(db, photo_id, actor=actor)
+    if photo.owner_id != actor.user_id and actor.is_staff:
+        record_unmasked_view(
+            db, actor=actor, target_type="photo", target_id=photo.id, fields=["photo"], now=now
+        )
+    return photo
 
 
 #: What may carry a photo, with its link table (records with a town and a village).
