@@ -6,7 +6,7 @@ PORT   ?= 5000
 export DATABASE_URL ?= sqlite:///instance/e-rescue.db
 export UPLOAD_DIR ?= instance/uploads
 
-.PHONY: run test install migrate lint bench clean
+.PHONY: run test install migrate lint bench clean node-test
 
 $(BIN)/e-rescue: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,18 @@ run: migrate
 test: install
 	@$(BIN)/python -m tests.dbcheck
 	$(BIN)/pytest $(PYTEST_ARGS)
-	@if command -v node >/dev/null 2>&1 && [ -d miniprogram_stub/test ]; then \
-		node --test miniprogram_stub/test/; else echo "node tests: skipped (no node or no stub tests)"; fi
+	@$(MAKE) --no-print-directory node-test
+
+# The mini-program's tests: its dev dependencies (WeChat's compilers, miniprogram-simulate, the
+# DevTools' JSON schemas) installed from its lockfile, again only when the lockfile changed.
+# Without npm they are skipped with a message, except under CI (CI=true), where that fails.
+node-test:
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		if [ ! miniprogram_stub/node_modules/.package-lock.json -nt miniprogram_stub/package-lock.json ]; then \
+			(cd miniprogram_stub && npm ci --no-audit --no-fund --loglevel=error) || exit 1; fi; \
+		node --test miniprogram_stub/test/; \
+	elif [ -n "$$CI" ]; then echo "node tests: node and npm are required under CI"; exit 1; \
+	else echo "node tests: skipped (install Node 20 and npm to run the mini-program's tests)"; fi
 
 lint: install
 	$(BIN)/ruff check .

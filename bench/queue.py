@@ -290,6 +290,7 @@ def staff_token(app: Any, username: str, role: Role, department_code: str | None
             department_code=department_code,
             now=clock.now(),
             actor=SYSTEM,
+            must_change_password=False,
         )
         db.commit()
     resp = app.test_client().post(

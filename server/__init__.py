@@ -31,7 +31,18 @@ def create_app(config: Config | None = None) -> Flask:
     _configure_logging(config)
     _register_request_hooks(app)
     register_api(app)
+    _trust_proxies(app, config.proxy_hops)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies, take the client's address and scheme from the
+    X-Forwarded-For/-Proto values they append (werkzeug's ProxyFix reads the last `hops`
+    entries, so a client cannot forge its own). With 0 the headers are ignored."""
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 class _NoCookieSession(SessionInterface):

@@ -90,7 +90,17 @@ def _redact(url: str) -> str:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["town_staff", "department_staff", "center_staff", "leader"]),
+    type=click.Choice(
+        [
+            "town_staff",
+            "department_staff",
+            "center_staff",
+            "leader",
+            "system_admin",
+            "security_admin",
+            "audit_admin",
+        ]
+    ),
 )
 @click.option("--town", "town_code", default=None, help="town code, for town_staff")
 @click.option("--department", "department_code", default=None, help="for department_staff")

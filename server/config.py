@@ -50,9 +50,23 @@ class Config:
     wechat_miniprogram_state: str = "formal"
     resident_token_ttl: int = 30 * 24 * 3600
     staff_token_ttl: int = 12 * 3600
+    #: Failed passwords an account may take before it is locked (等保: 5), and for how long.
     login_max_failures: int = 5
+    login_lock_seconds: int = 15 * 60
+    #: Failed logins from one address before each further failure from it is slowed down.
     login_ip_max_failures: int = 30
+    #: Seconds a failed login from an address over its limit waits before it is answered.
+    login_ip_slowdown_seconds: float = 2.0
+    #: How far back failures are counted.
     login_window_seconds: int = 15 * 60
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    proxy_hops: int = 0
+    #: Staff tokens (and console sessions) expire after this long without use (sliding).
+    staff_idle_timeout: int = 30 * 60
+    #: Staff password rules (等保 level 3).
+    password_min_length: int = 8
+    password_history: int = 5
+    password_max_age_days: int = 90
     max_upload_bytes: int = 10 * 1024 * 1024
     miniprogram_apply_page: str = "pages/apply/apply"
     district_hotline: str = "0533-4180000"

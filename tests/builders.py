@@ -64,6 +64,7 @@ def staff_login(client, runtime):  # noqa: ANN001, ANN201
                 department_code=department,
                 now=clock.now(),
                 actor=SYSTEM,
+                must_change_password=False,
             )
             db.commit()
         resp = client.post(

@@ -6,19 +6,29 @@ import pytest
 
 from tests.builders import error_code
 
-ALL = ["resident", "helper", "town_staff", "department_staff", "center_staff", "leader"]
+ALL = [
+    "resident",
+    "helper",
+    "town_staff",
+    "department_staff",
+    "center_staff",
+    "leader",
+    "system_admin",
+    "security_admin",
+    "audit_admin",
+]
 
 #: (method, path, body, roles allowed)
 ENDPOINTS = [
     ("GET", "/api/v1/me", None, ALL),
     ("GET", "/api/v1/areas", None, ALL),
     ("POST", "/api/v1/auth/logout", None, ALL),
-    ("GET", "/api/v1/staff", None, ["center_staff"]),
+    ("GET", "/api/v1/staff", None, ["system_admin"]),
     (
         "POST",
         "/api/v1/staff",
         {"username": "newbie", "password": "long-enough-1", "role": "leader"},
-        ["center_staff"],
+        ["system_admin"],
     ),
     (
         "POST",

@@ -114,7 +114,12 @@ def lead_status(db, lead_id: int) -> str:
 def long_lived_tokens(runtime, monkeypatch):
     """Logins made at the real time stay valid while a test moves the clock weeks ahead."""
     ten_years = 10 * 365 * 24 * 3600
-    config = replace(runtime.config, staff_token_ttl=ten_years, resident_token_ttl=ten_years)
+    config = replace(
+        runtime.config,
+        staff_token_ttl=ten_years,
+        resident_token_ttl=ten_years,
+        staff_idle_timeout=ten_years,
+    )
     monkeypatch.setattr(runtime, "config", config)
 
 

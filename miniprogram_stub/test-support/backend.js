@@ -114,14 +114,25 @@ async function startBackend({ villages }) {
 }
 
 // A `wx` with real HTTP behind request/uploadFile, in-memory storage, and records of what the
-// user was shown. `loseNextResponse(pattern)` makes the next matching request reach the server
-// but report a network failure to the caller, as a dropped mobile connection would.
-function createWx({ user = 'nina', subscribeAnswer = 'accept' } = {}) {
+// user was shown. It keeps WeChat's rules that tests must not be able to bypass:
+// - `requestSubscribeMessage` works only inside a tap handler's own call stack (`__gesture`,
+//   raised by test-support/miniprogram.js while a tap handler runs), as "仅在点击行为时调用";
+// - `chooseMedia` needs the privacy agreement: until the user agrees, it calls the listener given
+//   to `onNeedPrivacyAuthorization` and waits for its `resolve({event: 'agree'})`, or fails;
+// - `offline = true` fails every request as a phone without network; `hold()` parks requests
+//   until the returned release function is called (to see loading states);
+// - `loseNextResponse(pattern)` makes the next matching request reach the server but report a
+//   network failure to the caller, as a dropped mobile connection would.
+function createWx({ user = 'nina', subscribeAnswer = 'accept', envVersion = 'develop', fontSize = 17 } = {}) {
   const storage = new Map();
   const shown = [];
   const calls = [];
   const losing = [];
+  const held = [];
+  let holding = false;
   let logins = 0;
+  let privacyListener = null;
+  let privacyAgreed = false;
 
   function headersOf(res) {
     const out = {};
@@ -147,12 +158,34 @@ function createWx({ user = 'nina', subscribeAnswer = 'accept' } = {}) {
     return true;
   }
 
-  return {
+  function later(run) {
+    if (holding) held.push(run);
+    else run();
+  }
+
+  const wx = {
     shown,
     calls,
     storage,
+    offline: false,
+    __gesture: 0,
     loseNextResponse(pattern) {
       losing.push(pattern);
+    },
+    // Park every request from now until the returned function is called.
+    hold() {
+      holding = true;
+      return () => {
+        holding = false;
+        held.splice(0).forEach((run) => run());
+      };
+    },
+    get privacyAgreed() {
+      return privacyAgreed;
+    },
+    // What tapping a <button open-type="agreePrivacyAuthorization"> does in WeChat.
+    __agreePrivacy() {
+      privacyAgreed = true;
     },
     login({ success }) {
       logins += 1;
@@ -160,59 +193,109 @@ function createWx({ user = 'nina', subscribeAnswer = 'accept' } = {}) {
     },
     request({ url, method = 'GET', data, header = {}, success, fail }) {
       const hasBody = method !== 'GET' && data !== undefined && data !== null;
-      calls.push({ method, url, header: Object.assign({}, header) });
-      fetch(url, { method, headers: header, body: hasBody ? JSON.stringify(data) : undefined })
-        .then(async (res) => {
-          const payload = { statusCode: res.status, data: await bodyOf(res), header: headersOf(res) };
-          if (shouldLose(url)) return fail({ errMsg: 'request:fail timeout' });
-          success(payload);
-        })
-        .catch((err) => fail({ errMsg: 'request:fail ' + err.message }));
+      calls.push({ method, url, header: Object.assign({}, header), data });
+      later(() => {
+        if (wx.offline) return setTimeout(() => fail({ errMsg: 'request:fail offline' }), 0);
+        fetch(url, { method, headers: header, body: hasBody ? JSON.stringify(data) : undefined })
+          .then(async (res) => {
+            const payload = { statusCode: res.status, data: await bodyOf(res), header: headersOf(res) };
+            if (shouldLose(url)) return fail({ errMsg: 'request:fail timeout' });
+            success(payload);
+          })
+          .catch((err) => fail({ errMsg: 'request:fail ' + err.message }));
+      });
     },
     uploadFile({ url, filePath, name, header = {}, formData = {}, success, fail }) {
       calls.push({ method: 'UPLOAD', url, header: Object.assign({}, header) });
-      const form = new FormData();
-      Object.keys(formData).forEach((k) => form.append(k, String(formData[k])));
-      const bytes = fs.readFileSync(filePath);
-      form.append(name, new Blob([bytes]), path.basename(filePath));
-      fetch(url, { method: 'POST', headers: header, body: form })
-        .then(async (res) => {
-          // wx.uploadFile hands over the body as a string.
-          const text = await res.text();
-          if (shouldLose(url)) return fail({ errMsg: 'uploadFile:fail timeout' });
-          success({ statusCode: res.status, data: text });
-        })
-        .catch((err) => fail({ errMsg: 'uploadFile:fail ' + err.message }));
+      later(() => {
+        if (wx.offline) return setTimeout(() => fail({ errMsg: 'uploadFile:fail offline' }), 0);
+        const form = new FormData();
+        Object.keys(formData).forEach((k) => form.append(k, String(formData[k])));
+        const bytes = fs.readFileSync(filePath);
+        form.append(name, new Blob([bytes]), path.basename(filePath));
+        fetch(url, { method: 'POST', headers: header, body: form })
+          .then(async (res) => {
+            // wx.uploadFile hands over the body as a string.
+            const text = await res.text();
+            if (shouldLose(url)) return fail({ errMsg: 'uploadFile:fail timeout' });
+            success({ statusCode: res.status, data: text });
+          })
+          .catch((err) => fail({ errMsg: 'uploadFile:fail ' + err.message }));
+      });
     },
-    requestSubscribeMessage({ tmplIds, success }) {
+    requestSubscribeMessage({ tmplIds, success, fail }) {
+      if (!wx.__gesture) {
+        const res = { errMsg: 'requestSubscribeMessage:fail can only be invoked by user TAP gesture.', errCode: 10005 };
+        shown.push({ kind: 'subscribe-refused', tmplIds });
+        return setTimeout(() => fail && fail(res), 0);
+      }
       shown.push({ kind: 'subscribe', tmplIds });
       const res = { errMsg: 'requestSubscribeMessage:ok' };
       tmplIds.forEach((id) => {
         res[id] = subscribeAnswer;
       });
-      success(res);
+      return setTimeout(() => success(res), 0);
+    },
+    onNeedPrivacyAuthorization(listener) {
+      privacyListener = listener;
+    },
+    getPrivacySetting({ success }) {
+      setTimeout(() => success({ needAuthorization: !privacyAgreed, privacyContractName: '《博山e救助隐私保护指引》' }), 0);
+    },
+    openPrivacyContract({ success } = {}) {
+      shown.push({ kind: 'privacy-contract' });
+      if (success) setTimeout(() => success({}), 0);
     },
     getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
     setStorageSync: (key, value) => storage.set(key, value),
     removeStorageSync: (key) => storage.delete(key),
+    clearStorageSync: () => storage.clear(),
     showToast: (opts) => shown.push({ kind: 'toast', text: opts.title }),
-    showModal: (opts) => {
-      shown.push({ kind: 'modal', text: opts.content });
-      if (opts.success) opts.success({ confirm: true, cancel: false });
+    // The modal answers "confirm" unless the test sets `nextModalAnswer = false`.
+    nextModalAnswer: true,
+    showModal(opts) {
+      const confirm = wx.nextModalAnswer;
+      wx.nextModalAnswer = true;
+      shown.push({ kind: 'modal', title: opts.title, text: opts.content });
+      if (opts.success) setTimeout(() => opts.success({ confirm, cancel: !confirm }), 0);
     },
     showLoading: () => {},
     hideLoading: () => {},
     // Pictures the user "chooses" next with wx.chooseMedia (paths of files on disk).
     nextChosenFiles: [],
     chooseMedia(opts) {
-      const files = this.nextChosenFiles.splice(0, opts.count || 9);
-      opts.success({ tempFiles: files.map((f) => ({ tempFilePath: f, fileType: 'image' })) });
+      const pick = () => {
+        const files = wx.nextChosenFiles.splice(0, opts.count || 9);
+        opts.success({ tempFiles: files.map((f) => ({ tempFilePath: f, fileType: 'image' })) });
+      };
+      if (privacyAgreed) return setTimeout(pick, 0);
+      if (!privacyListener) {
+        return setTimeout(() => opts.fail({ errMsg: 'chooseMedia:fail privacy permission is not authorized' }), 0);
+      }
+      shown.push({ kind: 'privacy-needed', referrer: 'chooseMedia' });
+      return privacyListener((answer) => {
+        if (answer && answer.event === 'agree' && privacyAgreed) return pick();
+        return opts.fail({ errMsg: 'chooseMedia:fail privacy permission is not authorized', errno: 104 });
+      }, { referrer: 'chooseMedia' });
     },
-    redirectTo: (opts) => shown.push({ kind: 'navigate', url: opts.url }),
-    navigateTo: (opts) => shown.push({ kind: 'navigate', url: opts.url }),
-    reLaunch: (opts) => shown.push({ kind: 'navigate', url: opts.url }),
+    getAccountInfoSync: () => ({ miniProgram: { appId: 'wx-test-appid', envVersion, version: '' } }),
+    getAppBaseInfo: () => ({ fontSizeSetting: fontSize, SDKVersion: '3.7.0', language: 'zh_CN' }),
+    getSystemInfoSync: () => ({ fontSizeSetting: fontSize, SDKVersion: '3.7.0', windowWidth: 375 }),
+    makePhoneCall: (opts) => shown.push({ kind: 'call', phone: opts.phoneNumber }),
+    openLocation: (opts) => shown.push({ kind: 'location', ...opts }),
+    redirectTo: (opts) => shown.push({ kind: 'navigate', how: 'redirectTo', url: opts.url }),
+    navigateTo: (opts) => shown.push({ kind: 'navigate', how: 'navigateTo', url: opts.url }),
+    reLaunch: (opts) => shown.push({ kind: 'navigate', how: 'reLaunch', url: opts.url }),
+    switchTab: (opts) => shown.push({ kind: 'navigate', how: 'switchTab', url: opts.url }),
+    navigateBack: () => shown.push({ kind: 'navigate', how: 'navigateBack' }),
     stopPullDownRefresh: () => {},
+    setNavigationBarTitle: () => {},
+    setTabBarBadge: (opts) => shown.push({ kind: 'badge', text: opts.text }),
+    removeTabBarBadge: () => shown.push({ kind: 'badge', text: '' }),
+    // The last navigation the page asked for.
+    lastNavigation: () => shown.filter((s) => s.kind === 'navigate').pop(),
   };
+  return wx;
 }
 
 // A small PNG photo (solid colour with a stripe), written to a temporary file like a camera

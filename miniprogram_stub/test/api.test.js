@@ -3,7 +3,8 @@
 const assert = require('node:assert/strict');
 const { describe, test } = require('node:test');
 
-const { createApi, errorText, villageFromOptions, findVillage } = require('../utils/api.js');
+const { createApi, errorText, findVillage } = require('../utils/api.js');
+const { launchParams } = require('../utils/launch.js');
 
 // A wx whose request answers each call with the next scripted reply:
 // {status, body} for an answer, or 'network' for a failure without one.
@@ -41,24 +42,42 @@ const NOT_FOUND = { status: 404, body: { code: 'not_found', message: '未找到�
 describe('subscribe requests', () => {
   test('a server without the templates endpoint means nothing is asked and nothing fails', async () => {
     const wx = scriptedWx([NOT_FOUND]);
-    const result = await createApi({ wx, base: 'http://x' }).requestSubscribe();
+    const api = createApi({ wx, base: 'http://x' });
+    await api.loadTemplates();
+    const result = await api.requestSubscribe();
     assert.deepEqual(result, { asked: false, results: {}, recorded: [] });
     assert.equal(wx.shown.length, 0);
   });
 
   test('an unreachable templates endpoint is treated the same way', async () => {
     const wx = scriptedWx(['network', 'network', 'network']);
-    const result = await createApi({ wx, base: 'http://x', retryDelayMs: 1 }).requestSubscribe();
+    const api = createApi({ wx, base: 'http://x', retryDelayMs: 1 });
+    await api.loadTemplates();
+    const result = await api.requestSubscribe();
     assert.equal(result.asked, false);
   });
 
   test('at most three templates are asked for and the answers are sent back', async () => {
     const templates = ['a', 'b', 'c', 'd'].map((id) => ({ event: id, template_id: 't-' + id }));
     const wx = scriptedWx([{ status: 200, body: templates }, { status: 200, body: [] }]);
-    const result = await createApi({ wx, base: 'http://x' }).requestSubscribe();
+    const api = createApi({ wx, base: 'http://x' });
+    await api.loadTemplates();
+    const result = await api.requestSubscribe();
     assert.deepEqual(wx.shown[0].tmplIds, ['t-a', 't-b', 't-c']);
     assert.deepEqual(wx.calls[1].data, { results: { 't-a': 'accept' } });
     assert.equal(result.asked, true);
+  });
+});
+
+describe('subscribe inside the tap', () => {
+  test('wx.requestSubscribeMessage is called synchronously, before requestSubscribe returns', async () => {
+    const templates = [{ event: 'received', template_id: 't-r' }];
+    const wx = scriptedWx([{ status: 200, body: templates }, { status: 200, body: [] }]);
+    const api = createApi({ wx, base: 'http://x' });
+    await api.loadTemplates();
+    const pending = api.requestSubscribe(['received']);
+    assert.deepEqual(wx.shown, [{ kind: 'subscribe', tmplIds: ['t-r'] }], 'asked in the same call stack');
+    await pending;
   });
 });
 
@@ -130,12 +149,13 @@ describe('error display', () => {
   });
 });
 
-describe('the village a page was opened for', () => {
-  test('from the poster QR code query and from a mini-program code scene', () => {
-    assert.equal(villageFromOptions({ village: 'cd-001' }), 'cd-001');
-    assert.equal(villageFromOptions({ scene: encodeURIComponent('village=cd-001') }), 'cd-001');
-    assert.equal(villageFromOptions({ scene: 'cd-001' }), 'cd-001');
-    assert.equal(villageFromOptions({}), null);
+describe('what a page was opened with', () => {
+  test('from a query, a plain QR code link (q) and a mini-program code scene', () => {
+    assert.equal(launchParams({ village: 'cd-001' }).village, 'cd-001');
+    const link = 'https://jiuzhu.example.cn/mp/apply?village=cd-001';
+    assert.equal(launchParams({ q: encodeURIComponent(link), scancode_time: '1700000000' }).village, 'cd-001');
+    assert.equal(launchParams({ scene: encodeURIComponent('v=cd-001') }).scene, 'v=cd-001');
+    assert.equal(launchParams({}).village, undefined);
   });
 
   test('is found with its town in the areas list', () => {

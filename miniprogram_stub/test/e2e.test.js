@@ -7,9 +7,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { after, before, describe, test } = require('node:test');
 
-const { createApi, findVillage, villageFromOptions, STATUS_LABELS } = require('../utils/api.js');
+const { createApi, findVillage, STATUS_LABELS } = require('../utils/api.js');
+const { launchParams } = require('../utils/launch.js');
 const { E_RESCUE, startBackend, createWx, writePhoto, idNumber } = require('../test-support/backend.js');
-const { loadPage, until } = require('../test-support/pages.js');
 
 const hasBackend = fs.existsSync(E_RESCUE);
 
@@ -57,13 +57,17 @@ describe('the mini-program against the real backend', { skip }, () => {
     assert.equal((await api.me()).id, user.id);
 
     // The poster's QR code opens the apply page with ?village=cd-001: the village is preselected.
-    const code = villageFromOptions({ village: 'cd-001' });
+    const code = launchParams({ village: 'cd-001' }).village;
     const place = findVillage(await api.areas(), code);
     assert.equal(place.village.name, '西冶街社区');
     assert.equal(place.town.code, 'chengdong');
 
-    // Subscribe request from the submit tap: template ids come from the server.
-    const subscribed = await api.requestSubscribe(['received', 'status', 'result']);
+    // Subscribe request from the submit tap: template ids come from the server (on page load).
+    await api.loadTemplates();
+    wx.__gesture = 1; // as inside a tap handler (test-support/miniprogram.js raises it there)
+    const asking = api.requestSubscribe(['received', 'status', 'result']);
+    wx.__gesture = 0;
+    const subscribed = await asking;
     assert.equal(subscribed.asked, true);
     const asked = wx.shown.find((s) => s.kind === 'subscribe');
     assert.equal(asked.tmplIds.length, 3);
@@ -118,111 +122,6 @@ describe('the mini-program against the real backend', { skip }, () => {
     const shown = wx.shown[wx.shown.length - 1];
     assert.ok(/撤回/.test(shown.text), shown.text);
     t.diagnostic(`application ${filed.id}: submitted → withdrawn`);
-  });
-
-  test('pages: the poster QR opens apply with the village set; file, view, withdraw', async () => {
-    const pageWx = createWx({ user: 'pia' });
-    const app = { api: createApi({ wx: pageWx, base: backend.base, retryDelayMs: 20 }), globalData: {} };
-
-    // pages/apply/apply?village=cd-001 — as the poster's QR code opens it.
-    const apply = loadPage('pages/apply/apply', { wx: pageWx, app });
-    apply.onLoad({ village: 'cd-001' });
-    await until(() => apply.data.area, { what: 'areas on the apply page' });
-    const { area } = apply.data;
-    assert.equal(area.towns[area.townIndex].code, 'chengdong');
-    assert.equal(area.villages[area.villageIndex].code, 'cd-001');
-    assert.equal(area.presetVillage, '西冶街社区');
-
-    // Fill the form through its handlers, pick a photo (uploaded with wx.uploadFile), submit.
-    const type = (field, value) =>
-      apply.onInput({ currentTarget: { dataset: { field } }, detail: { value } });
-    type('name', '王五');
-    type('id_number', idNumber('37030419700202123'));
-    type('phone', '13912345678');
-    type('address', '城东街道西冶街2号');
-    type('monthly_income', '600');
-    type('reason', '独居老人，行动不便，生活困难。');
-    pageWx.nextChosenFiles.push(writePhoto(backend.tmp, { seed: 3 }));
-    apply.addPhotos();
-    await until(() => apply.data.photos.length === 1, { what: 'the photo upload' });
-    await apply.submit();
-    const subscribe = pageWx.shown.find((s) => s.kind === 'subscribe');
-    assert.ok(subscribe, 'the submit tap asks for message subscriptions');
-    const navigated = pageWx.shown.find((s) => s.kind === 'navigate');
-    assert.ok(navigated, JSON.stringify(pageWx.shown));
-    const id = Number(/detail\?id=(\d+)/.exec(navigated.url)[1]);
-
-    // pages/mine/mine lists it; pages/detail/detail shows it and withdraws it.
-    const mine = loadPage('pages/mine/mine', { wx: pageWx, app });
-    await mine.onShow();
-    assert.deepEqual(mine.data.items.map((i) => [i.id, i.statusLabel]), [[id, '已提交']]);
-    const detail = loadPage('pages/detail/detail', { wx: pageWx, app });
-    detail.onLoad({ id: String(id) });
-    await detail.load();
-    assert.equal(detail.data.statusLabel, '已提交');
-    assert.equal(detail.data.canWithdraw, true);
-    detail.withdraw(); // the confirm modal answers "撤回"
-    await until(() => detail.data.application.status === 'withdrawn', { what: 'the withdrawal' });
-    assert.equal(detail.data.canWithdraw, false);
-    assert.equal(detail.data.timeline.length, 2);
-  });
-
-  test('a helper: redeem an invitation, record a severe-hardship visit, file on behalf', async () => {
-    // Town staff invite a helper for 西冶街社区 (the invitation QR opens pages/helper/redeem).
-    backend.run(['create-staff', '--username', 'cd-staff', '--password', 'long-enough-pass-1',
-      '--role', 'town_staff', '--town', 'chengdong']);
-    const staffWx = createWx({ user: 'staff' });
-    const staff = createApi({ wx: staffWx, base: backend.base });
-    const login = await staff.request('POST', '/api/v1/auth/staff-login',
-      { username: 'cd-staff', password: 'long-enough-pass-1' }, { relogin: false });
-    staffWx.storage.set('e_rescue_token', login.token);
-    const staffApi = createApi({ wx: staffWx, base: backend.base });
-    const invitation = await staffApi.request('POST', '/api/v1/helpers/invitations', { village: 'cd-001' });
-
-    const helperWx = createWx({ user: 'hank' });
-    const app = { api: createApi({ wx: helperWx, base: backend.base, retryDelayMs: 20 }), globalData: {} };
-    const redeem = loadPage('pages/helper/redeem', { wx: helperWx, app });
-    redeem.onLoad({ code: invitation.code });
-    await redeem.redeem();
-    assert.equal(redeem.data.done && redeem.data.done.village_name, '西冶街社区');
-
-    // pages/helper/visit: severe hardship is reported to the town at once.
-    const visit = loadPage('pages/helper/visit', { wx: helperWx, app });
-    visit.onLoad();
-    await until(() => visit.data.village, { what: "the helper's village" });
-    const input = (page, field, value) =>
-      page.onInput({ currentTarget: { dataset: { field } }, detail: { value } });
-    input(visit, 'head_name', '赵六');
-    input(visit, 'head_id_number', idNumber('37030419500303123'));
-    visit.onPick({ currentTarget: { dataset: { field: 'hardshipIndex' } }, detail: { value: '2' } });
-    visit.onChecks({ currentTarget: { dataset: { field: 'causes' } }, detail: { value: ['illness'] } });
-    await visit.save();
-    const saved = helperWx.shown.filter((x) => x.kind === 'toast').pop();
-    assert.equal(saved.text, '已保存，已同步报送镇街', JSON.stringify(helperWx.shown));
-    assert.equal(visit.data.recent.length, 1);
-    assert.equal(visit.data.recent[0].hardship, 'severe');
-
-    // pages/helper/filing: the village is the helper's own; verbal consent needs a witness.
-    const filing = loadPage('pages/helper/filing', { wx: helperWx, app });
-    filing.onLoad();
-    await until(() => filing.data.area, { what: 'areas on the filing page' });
-    assert.equal(filing.data.area.villages[filing.data.area.villageIndex].code, 'cd-001');
-    input(filing, 'name', '赵六');
-    input(filing, 'id_number', idNumber('37030419500303123'));
-    input(filing, 'phone', '13700001111');
-    input(filing, 'address', '城东街道西冶街3号');
-    input(filing, 'reason', '重病卧床，无力自行申请。');
-    filing.onConsent({ detail: { value: '1' } });
-    helperWx.nextChosenFiles.push(writePhoto(backend.tmp, { seed: 4 }));
-    filing.addPhotos();
-    await until(() => filing.data.photos.length === 1, { what: 'the photo upload' });
-    await filing.submit();
-    const refused = helperWx.shown.filter((x) => x.kind === 'modal').pop();
-    assert.match(refused.text, /见证人/);
-    filing.onBehalf({ currentTarget: { dataset: { field: 'witness_name' } }, detail: { value: '钱七' } });
-    await filing.submit();
-    assert.equal(filing.data.filings.length, 1);
-    assert.equal(filing.data.filings[0].name, '赵六');
   });
 
   test('a refused application shows the message and each field problem in Chinese', async () => {

@@ -105,6 +105,7 @@ const FIELD_LABELS = {
   consent_photo_id: '同意书照片',
   witness_name: '见证人',
   applicant_phone: '申请人电话',
+  consent: '同意书',
   file: '文件',
   code: '邀请码',
   head: '户主',
@@ -364,42 +365,57 @@ function createApi({ wx, base, retryDelayMs = RETRY_DELAY_MS }) {
     }
   }
 
-  // Ask the user (from a tap handler) to accept up to three message templates, then tell the
-  // server what they answered. Never fails the action it accompanies: problems are reported
-  // in the result ({asked, results, recorded, error}).
-  async function requestSubscribe(events) {
-    let templates;
+  // Template ids are fetched when a page loads (`loadTemplates`), never in the tap: WeChat lets
+  // wx.requestSubscribeMessage run only in the tap handler's own call stack ("仅在点击行为时调用"),
+  // so anything awaited before it would make the call fail on a phone.
+  let templates = [];
+
+  async function loadTemplates() {
     try {
       templates = await subscriptionTemplates();
     } catch (err) {
-      return { asked: false, results: {}, recorded: [], error: err };
+      templates = [];
     }
+    return templates;
+  }
+
+  // Call this first thing in a tap handler, before any await: it asks the user right away to
+  // accept up to three message templates (of `events`), then tells the server what they
+  // answered. Never fails the action it accompanies: problems are in the result
+  // ({asked, results, recorded, error}).
+  function requestSubscribe(events) {
     const wanted = templates
       .filter((t) => !events || events.indexOf(t.event) >= 0)
       .slice(0, MAX_TEMPLATES_PER_ASK);
     if (!wanted.length || typeof wx.requestSubscribeMessage !== 'function') {
-      return { asked: false, results: {}, recorded: [] };
+      return Promise.resolve({ asked: false, results: {}, recorded: [] });
     }
     const tmplIds = wanted.map((t) => t.template_id);
-    const answer = await new Promise((resolve) => {
+    // The executor runs now, synchronously: the call stays inside the tap.
+    const answered = new Promise((resolve) => {
       wx.requestSubscribeMessage({
         tmplIds,
         success: (res) => resolve(res),
         fail: (res) => resolve({ errMsg: (res && res.errMsg) || 'requestSubscribeMessage:fail' }),
       });
     });
-    const results = {};
-    tmplIds.forEach((id) => {
-      if (['accept', 'reject', 'ban', 'filter'].indexOf(answer[id]) >= 0) results[id] = answer[id];
+    return answered.then(async (answer) => {
+      const results = {};
+      tmplIds.forEach((id) => {
+        if (['accept', 'reject', 'ban', 'filter'].indexOf(answer[id]) >= 0) results[id] = answer[id];
+      });
+      if (!Object.keys(results).length) {
+        const error = /fail/.test(answer.errMsg || '') ? new Error(answer.errMsg) : undefined;
+        return { asked: true, results, recorded: [], error };
+      }
+      try {
+        const recorded = await request('POST', '/api/v1/subscriptions', { results });
+        return { asked: true, results, recorded };
+      } catch (err) {
+        if (err.status === 404) return { asked: true, results, recorded: [] };
+        return { asked: true, results, recorded: [], error: err };
+      }
     });
-    if (!Object.keys(results).length) return { asked: true, results, recorded: [] };
-    try {
-      const recorded = await request('POST', '/api/v1/subscriptions', { results });
-      return { asked: true, results, recorded };
-    } catch (err) {
-      if (err.status === 404) return { asked: true, results, recorded: [] };
-      return { asked: true, results, recorded: [], error: err };
-    }
   }
 
   function showError(err) {
@@ -429,6 +445,7 @@ function createApi({ wx, base, retryDelayMs = RETRY_DELAY_MS }) {
     actionKey,
     actionDone,
     subscriptionTemplates,
+    loadTemplates,
     requestSubscribe,
     showError,
     errorText,
@@ -446,6 +463,25 @@ function createApi({ wx, base, retryDelayMs = RETRY_DELAY_MS }) {
       request('GET', '/api/v1/applications' + query(Object.assign({ page: 1 }, params))),
     application: (id) => request('GET', '/api/v1/applications/' + Number(id)),
     withdraw: (id) => request('POST', '/api/v1/applications/' + Number(id) + '/withdraw'),
+    // Papers added to an open application (or sent in answer to a request for more).
+    addPapers: (id, photoIds) => {
+      const action = 'papers-' + Number(id);
+      const key = actionKey(action);
+      return request('POST', '/api/v1/applications/' + Number(id) + '/photos', { photo_ids: photoIds }, {
+        idempotencyKey: key,
+      }).then((application) => {
+        actionDone(action);
+        return application;
+      });
+    },
+    messages: (params) => request('GET', '/api/v1/messages' + query(Object.assign({ page: 1 }, params))),
+    markRead: (id) => request('POST', '/api/v1/messages/' + Number(id) + '/read'),
+    ledger: (params) => request('GET', '/api/v1/ledgers' + query(Object.assign({ page: 1 }, params))),
+    // What a 小程序码's scene stands for: {page, params}.
+    launch: (scene) =>
+      request('GET', '/api/v1/launch/' + encodeURIComponent(scene), null, { relogin: false }),
+    myData: () => request('GET', '/api/v1/me/data'),
+    requestDeletion: (reason) => request('POST', '/api/v1/me/deletion-request', { reason }),
     redeemInvitation: (code) => request('POST', '/api/v1/helpers/redeem', { code }),
     helperFilings: (params) =>
       request('GET', '/api/v1/helper/filings' + query(Object.assign({ page: 1 }, params))),
@@ -476,25 +512,11 @@ function findVillage(towns, code) {
   return null;
 }
 
-// The village code a page was opened with: `?village=<code>` from the poster's QR code, or the
-// `scene` of a mini-program code (wxacode) carrying `village=<code>` or the bare code.
-function villageFromOptions(options) {
-  if (!options) return null;
-  if (options.village) return decodeURIComponent(options.village);
-  if (options.scene) {
-    const scene = decodeURIComponent(options.scene);
-    const match = /(?:^|&)village=([^&]+)/.exec(scene);
-    return match ? match[1] : scene;
-  }
-  return null;
-}
-
 module.exports = {
   createApi,
   errorText,
   fieldErrors,
   findVillage,
-  villageFromOptions,
   newIdempotencyKey,
   STATUS_LABELS,
   TYPE_LABELS,

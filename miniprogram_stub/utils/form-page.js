@@ -1,15 +1,18 @@
-// Page handlers shared by the apply page and the helper's filing page (spread into Page({...})).
+// Page handlers shared by the apply page and the helper's filing page (mixed into the page).
 const { pickAndUpload } = require('./media.js');
 const { TYPES, areaState } = require('./forms.js');
 
 module.exports = {
-  loadAreas(villageCode) {
+  // The towns and villages, with `villageCode` preselected; rejects for the page's error state.
+  loadAreas(villageCode, typeCode) {
     const api = getApp().api;
     return api
       .ensureLogin()
-      .then(() => api.areas())
-      .then((towns) => this.setData({ area: areaState(towns, villageCode), types: TYPES }))
-      .catch((err) => api.showError(err));
+      .then(() => Promise.all([api.areas(), api.loadTemplates()]))
+      .then(([towns]) => {
+        const typeIndex = Math.max(0, TYPES.findIndex((t) => t.value === typeCode));
+        this.setData({ area: areaState(towns, villageCode), types: TYPES, 'form.typeIndex': typeIndex });
+      });
   },
   onInput(e) {
     this.setData({ ['form.' + e.currentTarget.dataset.field]: e.detail.value });
@@ -33,6 +36,10 @@ module.exports = {
   onDate(e) {
     this.setData({ ['form.' + e.currentTarget.dataset.field]: e.detail.value });
   },
+  // 我已阅读并同意: nothing personal is sent before this box is ticked.
+  onConsent(e) {
+    this.setData({ agreed: (e.detail.value || []).indexOf('agree') >= 0 });
+  },
   addMember() {
     this.setData({ 'form.household': this.data.form.household.concat([{ name: '', relation: '' }]) });
   },
@@ -47,7 +54,7 @@ module.exports = {
   },
   addPhotos() {
     const api = getApp().api;
-    pickAndUpload(api, this.data.photos.length)
+    return pickAndUpload(api, this.data.photos.length)
       .then((added) => this.setData({ photos: this.data.photos.concat(added) }))
       .catch((err) => api.showError(err));
   },

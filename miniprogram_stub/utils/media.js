@@ -11,6 +11,11 @@ function choosePhotos(count) {
       success: (res) => resolve(res.tempFiles.map((f) => f.tempFilePath)),
       fail: (res) => {
         if (res && /cancel/.test(res.errMsg || '')) return resolve([]);
+        if (res && /privacy/.test(res.errMsg || '')) {
+          return reject(
+            Object.assign(new Error('需要您同意《博山e救助隐私保护指引》后才能拍照上传'), { code: 'privacy', errors: {} }),
+          );
+        }
         reject(Object.assign(new Error('无法选择照片，请检查相机和相册权限'), { code: 'choose', errors: {} }));
       },
     });

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask_smorest import Blueprint
@@ -35,6 +34,17 @@ class StaffLoginSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(
         required=True, validate=validate.Length(min=1, max=256), load_only=True
+    )
+
+
+class StaffPasswordChangeSchema(StaffLoginSchema):
+    new_password = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        load_only=True,
+        metadata={
+            "description": "≥ 8 characters of three kinds, not the username, not one of the last 5"
+        },
     )
 
 
@@ -84,13 +94,11 @@ def wechat_login(body: dict[str, Any]) -> auth.IssuedToken:
 @blp.response(200, TokenSchema)
 @public
 def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
-    """Staff password login; repeated failures lock the account and the address for a while."""
+    """Staff password login. Five failures lock the account for 15 minutes; failures from one
+    address beyond its limit are answered slowly. A first login, or a password older than 90
+    days, answers 403 `password_change_required`: send it again to `/auth/staff-password`
+    with a new one."""
     config = runtime().config
-    policy = auth.ThrottlePolicy(
-        max_failures=config.login_max_failures,
-        ip_max_failures=config.login_ip_max_failures,
-        window=timedelta(seconds=config.login_window_seconds),
-    )
     return auth.staff_login(
         db(),
         username=body["username"],
@@ -98,7 +106,26 @@ def staff_login(body: dict[str, Any]) -> auth.IssuedToken:
         ip=client_ip(),
         now=now(),
         ttl=config.staff_token_ttl,
-        policy=policy,
+        policy=auth.LoginPolicy.from_config(config),
+    )
+
+
+@blp.route("/auth/staff-password", methods=["POST"])
+@blp.arguments(StaffPasswordChangeSchema)
+@blp.response(200, TokenSchema)
+@public
+def change_staff_password(body: dict[str, Any]) -> auth.IssuedToken:
+    """Set a new staff password with the current one (checked like a login), and log in."""
+    config = runtime().config
+    return auth.change_staff_password(
+        db(),
+        username=body["username"],
+        password=body["password"],
+        new_password=body["new_password"],
+        ip=client_ip(),
+        now=now(),
+        ttl=config.staff_token_ttl,
+        policy=auth.LoginPolicy.from_config(config),
     )
 
 

@@ -66,6 +66,8 @@ def now() -> datetime:
 
 
 def client_ip() -> str:
+    """The caller's address: the TCP peer, or with `PROXY_HOPS` set the address that many
+    trusted proxies saw (werkzeug's ProxyFix, wired in `create_app`)."""
     return request.remote_addr or "unknown"
 
 
@@ -105,7 +107,18 @@ def requires(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]
             token = bearer_token()
             if token is None:
                 raise Unauthorized()
-            actor = auth.authenticate(connection(), token=token, now=now(), ip=client_ip())
+            rt = runtime()
+            found = auth.authenticate(
+                connection(),
+                token=token,
+                now=now(),
+                ip=client_ip(),
+                staff_idle_timeout=rt.config.staff_idle_timeout,
+            )
+            if found.touch_token_id is not None:
+                with rt.read_engine.connect() as autocommit:
+                    auth.touch_token(autocommit, token_id=found.touch_token_id, now=now())
+            actor = found.actor
             if actor.role not in allowed:
                 raise Forbidden()
             g.actor = actor

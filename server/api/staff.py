@@ -1,4 +1,4 @@
-"""Staff accounts, managed by the center."""
+"""Staff accounts, managed by the system administrator (三员分立)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from server.api.auth import MeSchema
-from server.api.deps import current_actor, db, now, requires
+from server.api.deps import current_actor, db, now, requires, runtime
 from server.models import STAFF_ROLES, Role, User
 from server.services import staff
+from server.services.passwords import PasswordPolicy
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff accounts")
 
@@ -19,7 +20,10 @@ blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff acco
 class StaffCreateSchema(Schema):
     username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$"))
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=10, max=256)
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "handed out once: the first login must change it"},
     )
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in STAFF_ROLES]))
     town = fields.String(validate=validate.Length(max=32), metadata={"description": "town code"})
@@ -33,19 +37,20 @@ class StaffSchema(MeSchema):
 
 
 @blp.route("/staff", methods=["GET"])
-@requires(Role.CENTER_STAFF)
+@requires(Role.SYSTEM_ADMIN)
 @blp.response(200, StaffSchema(many=True))
 def list_staff() -> Any:
-    """Every staff account (center staff)."""
+    """Every staff account (system administrator)."""
     return db().scalars(select(User).where(User.role.in_(list(STAFF_ROLES))).order_by(User.id))
 
 
 @blp.route("/staff", methods=["POST"])
-@requires(Role.CENTER_STAFF)
+@requires(Role.SYSTEM_ADMIN)
 @blp.arguments(StaffCreateSchema)
 @blp.response(201, StaffSchema)
 def create_staff(body: dict[str, Any]) -> Any:
-    """Create a staff account with its jurisdiction (center staff)."""
+    """Create a staff account with its jurisdiction (system administrator). The password
+    follows the policy and must be changed at the first login."""
     return staff.create_staff(
         db(),
         username=body["username"],
@@ -56,4 +61,5 @@ def create_staff(body: dict[str, Any]) -> Any:
         display_name=body.get("display_name"),
         now=now(),
         actor=current_actor(),
+        policy=PasswordPolicy.from_config(runtime().config),
     )

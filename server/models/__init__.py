@@ -1,6 +1,15 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers them all."""
 
-from server.models.accounts import STAFF_ROLES, AuthToken, LoginThrottle, Role, User
+from server.models.accounts import (
+    ADMIN_ROLES,
+    CASEWORK_ROLES,
+    STAFF_ROLES,
+    AuthToken,
+    LoginThrottle,
+    PasswordHistory,
+    Role,
+    User,
+)
 from server.models.applications import (
     UNDECIDED,
     Application,
@@ -86,6 +95,9 @@ __all__ = [
     "UnitKind",
     "OPEN_STATUSES",
     "STAFF_ROLES",
+    "ADMIN_ROLES",
+    "CASEWORK_ROLES",
+    "PasswordHistory",
     "UNDECIDED",
     "Application",
     "ApplicationEvent",

@@ -19,9 +19,20 @@ class Role(enum.StrEnum):
     DEPARTMENT_STAFF = "department_staff"
     CENTER_STAFF = "center_staff"
     LEADER = "leader"
+    #: 三员分立 (等保 level 3): three administrators, none of whom can do another's work or
+    #: any casework. System: accounts, areas, configuration. Security: locks, password policy,
+    #: key rotation. Audit: reads the audit log, nothing else.
+    SYSTEM_ADMIN = "system_admin"
+    SECURITY_ADMIN = "security_admin"
+    AUDIT_ADMIN = "audit_admin"
 
 
-STAFF_ROLES = frozenset({Role.TOWN_STAFF, Role.DEPARTMENT_STAFF, Role.CENTER_STAFF, Role.LEADER})
+#: Staff who work cases, each within their jurisdiction.
+CASEWORK_ROLES = frozenset({Role.TOWN_STAFF, Role.DEPARTMENT_STAFF, Role.CENTER_STAFF, Role.LEADER})
+#: The three administrators of 三员分立.
+ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+#: Everyone who logs in with a password (and whose tokens expire when idle).
+STAFF_ROLES = CASEWORK_ROLES | ADMIN_ROLES
 
 
 class User(Base):
@@ -47,6 +58,11 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    #: When the staff member last set their own password (null: never, e.g. a new account).
+    password_changed_at: Mapped[datetime | None]
+    #: Set by whoever hands out a password (a new account, a reset): the next login must
+    #: choose a new one before it gets a token.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
 
     village: Mapped[Village | None] = relationship()
     town: Mapped[Town | None] = relationship()
@@ -64,12 +80,26 @@ class AuthToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    #: Last use, for the staff idle timeout; refreshed at most once a minute (null: created_at).
+    last_seen_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 
 
+class PasswordHistory(Base):
+    """A staff member's earlier password hashes, so the last few cannot be chosen again."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
 class LoginThrottle(Base):
-    """Failed staff logins per account (`user:NAME`) and per address (`ip:ADDR`)."""
+    """Failed staff logins per account name (`user:NAME`, known or not, so a lock says nothing
+    about whether the name exists) and per address (`ip:ADDR`)."""
 
     __tablename__ = "login_throttles"
 

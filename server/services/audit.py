@@ -43,15 +43,41 @@ def record(
     now: datetime,
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        at=now,
+    return record_event(
+        db,
         actor_id=actor.user_id,
         actor_role=actor.role.value,
         action=action,
         target_type=target_type,
         target_id=target_id,
-        detail=scrub(detail or {}),
+        now=now,
+        detail=detail,
         ip=actor.ip,
+    )
+
+
+def record_event(
+    db: Session,
+    *,
+    actor_id: int | None,
+    actor_role: str,
+    action: str,
+    target_type: str,
+    target_id: int | None,
+    now: datetime,
+    ip: str | None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """One entry, for callers without an `Actor` (logins: `anonymous` for a name nobody has)."""
+    entry = AuditEntry(
+        at=now,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=scrub(detail or {}),
+        ip=ip,
     )
     db.add(entry)
     return entry

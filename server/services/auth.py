@@ -1,27 +1,37 @@
-"""Logging in (WeChat for residents and helpers, password for staff), tokens and throttling."""
+"""Logging in (WeChat for residents and helpers, password for staff), tokens and throttling.
+
+The staff login rules live here once (`staff_login`, `change_staff_password`,
+`check_staff_credentials`): the API and the console both call them."""
 
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.db import Precompiled
-from server.errors import DomainError, TooManyRequests, Unauthorized, UpstreamUnavailable
-from server.models import AuthToken, LoginThrottle, Role, User
+from server.errors import (
+    DomainError,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+    UpstreamUnavailable,
+)
+from server.models import STAFF_ROLES, AuthToken, LoginThrottle, Role, User
+from server.services import passwords
 from server.services.access import Actor
+from server.services.audit import record_event
 from server.services.crypto import token_hash
+from server.services.passwords import PasswordPolicy
 from server.services.pii import PersonalData
 from server.wechat.errors import WeChatError
-
-#: argon2id (RFC 9106) via argon2-cffi: the password-hashing competition winner, maintained and
-#: with sane defaults; we tune nothing ourselves.
-_hasher = PasswordHasher()
 
 #: WeChat login errors → (HTTP status, our code, Chinese message).
 _WECHAT_LOGIN_ERRORS: dict[int | None, tuple[int, str, str]] = {
@@ -42,14 +52,32 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
-class ThrottlePolicy:
-    max_failures: int
-    ip_max_failures: int
-    window: timedelta
+class LoginPolicy:
+    """The staff login rules, from `Config` (see `from_config`)."""
+
+    max_failures: int = 5
+    lock: timedelta = timedelta(minutes=15)
+    ip_max_failures: int = 30
+    #: Seconds each further failure from an address over its limit waits before its answer.
+    ip_slowdown: float = 2.0
+    window: timedelta = timedelta(minutes=15)
+    passwords: PasswordPolicy = PasswordPolicy()
+
+    @classmethod
+    def from_config(cls, config) -> LoginPolicy:  # noqa: ANN001
+        return cls(
+            max_failures=config.login_max_failures,
+            lock=timedelta(seconds=config.login_lock_seconds),
+            ip_max_failures=config.login_ip_max_failures,
+            ip_slowdown=config.login_ip_slowdown_seconds,
+            window=timedelta(seconds=config.login_window_seconds),
+            passwords=PasswordPolicy.from_config(config),
+        )
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+    message = "请先修改密码"
 
 
 def wechat_login(
@@ -101,56 +129,195 @@ def staff_login(
     ip: str,
     now: datetime,
     ttl: int,
-    policy: ThrottlePolicy,
+    policy: LoginPolicy,
+    sleep: Callable[[float], None] | None = None,
 ) -> IssuedToken:
-    """Password login with throttling per account and per address."""
-    keys = (f"user:{username.lower()}", f"ip:{ip}")
-    _refuse_if_locked(db, keys, now=now)
+    """Password login (the API's and the console's): the credentials checked under the
+    throttling rules, then a token, unless the password must be changed first (403
+    `password_change_required`: the caller sends the password and a new one to
+    `change_staff_password`, which logs in)."""
+    user = check_staff_credentials(
+        db, username=username, password=password, ip=ip, now=now, policy=policy, sleep=sleep
+    )
+    reason = passwords.change_due(user, now=now, policy=policy.passwords)
+    if reason is not None:
+        raise PasswordChangeRequired(reason, keep_changes=True)
+    return _logged_in(db, user=user, password=password, ip=ip, now=now, ttl=ttl)
+
+
+def change_staff_password(
+    db: Session,
+    *,
+    username: str,
+    password: str,
+    new_password: str,
+    ip: str,
+    now: datetime,
+    ttl: int,
+    policy: LoginPolicy,
+    sleep: Callable[[float], None] | None = None,
+) -> IssuedToken:
+    """A staff member sets a new password with their current one (a forced change at login,
+    or any time) and is logged in. The current password is checked like any login."""
+    user = check_staff_credentials(
+        db, username=username, password=password, ip=ip, now=now, policy=policy, sleep=sleep
+    )
+    try:
+        passwords.check_new_password(
+            db,
+            user=user,
+            username=user.username or "",
+            password=new_password,
+            policy=policy.passwords,
+        )
+    except DomainError as exc:
+        exc.keep_changes = True  # the proven password still clears the failure count
+        raise
+    passwords.set_password(
+        db, user=user, password=new_password, now=now, policy=policy.passwords, chosen_by_user=True
+    )
+    record_event(
+        db,
+        actor_id=user.id,
+        actor_role=user.role.value,
+        action="password.changed",
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        ip=ip,
+    )
+    db.flush()
+    return _logged_in(db, user=user, password=new_password, ip=ip, now=now, ttl=ttl)
+
+
+def check_staff_credentials(
+    db: Session,
+    *,
+    username: str,
+    password: str,
+    ip: str,
+    now: datetime,
+    policy: LoginPolicy,
+    sleep: Callable[[float], None] | None = None,
+) -> User:
+    """The staff member behind a username and password, or a refusal.
+
+    - The account name's attempt is counted (in its own committed transaction) *before* the
+      password is checked, so of any number of simultaneous guesses exactly `max_failures` are
+      checked; the failure that reaches the limit locks the name for `lock`. Names nobody has
+      are counted and locked the same way, and checked against a dummy argon2 hash, so neither
+      the answer nor its time says whether a name exists.
+    - An address over `ip_max_failures` is slowed down, not refused: each further failure
+      from it waits `ip_slowdown` seconds, while a right password for an account that is not
+      itself locked still logs in at once (one address may be a whole office behind a proxy).
+    """
+    name_key, ip_key = f"user:{username.lower()}", f"ip:{ip}"
+    _reserve_attempt(db, name_key, now=now, policy=policy)
     user = db.scalar(select(User).where(User.username == username))
-    if user is None or not user.password_hash or not _verify(user.password_hash, password):
-        _count_failure(db, keys[0], limit=policy.max_failures, policy=policy, now=now)
-        _count_failure(db, keys[1], limit=policy.ip_max_failures, policy=policy, now=now)
+    known = user is not None and user.role in STAFF_ROLES
+    if not passwords.verify(user.password_hash if known else None, password):
+        address_failures = _count_address_failure(db, ip_key, now=now, policy=policy)
+        _lock_if_spent(db, name_key, now=now, policy=policy)
+        record_event(
+            db,
+            actor_id=user.id if known else None,
+            actor_role=user.role.value if known else "anonymous",
+            action="login.failed",
+            target_type="user",
+            target_id=user.id if known else None,
+            now=now,
+            ip=ip,
+            detail={"username": username[:64]},
+        )
+        if address_failures > policy.ip_max_failures and policy.ip_slowdown > 0:
+            (sleep or time.sleep)(policy.ip_slowdown)
         raise Unauthorized("用户名或密码错误", code="bad_credentials", keep_changes=True)
     if not user.is_active:
         raise Unauthorized("账号已停用，请联系管理员", code="account_disabled")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    throttle = db.get(LoginThrottle, keys[0])
-    if throttle is not None:
-        db.delete(throttle)
+    db.execute(delete(LoginThrottle).where(LoginThrottle.key == name_key))
+    return user
+
+
+def _logged_in(
+    db: Session, *, user: User, password: str, ip: str, now: datetime, ttl: int
+) -> IssuedToken:
+    if user.password_hash and passwords.hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
     user.last_login_at = now
+    record_event(
+        db,
+        actor_id=user.id,
+        actor_role=user.role.value,
+        action="login.succeeded",
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        ip=ip,
+    )
     db.flush()
     return issue_token(db, user=user, now=now, ttl=ttl)
 
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, InvalidHashError):
-        return False
+def _reserve_attempt(db: Session, key: str, *, now: datetime, policy: LoginPolicy) -> None:
+    """Count one attempt for an account name, or refuse it as locked. Commits on its own
+    connection before any password is checked: the row lock (PostgreSQL) or the write lock
+    (SQLite) is held only for this, and every later guess sees the count."""
+    with Session(db.get_bind()) as own:
+        row = _locked_row(own, key, now=now)
+        lapsed = row.locked_until is not None and row.locked_until <= now
+        if lapsed or now - row.window_started_at > policy.window:
+            row.failures, row.window_started_at, row.locked_until = 0, now, None
+        locked_until = row.locked_until
+        spent = row.failures >= policy.max_failures
+        if locked_until is None and not spent:
+            row.failures += 1
+        own.commit()
+    if locked_until is not None or spent:
+        wait = (locked_until - now) if locked_until is not None else policy.lock
+        minutes = max(1, int(wait.total_seconds() // 60) + 1)
+        raise TooManyRequests(f"登录失败次数过多，请 {minutes} 分钟后再试", code="login_locked")
 
 
-def _refuse_if_locked(db: Session, keys: tuple[str, ...], *, now: datetime) -> None:
-    for key in keys:
-        row = db.get(LoginThrottle, key)
-        if row and row.locked_until and row.locked_until > now:
-            minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
-            raise TooManyRequests(f"登录失败次数过多，请 {minutes} 分钟后再试", code="login_locked")
+def _lock_if_spent(db: Session, key: str, *, now: datetime, policy: LoginPolicy) -> None:
+    """The failure that used the last permitted attempt locks the name."""
+    with Session(db.get_bind()) as own:
+        own.execute(
+            update(LoginThrottle)
+            .where(
+                LoginThrottle.key == key,
+                LoginThrottle.failures >= policy.max_failures,
+                LoginThrottle.locked_until.is_(None),
+            )
+            .values(locked_until=now + policy.lock)
+        )
+        own.commit()
 
 
-def _count_failure(
-    db: Session, key: str, *, limit: int, policy: ThrottlePolicy, now: datetime
-) -> None:
-    row = db.get(LoginThrottle, key, with_for_update=True)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, window_started_at=now)
-        db.add(row)
-    elif now - row.window_started_at > policy.window:
-        row.failures, row.window_started_at, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + policy.window
-    db.flush()
+def _count_address_failure(db: Session, key: str, *, now: datetime, policy: LoginPolicy) -> int:
+    """One more failure from an address; returns its count in the window. Committed on its own
+    so that no lock is held while a slowed-down answer waits."""
+    with Session(db.get_bind()) as own:
+        row = _locked_row(own, key, now=now)
+        if now - row.window_started_at > policy.window:
+            row.failures, row.window_started_at = 0, now
+        row.failures += 1
+        failures = row.failures
+        own.commit()
+    return failures
+
+
+def _locked_row(own: Session, key: str, *, now: datetime) -> LoginThrottle:
+    """The throttle row for `key`, created if missing (two first failures at once both find
+    it) and locked for this transaction."""
+    insert = pg_insert if own.get_bind().dialect.name == "postgresql" else sqlite_insert
+    own.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, window_started_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = own.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+    assert row is not None
+    return row
 
 
 def issue_token(db: Session, *, user: User, now: datetime, ttl: int) -> IssuedToken:
@@ -158,30 +325,84 @@ def issue_token(db: Session, *, user: User, now: datetime, ttl: int) -> IssuedTo
     expires_at = now + timedelta(seconds=ttl)
     db.add(
         AuthToken(
-            token_hash=token_hash(token), user_id=user.id, created_at=now, expires_at=expires_at
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=expires_at,
+            last_seen_at=now,
         )
     )
     db.flush()
     return IssuedToken(token=token, expires_at=expires_at, user=user)
 
 
-def authenticate(conn: Connection, *, token: str, now: datetime, ip: str | None) -> Actor:
-    """The caller behind a bearer token, from one indexed row (every request pays for this)."""
+#: A staff token's last use is written back at most this often: the idle timeout is exact to
+#: within a minute, and a busy client costs one UPDATE a minute instead of one per request.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    actor: Actor
+    #: The token's row id when its last use should be written back (see `touch_token`).
+    touch_token_id: int | None
+
+
+def authenticate(
+    conn: Connection,
+    *,
+    token: str,
+    now: datetime,
+    ip: str | None,
+    staff_idle_timeout: int,
+) -> Authenticated:
+    """The caller behind a bearer token, from one indexed row (every request pays for this).
+
+    Staff tokens also expire `staff_idle_timeout` seconds after their last use (sliding)."""
     rows = _TOKEN_LOOKUP.rows(conn, {"token_hash": token_hash(token)})
     if not rows or rows[0][0] is not None:  # unknown, or revoked
         raise Unauthorized("登录已失效，请重新登录", code="token_invalid")
-    _revoked, expires_at, user_id, role, town_id, village_id, department_id, is_active = rows[0]
+    (
+        _revoked,
+        expires_at,
+        token_id,
+        last_seen_at,
+        user_id,
+        role,
+        town_id,
+        village_id,
+        department_id,
+        is_active,
+    ) = rows[0]
     if expires_at <= now:
         raise Unauthorized("登录已过期，请重新登录", code="token_expired")
+    touch = None
+    if role in STAFF_ROLES:
+        idle = now - (last_seen_at or now - TOUCH_INTERVAL)  # null: a token from before 0011
+        if idle > timedelta(seconds=staff_idle_timeout):
+            raise Unauthorized("长时间未操作，登录已失效，请重新登录", code="token_idle")
+        if idle >= TOUCH_INTERVAL:
+            touch = token_id
     if not is_active:
         raise Unauthorized("账号已停用，请联系工作人员", code="account_disabled")
-    return Actor(
+    actor = Actor(
         user_id=user_id,
         role=role,
         town_id=town_id,
         village_id=village_id,
         department_id=department_id,
         ip=ip,
+    )
+    return Authenticated(actor=actor, touch_token_id=touch)
+
+
+def touch_token(conn: Connection, *, token_id: int, now: datetime) -> None:
+    """Record a staff token's use (an autocommit connection: the mark does not wait for, or
+    roll back with, the request's own transaction)."""
+    conn.execute(
+        update(AuthToken)
+        .where(AuthToken.id == token_id, AuthToken.last_seen_at < now - TOUCH_INTERVAL)
+        .values(last_seen_at=now)
     )
 
 
@@ -190,6 +411,8 @@ _TOKEN_LOOKUP = Precompiled(
     select(
         AuthToken.revoked_at,
         AuthToken.expires_at,
+        AuthToken.id,
+        AuthToken.last_seen_at,
         User.id.label("user_id"),
         User.role,
         User.town_id,

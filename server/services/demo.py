@@ -93,6 +93,7 @@ def seed_demo(
             display_name=f"演示-{username}",
             now=now,
             actor=SYSTEM,
+            must_change_password=False,
         )
         logins.append((username, DEMO_PASSWORD, role.value))
     villages = _demo_villages(db)

@@ -9,12 +9,10 @@ from sqlalchemy.orm import Session
 
 from server.errors import Conflict, ValidationFailed
 from server.models import STAFF_ROLES, Role, User
-from server.services import areas
-from server.services.access import Actor
+from server.services import areas, passwords
+from server.services.access import SYSTEM, Actor, require_role
 from server.services.audit import record
-from server.services.auth import hash_password
-
-MIN_PASSWORD_LENGTH = 10
+from server.services.passwords import PasswordPolicy
 
 
 def create_staff(
@@ -28,28 +26,36 @@ def create_staff(
     town_code: str | None = None,
     department_code: str | None = None,
     display_name: str | None = None,
+    policy: PasswordPolicy = PasswordPolicy(),
+    must_change_password: bool = True,
 ) -> User:
+    """A staff account. The password handed out must be changed at its first login unless
+    `must_change_password=False` (demo and test accounts, seeded as already changed)."""
+    if actor is not SYSTEM:
+        require_role(actor, Role.SYSTEM_ADMIN)
     if role not in STAFF_ROLES:
         raise ValidationFailed(
             "只能创建工作人员账号",
             code="not_a_staff_role",
             errors={"role": ["must be a staff role"]},
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"密码至少 {MIN_PASSWORD_LENGTH} 位",
-            code="password_too_short",
-            errors={"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]},
-        )
+    passwords.check_new_password(db, user=None, username=username, password=password, policy=policy)
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict("用户名已存在", code="username_taken")
     user = User(
         username=username,
-        password_hash=hash_password(password),
         role=role,
         display_name=display_name or username,
         created_at=now,
         is_active=True,
+    )
+    passwords.set_password(
+        db,
+        user=user,
+        password=password,
+        now=now,
+        policy=policy,
+        chosen_by_user=not must_change_password,
     )
     if role is Role.TOWN_STAFF:
         if not town_code:

@@ -4,6 +4,7 @@ const { STATUS_LABELS, TYPE_LABELS } = require('../../utils/api.js');
 const { applicationBody, emptyForm, missing } = require('../../utils/forms.js');
 const formPage = require('../../utils/form-page.js');
 const { pickAndUpload } = require('../../utils/media.js');
+const { definePage } = require('../../utils/page.js');
 
 const CONSENT = [
   { value: 'signed_form', label: '本人签字的委托书（拍照上传）' },
@@ -14,7 +15,7 @@ function emptyBehalf() {
   return { relationship: '村协理员', consentIndex: 0, witness_name: '', applicant_phone: '' };
 }
 
-Page(
+definePage(
   Object.assign({}, formPage, {
     data: {
       types: [],
@@ -25,62 +26,67 @@ Page(
       behalf: emptyBehalf(),
       consentPhoto: null,
       filings: [],
+      agreed: false,
       submitting: false,
     },
 
-    onLoad() {
+    load() {
       const api = getApp().api;
-      api
-        .ensureLogin()
-        .then(() => api.me())
-        .then((me) => {
-          if (me.role !== 'helper') {
-            wx.showModal({ title: '提示', content: '帮办代办仅供村（社区）救助协理员使用', showCancel: false });
-            return undefined;
-          }
-          this.loadFilings();
-          return this.loadAreas(me.village && me.village.code);
-        })
-        .catch((err) => api.showError(err));
+      return this.withState(() =>
+        api
+          .ensureLogin()
+          .then(() => api.me())
+          .then((me) => {
+            if (me.role !== 'helper') {
+              throw Object.assign(new Error('帮办代办仅供村（社区）救助协理员使用'), { errors: {} });
+            }
+            return Promise.all([this.loadFilings(), this.loadAreas(me.village && me.village.code)]);
+          }),
+      );
     },
 
     loadFilings() {
       const api = getApp().api;
-      return api
-        .helperFilings({ per_page: 20 })
-        .then((page) =>
-          this.setData({
-            filings: page.items.map((a) => ({
-              id: a.id,
-              name: a.name,
-              type: TYPE_LABELS[a.type] || a.type_label,
-              status: STATUS_LABELS[a.status] || a.status,
-            })),
-          }),
-        )
-        .catch((err) => api.showError(err));
+      return api.helperFilings({ per_page: 20 }).then((page) =>
+        this.setData({
+          filings: page.items.map((a) => ({
+            id: a.id,
+            name: a.name,
+            type: TYPE_LABELS[a.type] || a.type_label,
+            status: STATUS_LABELS[a.status] || a.status,
+          })),
+        }),
+      );
     },
 
     onBehalf(e) {
       this.setData({ ['behalf.' + e.currentTarget.dataset.field]: e.detail.value });
     },
 
-    onConsent(e) {
+    onConsentMethod(e) {
       this.setData({ 'behalf.consentIndex': Number(e.detail.value) });
     },
 
     addConsentPhoto() {
       const api = getApp().api;
-      pickAndUpload(api, 8)
+      return pickAndUpload(api, 8)
         .then((added) => added.length && this.setData({ consentPhoto: added[0] }))
         .catch((err) => api.showError(err));
     },
 
+    removeConsentPhoto() {
+      this.setData({ consentPhoto: null });
+    },
+
+    // The subscribe request first, inside the tap: the helper hears about what they filed.
     submit() {
       const api = getApp().api;
+      if (this.data.submitting) return undefined;
+      const subscribed = api.requestSubscribe(['received', 'status', 'result']);
       const photoIds = this.data.photos.map((p) => p.id);
       const problem = missing(this.data.form, this.data.area, photoIds);
       if (problem) return wx.showToast({ title: problem, icon: 'none' });
+      if (!this.data.agreed) return wx.showToast({ title: '请先阅读并同意隐私政策', icon: 'none' });
       const b = this.data.behalf;
       const onBehalf = {
         relationship: b.relationship.trim(),
@@ -89,14 +95,13 @@ Page(
         witness_name: b.witness_name.trim() || null,
         applicant_phone: b.applicant_phone.trim() || this.data.form.phone.trim(),
       };
-      if (this.data.submitting) return undefined;
       this.setData({ submitting: true });
       const body = applicationBody(this.data.form, this.data.area, photoIds, { on_behalf: onBehalf });
-      return api
-        .submitApplication(body, { action: 'filing' })
+      return subscribed
+        .then(() => api.submitApplication(body, { action: 'filing' }))
         .then(() => {
           wx.showToast({ title: '已代为提交', icon: 'success' });
-          this.setData({ form: emptyForm(), photos: [], behalf: emptyBehalf(), consentPhoto: null });
+          this.setData({ form: emptyForm(), photos: [], behalf: emptyBehalf(), consentPhoto: null, agreed: false });
           return this.loadFilings();
         })
         .catch((err) => api.showError(err))

@@ -2,6 +2,7 @@
 // hardship reaches the town's queue the same day; the list shows my village's recent visits.
 const { VISIT_CHOICES } = require('../../utils/api.js');
 const { pickAndUpload } = require('../../utils/media.js');
+const { definePage } = require('../../utils/page.js');
 
 function today() {
   const d = new Date();
@@ -28,23 +29,30 @@ function emptyVisit() {
   };
 }
 
-Page({
+definePage({
   data: { choices: VISIT_CHOICES, village: null, form: emptyVisit(), photos: [], recent: [], saving: false },
 
-  onLoad() {
+  onLoad(options) {
+    // From 我的走访户: ?household=<id>&name=<head of household>, prefilled.
+    if (options.name) this.setData({ 'form.head_name': decodeURIComponent(options.name) });
+    return this.load();
+  },
+
+  load() {
     const api = getApp().api;
-    api
-      .ensureLogin()
-      .then(() => api.me())
-      .then((me) => {
-        if (me.role !== 'helper' || !me.village) {
-          wx.showModal({ title: '提示', content: '走访记录仅供村（社区）救助协理员使用', showCancel: false });
-          return;
-        }
-        this.setData({ village: me.village });
-        this.loadRecent();
-      })
-      .catch((err) => api.showError(err));
+    return this.withState(() =>
+      api
+        .ensureLogin()
+        .then(() => api.me())
+        .then((me) => {
+          if (me.role !== 'helper' || !me.village) {
+            throw Object.assign(new Error('走访记录仅供村（社区）救助协理员使用'), { errors: {} });
+          }
+          this.setData({ village: me.village });
+          return api.visits({ per_page: 20 });
+        })
+        .then((page) => this.setData({ recent: page.items })),
+    );
   },
 
   loadRecent() {
@@ -69,9 +77,15 @@ Page({
 
   addPhotos() {
     const api = getApp().api;
-    pickAndUpload(api, this.data.photos.length)
+    return pickAndUpload(api, this.data.photos.length)
       .then((added) => this.setData({ photos: this.data.photos.concat(added) }))
       .catch((err) => api.showError(err));
+  },
+
+  removePhoto(e) {
+    const photos = this.data.photos.slice();
+    photos.splice(Number(e.currentTarget.dataset.index), 1);
+    this.setData({ photos });
   },
 
   body() {

@@ -1,36 +1,35 @@
-// 首页: login, the ways in (apply, my applications; a helper's visits and filings), each kind of
-// aid in plain words, and the phones to call.
-Page({
-  data: { user: null, isHelper: false, policies: [], hotline: null, townPhones: [] },
+// 首页: the ways in (apply, my applications, service points and phones; a helper's visits,
+// households and filings) and each kind of aid, tapping through to its policy page. Public
+// information shows even when WeChat login fails; only a failure to reach us is an error.
+const { definePage } = require('../../utils/page.js');
 
-  onLoad() {
+definePage({
+  data: { user: null, isHelper: false, policies: [], hotline: null },
+
+  load() {
     const api = getApp().api;
-    api
-      .ensureLogin()
-      .then(() => api.me())
-      .then((user) => {
-        getApp().globalData.user = user;
-        this.setData({ user, isHelper: user.role === 'helper' });
-      })
-      .catch((err) => api.showError(err));
-    // Public information shows even when login fails (no network for WeChat, say).
-    api
-      .policies()
-      .then((policies) => this.setData({ policies }))
-      .catch(() => this.setData({ policies: [] }));
-    api
-      .contacts()
-      .then((contacts) =>
-        this.setData({
-          hotline: contacts.find((c) => c.kind === 'district_hotline') || null,
-          townPhones: contacts.filter((c) => c.kind === 'town_platform'),
-        }),
-      )
-      .catch(() => this.setData({ hotline: null, townPhones: [] }));
+    return this.withState(() => {
+      const login = api
+        .ensureLogin()
+        .then(() => api.me())
+        .then((user) => {
+          getApp().globalData.user = user;
+          this.setData({ user, isHelper: user.role === 'helper' });
+        })
+        .catch(() => this.setData({ user: null, isHelper: false }));
+      const info = Promise.all([api.policies(), api.contacts()]).then(([policies, contacts]) =>
+        this.setData({ policies, hotline: contacts.find((c) => c.kind === 'district_hotline') || null }),
+      );
+      return Promise.all([login, info]);
+    });
   },
 
   go(e) {
     wx.navigateTo({ url: e.currentTarget.dataset.url });
+  },
+
+  tab(e) {
+    wx.switchTab({ url: e.currentTarget.dataset.url });
   },
 
   call(e) {

@@ -1,5 +1,6 @@
-// 我的申请: newest first, with status in plain words; pull down to refresh, scroll for more.
+// 我的申请 (tab): newest first, status in plain words; pull down to refresh, scroll for more.
 const { STATUS_LABELS, TYPE_LABELS } = require('../../utils/api.js');
+const { definePage } = require('../../utils/page.js');
 
 const PER_PAGE = 20;
 
@@ -15,41 +16,55 @@ function row(a) {
   };
 }
 
-Page({
-  data: { items: [], total: 0, page: 0, loading: false },
+definePage({
+  data: { items: [], total: 0, page: 0, more: false, loadingMore: false },
+
+  onLoad() {},
 
   onShow() {
-    return this.reload();
+    return this.load();
   },
 
   onPullDownRefresh() {
-    this.reload().then(() => wx.stopPullDownRefresh());
+    return this.load().then(() => wx.stopPullDownRefresh());
   },
 
   onReachBottom() {
-    if (this.data.items.length < this.data.total) this.load(this.data.page + 1);
+    return this.more();
   },
 
-  reload() {
-    return this.load(1);
-  },
-
-  load(page) {
+  load() {
     const api = getApp().api;
-    if (this.data.loading) return Promise.resolve();
-    this.setData({ loading: true });
+    return this.withState(() =>
+      api
+        .ensureLogin()
+        .then(() => api.myApplications({ page: 1, per_page: PER_PAGE }))
+        .then((res) => this.show(res, 1, [])),
+    );
+  },
+
+  more() {
+    const api = getApp().api;
+    if (!this.data.more || this.data.loadingMore) return Promise.resolve();
+    this.setData({ loadingMore: true });
+    const page = this.data.page + 1;
     return api
-      .ensureLogin()
-      .then(() => api.myApplications({ page, per_page: PER_PAGE }))
-      .then((res) => {
-        const items = (page === 1 ? [] : this.data.items).concat(res.items.map(row));
-        this.setData({ items, total: res.total, page });
-      })
+      .myApplications({ page, per_page: PER_PAGE })
+      .then((res) => this.show(res, page, this.data.items))
       .catch((err) => api.showError(err))
-      .then(() => this.setData({ loading: false }));
+      .then(() => this.setData({ loadingMore: false }));
+  },
+
+  show(res, page, before) {
+    const items = before.concat(res.items.map(row));
+    this.setData({ items, total: res.total, page, more: items.length < res.total });
   },
 
   open(e) {
     wx.navigateTo({ url: '/pages/detail/detail?id=' + e.currentTarget.dataset.id });
+  },
+
+  apply() {
+    wx.navigateTo({ url: '/pages/apply/apply' });
   },
 });

@@ -1,0 +1,73 @@
+// 我的走访户 (helpers): the households of my village from the ledger, overdue for a visit first,
+// with the next visit due; search by name (within the pages read so far, and page by page from
+// the server), 加载更多 for the next page; a household opens the visit form for it.
+const { definePage } = require('../../utils/page.js');
+
+const PER_PAGE = 20;
+
+function row(r) {
+  return {
+    id: r.household_id,
+    name: r.head_name,
+    idNumber: r.id_number,
+    address: r.address || '',
+    hardship: r.hardship_label,
+    lastVisit: r.last_visited_on,
+    nextVisit: r.next_visit_on,
+    overdue: r.overdue,
+    daysOverdue: r.days_overdue,
+  };
+}
+
+definePage({
+  data: { all: [], items: [], total: 0, overdue: 0, page: 0, more: false, search: '' },
+
+  load() {
+    const api = getApp().api;
+    return this.withState(() =>
+      api
+        .ensureLogin()
+        .then(() => api.me())
+        .then((me) => {
+          if (me.role !== 'helper') {
+            throw Object.assign(new Error('“我的走访户”仅供村（社区）救助协理员使用'), { errors: {} });
+          }
+          this._village = me.village.code;
+          return api.ledger({ village: this._village, page: 1, per_page: PER_PAGE });
+        })
+        .then((res) => this.show(res, 1, [])),
+    );
+  },
+
+  more() {
+    const api = getApp().api;
+    if (!this.data.more) return Promise.resolve();
+    const page = this.data.page + 1;
+    return api
+      .ledger({ village: this._village, page, per_page: PER_PAGE })
+      .then((res) => this.show(res, page, this.data.all))
+      .catch((err) => api.showError(err));
+  },
+
+  show(res, page, before) {
+    const all = before.concat(res.items.map(row));
+    this.setData({ all, total: res.total, overdue: res.overdue, page, more: all.length < res.total });
+    this.filter();
+  },
+
+  onSearch(e) {
+    this.setData({ search: e.detail.value });
+    this.filter();
+  },
+
+  filter() {
+    const q = this.data.search.trim();
+    const items = q ? this.data.all.filter((h) => h.name.indexOf(q) >= 0 || h.address.indexOf(q) >= 0) : this.data.all;
+    this.setData({ items });
+  },
+
+  visit(e) {
+    const h = this.data.items[Number(e.currentTarget.dataset.index)];
+    wx.navigateTo({ url: '/pages/helper/visit?household=' + h.id + '&name=' + encodeURIComponent(h.name) });
+  },
+});
