@@ -446,7 +446,9 @@ def give_feedback(
     _require_state(dispatch, {DispatchState.SIGNED}, hint)
     findings, photo_ids = _checked_findings(db, feedback, actor=actor)
     lead = lock_lead(db, dispatch.lead_id)
-    # Read after the lock, so a decision committed meanwhile is seen.
+    # Read after the lock, so an answer or decision committed meanwhile is seen (409, not 422).
+    db.refresh(dispatch)
+    _require_state(dispatch, {DispatchState.SIGNED}, "反馈")
     undecided = {a.id: a for a in undecided_on_lead(db, lead.id)}
     answers = _checked_answers(feedback, undecided)
     slip_outcome = None if answers is not None else _checked_slip_outcome(feedback)
