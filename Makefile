@@ -22,11 +22,15 @@ migrate: install
 
 run: migrate
 	@$(BIN)/e-rescue seed-demo
+	@echo "Staff console: http://127.0.0.1:$(PORT)/console/  (the demo logins above)"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs"
 	PORT=$(PORT) $(BIN)/e-rescue serve --dev --port $(PORT)
 
 test: install
 	@$(BIN)/python -m tests.dbcheck
+	@if [ -x "$${CHROMIUM:-/usr/bin/chromium}" ] && $(BIN)/python -c "import playwright" 2>/dev/null; then \
+		echo "browser tests: chromium at $${CHROMIUM:-/usr/bin/chromium}"; else \
+		echo "browser tests: SKIPPED (no chromium or no playwright; REQUIRE_BROWSER=1 makes this a failure)"; fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory node-test
 

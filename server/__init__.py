@@ -7,7 +7,6 @@ import re
 import uuid
 
 from flask import Flask, Response, g, request
-from flask.sessions import SessionInterface
 
 from server.config import Config
 
@@ -16,6 +15,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
 
 def create_app(config: Config | None = None) -> Flask:
     from server.api import register_api
+    from server.console import register_console
     from server.runtime import Runtime
 
     config = config or Config.from_env()
@@ -26,12 +26,13 @@ def create_app(config: Config | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.session_interface = _NoCookieSession()
     app.extensions["e_rescue"] = Runtime.build(config)
     _configure_logging(config)
     _register_request_hooks(app)
     register_api(app)
     _trust_proxies(app, config.proxy_hops)
+    # The console sets the session interface: signed cookies on /console paths, none elsewhere.
+    register_console(app, config)
     return app
 
 
@@ -43,18 +44,6 @@ def _trust_proxies(app: Flask, hops: int) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-
-
-class _NoCookieSession(SessionInterface):
-    """Callers authenticate with bearer tokens and nothing lives in Flask's signed cookie
-    session, so none is opened (and its signer built) per request; Flask hands views a null
-    session that refuses writes."""
-
-    def open_session(self, app: Flask, request: object) -> None:
-        return None
-
-    def save_session(self, app: Flask, session: object, response: Response) -> None:
-        return None
 
 
 class _RequestIdFilter(logging.Filter):

@@ -232,7 +232,7 @@ def check_deadlines_cmd(schedule: bool) -> None:
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Fill an empty database with clearly synthetic demo data and print the demo logins."""
-    from server.services.demo import seed_demo
+    from server.services.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
     from server.wechat.fake_server import fake_openid
 
     rt = _runtime()
@@ -246,8 +246,8 @@ def seed_demo_cmd() -> None:
         )
     if not logins:
         click.echo("demo data already present; nothing added")
-        return
-    click.echo("demo logins (synthetic data, for local use only):")
+        logins = [(name, DEMO_PASSWORD, role.value) for name, role, _t, _d in DEMO_STAFF]
+    click.echo("demo logins (synthetic data, for local use only; API and staff console):")
     for username, password, role in logins:
         click.echo(f"  {role:<18} {username:<16} {password}")
 

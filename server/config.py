@@ -15,6 +15,7 @@ from typing import Any
 
 #: Values that only ever appear in development; production refuses them.
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+DEV_LINK_BASE = "https://e-rescue.example.invalid/mp/"
 DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-only-field-key-32-bytes-long").decode()
 FAKE_WECHAT_MARKERS = ("127.0.0.1", "localhost", "::1")
 
@@ -69,6 +70,9 @@ class Config:
     password_max_age_days: int = 90
     max_upload_bytes: int = 10 * 1024 * 1024
     miniprogram_apply_page: str = "pages/apply/apply"
+    #: HTTPS prefix of the links plain QR codes carry (扫普通链接二维码打开小程序); the WeChat
+    #: console maps `<base>apply` and `<base>redeem` to the apply and redeem pages.
+    miniprogram_link_base: str = DEV_LINK_BASE
     district_hotline: str = "0533-4180000"
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +119,13 @@ class Config:
             problems.append(
                 f"WECHAT_API_BASE 指向本机模拟服务器 ({self.wechat_api_base}); "
                 "production must use https://api.weixin.qq.com/"
+            )
+        if not self.miniprogram_link_base.startswith("https://") or (
+            self.miniprogram_link_base == DEV_LINK_BASE
+        ):
+            problems.append(
+                "MINIPROGRAM_LINK_BASE 须为在微信后台登记的 https 地址 "
+                "(the district's https link prefix for plain QR codes)"
             )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 为 SQLite; production needs PostgreSQL")

@@ -13,6 +13,7 @@ SAFE = {
     "FIELD_ENCRYPTION_KEY": "k1:" + "QUJD" * 10 + "QUJDRA==",
     "WECHAT_SECRET": "real-secret",
     "WECHAT_API_BASE": "https://api.weixin.qq.com/",
+    "MINIPROGRAM_LINK_BASE": "https://jiuzhu.example.cn/mp/",
 }
 
 
@@ -27,6 +28,8 @@ def test_production_with_safe_settings_starts():
         ("FIELD_ENCRYPTION_KEY", "", "FIELD_ENCRYPTION_KEY"),
         ("WECHAT_API_BASE", "http://127.0.0.1:5100/", "WECHAT_API_BASE"),
         ("DATABASE_URL", "sqlite:///x.db", "DATABASE_URL"),
+        ("MINIPROGRAM_LINK_BASE", "http://jiuzhu.example.cn/mp/", "MINIPROGRAM_LINK_BASE"),
+        ("MINIPROGRAM_LINK_BASE", "", "MINIPROGRAM_LINK_BASE"),
     ],
 )
 def test_production_refuses_unsafe_settings_and_names_them(name, value, named):

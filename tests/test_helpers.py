@@ -47,7 +47,9 @@ def test_the_qr_code_decodes_to_the_redeem_page_with_the_code(client, villages, 
     body = invite(client, staff_login()).get_json()
     png = base64.b64decode(body["qr_png"].removeprefix("data:image/png;base64,"))
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert [d.text for d in decoded] == [body["page"]]
+    link = f"https://e-rescue.example.invalid/mp/redeem?code={body['code']}"
+    assert body["link"] == link
+    assert [d.text for d in decoded] == [link]
 
 
 def test_the_code_is_stored_only_as_a_hash(client, villages, staff_login, db):
@@ -180,7 +182,18 @@ def test_the_qr_url_serves_a_png_of_the_redeem_page(client, villages, staff_logi
     assert resp.status_code == 200
     assert resp.mimetype == "image/png"
     assert "no-store" in resp.headers["Cache-Control"]
-    assert _decode(resp.data) == [f"pages/helper/redeem?code={created['code']}"]
+    assert resp.headers["X-Code-Kind"] == "link"
+    assert _decode(resp.data) == [created["link"]]
+
+
+def test_the_invitations_wxacode_carries_the_redeem_page_and_a_short_scene(
+    client, villages, staff_login
+):
+    staff = staff_login(role="town_staff", town="chengdong")
+    created = invite(client, staff).get_json()
+    resp = client.get(created["qr_url"] + "&kind=wxacode", headers=staff.headers)
+    assert resp.headers["X-Code-Kind"] == "wxacode"
+    assert _decode(resp.data) == [f"pages/helper/redeem?scene=i={created['code']}"]
 
 
 def test_the_qr_png_needs_the_invitations_code(client, villages, staff_login):

@@ -213,3 +213,15 @@ def test_the_demo_seed_fills_each_towns_ledger(client, db, runtime):
 
 def test_a_malformed_village_code_is_refused(client, town):
     assert client.get("/api/v1/ledgers?village=cd%00", headers=town.headers).status_code == 422
+
+
+def test_search_by_part_of_the_head_of_households_name(client, town):
+    household(client, town, "张秀英", visited=0, next_in=30)
+    household(client, town, "李秀兰", visited=0, next_in=20)
+    household(client, town, "王_%", visited=0, next_in=10)
+    assert names(client.get("/api/v1/ledgers?name=秀", headers=town.headers)) == [
+        "李秀兰",
+        "张秀英",
+    ]
+    assert names(client.get("/api/v1/ledgers?name=张", headers=town.headers)) == ["张秀英"]
+    assert names(client.get("/api/v1/ledgers?name=_%", headers=town.headers)) == ["王_%"]

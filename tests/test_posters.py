@@ -32,8 +32,13 @@ def villages(db):
     village(db, code="bt-001", town_id=db.scalar(select(Town.id).where(Town.code == "baita")))
 
 
-def fetch(client, login, code: str = "cd-001"):
-    return client.get(poster_path(code), headers=login.headers)
+def fetch(client, login, code: str = "cd-001", kind: str | None = None):
+    query = f"?kind={kind}" if kind else ""
+    return client.get(poster_path(code) + query, headers=login.headers)
+
+
+#: The plain QR code's link under the development MINIPROGRAM_LINK_BASE.
+LINK = "https://e-rescue.example.invalid/mp/apply?village=cd-001"
 
 
 def decode(png: bytes) -> list[str]:
@@ -51,9 +56,34 @@ def test_the_poster_is_an_a4_png_at_300_dpi(client, villages, staff_login):
     assert round(image.info["dpi"][0]) == 300
 
 
-def test_the_qr_code_decodes_to_the_apply_page_with_the_village_code(client, villages, staff_login):
+def test_the_poster_carries_wechats_code_of_the_apply_page_and_the_village_scene(
+    client, villages, staff_login
+):
+    """The fake WeChat draws its 小程序码 as a QR code of `<page>?scene=<scene>` (a real one is a
+    round code only WeChat reads), so the test can read what WeChat was asked for."""
     resp = fetch(client, staff_login())
-    assert decode(resp.data) == ["pages/apply/apply?village=cd-001"]
+    assert resp.headers["X-Code-Kind"] == "wxacode"
+    assert decode(resp.data) == ["pages/apply/apply?scene=v=cd-001"]
+
+
+def test_the_plain_qr_code_decodes_to_the_https_link_with_the_village_code(
+    client, villages, staff_login
+):
+    resp = fetch(client, staff_login(), kind="link")
+    assert resp.headers["X-Code-Kind"] == "link"
+    assert decode(resp.data) == [LINK]
+
+
+def test_without_wechat_the_poster_carries_the_plain_link_qr_code(
+    client, villages, staff_login, fake_wechat
+):
+    fake_wechat.state.add_fault(
+        "wxa/getwxacodeunlimit", errcode=45009, errmsg="reach max api daily quota limit"
+    )
+    resp = fetch(client, staff_login())
+    assert resp.status_code == 200
+    assert resp.headers["X-Code-Kind"] == "link"
+    assert decode(resp.data) == [LINK]
 
 
 def test_the_qr_code_follows_the_configured_apply_page(client, villages, staff_login, runtime):
@@ -64,7 +94,7 @@ def test_the_qr_code_follows_the_configured_apply_page(client, villages, staff_l
         resp = fetch(client, staff_login())
     finally:
         runtime.config = original
-    assert decode(resp.data) == ["pages/start/start?village=cd-001"]
+    assert decode(resp.data) == ["pages/start/start?scene=v=cd-001"]
 
 
 def content_of(db, code: str = "cd-001") -> posters.PosterContent:
@@ -125,9 +155,9 @@ def test_a_poster_is_drawn_once_per_content_and_redrawn_when_it_changes(
     drawn: list[str] = []
     real = posters.render_poster
 
-    def counting(content):
+    def counting(content, code=None):
         drawn.append(content.village_name)
-        return real(content)
+        return real(content, code=code)
 
     monkeypatch.setattr(posters, "render_poster", counting)
     login = staff_login()
@@ -174,7 +204,7 @@ def test_a_helper_prints_their_own_villages_poster(client, villages, resident_lo
     helper = make_helper(db, resident_login("hank"), village_code="cd-001")
     resp = fetch(client, helper, "cd-001")
     assert resp.status_code == 200
-    assert decode(resp.data) == ["pages/apply/apply?village=cd-001"]
+    assert decode(resp.data) == ["pages/apply/apply?scene=v=cd-001"]
 
 
 def test_a_helper_gets_404_for_another_village(client, villages, resident_login, db):

@@ -199,3 +199,32 @@ def test_control_characters_are_refused(client, staff_login):
     body = {**NEW_DIBAO, "eligibility": ["本区户籍\x00"]}
     resp = client.put("/api/v1/public/policies/dibao", json=body, headers=center.headers)
     assert resp.status_code == 422
+
+
+def test_a_service_point_has_a_place_for_the_map(client, staff_login):
+    center = staff_login(role="center_staff")
+    baita = next(
+        c for c in client.get("/api/v1/public/contacts").get_json() if c["town"] == "baita"
+    )
+    place = {"address": "白塔镇政府便民服务中心", "latitude": 36.4581, "longitude": 117.8652}
+    resp = client.patch(
+        f"/api/v1/public/contacts/{baita['id']}", json=place, headers=center.headers
+    )
+    assert resp.status_code == 200, resp.get_json()
+    shown = next(
+        c for c in client.get("/api/v1/public/contacts").get_json() if c["id"] == baita["id"]
+    )
+    assert {k: shown[k] for k in place} == place
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"latitude": 36.4}, {"latitude": 91, "longitude": 117.8}, {"longitude": 181, "latitude": 1}],
+)
+def test_a_place_needs_both_coordinates_in_range(client, staff_login, body):
+    center = staff_login(role="center_staff")
+    baita = next(
+        c for c in client.get("/api/v1/public/contacts").get_json() if c["town"] == "baita"
+    )
+    resp = client.patch(f"/api/v1/public/contacts/{baita['id']}", json=body, headers=center.headers)
+    assert resp.status_code == 422

@@ -7,7 +7,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { after, before, describe, test } = require('node:test');
 
-const { E_RESCUE, startBackend, createWx, writePhoto, idNumber } = require('../test-support/backend.js');
+const { E_RESCUE, startBackend, createWx, writePhoto, idNumber, decodeCodes } = require('../test-support/backend.js');
+const { LINK_PAGES } = require('../utils/launch.js');
 const mp = require('../test-support/miniprogram.js');
 
 const skip = !fs.existsSync(E_RESCUE) && `${E_RESCUE} missing (run make install)`;
@@ -29,12 +30,14 @@ describe('the pages against the real backend', { skip }, () => {
     if (backend) await backend.stop();
   });
 
-  async function staffApi() {
+  // A staff account made with `create-staff` chooses its own password at first login
+  // (POST /api/v1/auth/staff-password logs in with the new one).
+  async function staffApi(username = 'cd-staff') {
     const { createApi } = require('../utils/api.js');
-    const wx = createWx({ user: 'staff' });
+    const wx = createWx({ user: 'staff-' + username });
     const anon = createApi({ wx, base: backend.base });
-    const login = await anon.request('POST', '/api/v1/auth/staff-login',
-      { username: 'cd-staff', password: 'long-enough-pass-1' }, { relogin: false });
+    const login = await anon.request('POST', '/api/v1/auth/staff-password',
+      { username, password: 'long-enough-pass-1', new_password: 'Chosen-at-first-login-7' }, { relogin: false });
     wx.storage.set('e_rescue_token', login.token);
     return createApi({ wx, base: backend.base });
   }
@@ -227,9 +230,12 @@ describe('the pages against the real backend', { skip }, () => {
     assert.equal(households.data.total, 1);
     assert.match(mp.text(households), /赵六.*下次走访 \d{4}-\d{2}-\d{2}/);
     await mp.input(households, '.search', '钱');
-    assert.equal(households.data.items.length, 0);
+    await mp.tap(households, '.find');
+    await mp.until(() => households.data.total === 0, { what: 'no 钱', page: households });
     await mp.input(households, '.search', '赵');
-    assert.equal(households.data.items.length, 1);
+    await mp.tap(households, '.find');
+    await mp.until(() => households.data.total === 1, { what: 'found 赵六', page: households });
+    assert.equal(households.data.items[0].name, '赵六');
     await mp.tap(households, '.visit');
     assert.match(who.wx.lastNavigation().url, /helper\/visit\?household=\d+&name=/);
 
@@ -279,6 +285,57 @@ describe('the pages against the real backend', { skip }, () => {
     await mp.tap(service, '.call-hotline');
     assert.equal(who.wx.shown.pop().kind, 'call');
     assert.ok(mp.all(service, '.call-town').length >= 1);
+    assert.equal(mp.all(service, '.locate').length, 0, 'no map without a place');
+
+    // The center gives the town's service point its place: 查看位置 opens WeChat's map.
+    backend.run(['create-staff', '--username', 'center-1', '--password', 'long-enough-pass-1', '--role', 'center_staff']);
+    const center = await staffApi('center-1');
+    const town = service.data.towns[0];
+    await center.request('PATCH', '/api/v1/public/contacts/' + town.id, { address: '城东街道便民服务中心', latitude: 36.4872, longitude: 117.8561 });
+    const again = await ready(who.open('pages/service/service'));
+    await mp.tap(again, '.locate');
+    const shown = who.wx.shown.pop();
+    assert.deepEqual([shown.kind, shown.latitude, shown.longitude, shown.address], ['location', 36.4872, 117.8561, '城东街道便民服务中心']);
+  });
+
+  // What a phone does with a scanned code: a plain link under our prefix opens the page the
+  // console maps it to with ?q=<the link>; the fake WeChat's 小程序码 reads as "<page>?scene=…",
+  // which WeChat opens with ?scene=<scene, URI-encoded>.
+  function scanned(text) {
+    const link = /^https:\/\/[^?]+\/(\w+)\?/.exec(text);
+    if (link) return { route: LINK_PAGES[link[1]], query: { q: encodeURIComponent(text), scancode_time: '1764662400' } };
+    const [route, scene] = text.split('?scene=');
+    return { route, query: { scene: encodeURIComponent(scene) } };
+  }
+
+  async function png(url) {
+    const res = await fetch(backend.base + url, { headers: { Authorization: 'Bearer ' + staff.token } });
+    assert.equal(res.status, 200, url);
+    return { kind: res.headers.get('x-code-kind'), texts: decodeCodes(Buffer.from(await res.arrayBuffer())) };
+  }
+
+  test("the poster's and the invitation's codes open their pages with the village or code", async () => {
+    for (const kind of ['link', 'wxacode']) {
+      const poster = await png('/api/v1/villages/cd-001/poster.png?kind=' + kind);
+      assert.equal(poster.kind, kind);
+      assert.equal(poster.texts.length, 1, JSON.stringify(poster.texts));
+      const { route, query } = scanned(poster.texts[0]);
+      assert.equal(route, 'pages/apply/apply');
+      const who = person('scan-' + kind);
+      const apply = await ready(who.open(route, query));
+      assert.equal(apply.data.area.villages[apply.data.area.villageIndex].code, 'cd-001');
+      assert.equal(apply.data.area.presetVillage, '西冶街社区');
+
+      const invitation = await staff.request('POST', '/api/v1/helpers/invitations', { village: 'cd-001' });
+      const code = await png(invitation.qr_url + '&kind=' + kind);
+      assert.equal(code.kind, kind);
+      const opened = scanned(code.texts[0]);
+      assert.equal(opened.route, 'pages/helper/redeem');
+      const redeem = await ready(who.open(opened.route, opened.query));
+      assert.equal(redeem.data.code, invitation.code);
+      await mp.tap(redeem, '.redeem');
+      await mp.until(() => redeem.data.done, { what: 'redeemed from the ' + kind, page: redeem });
+    }
   });
 
   describe('every page: loading, then an error with 重试 instead of a blank screen', () => {

@@ -6,6 +6,10 @@
 // - a 小程序码 from getwxacodeunlimit: `options.scene` = the ≤ 32-character scene, URI-encoded,
 //   which the API resolves (GET /api/v1/launch/<scene>) into the page's parameters.
 
+// The pages the WeChat console maps our link prefixes to (开发管理 → 扫普通链接二维码打开小程序):
+// `<MINIPROGRAM_LINK_BASE>apply` → the apply page, `<MINIPROGRAM_LINK_BASE>redeem` → redeem.
+const LINK_PAGES = { apply: 'pages/apply/apply', redeem: 'pages/helper/redeem' };
+
 function decode(value) {
   try {
     return decodeURIComponent(value);
@@ -47,4 +51,4 @@ async function resolveLaunch(api, options) {
   return Object.assign({}, resolved.params, params);
 }
 
-module.exports = { launchParams, resolveLaunch, queryOf };
+module.exports = { LINK_PAGES, launchParams, resolveLaunch, queryOf };

@@ -12,7 +12,7 @@ from server.api.applications import ApplicationPageSchema
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import PageArgsSchema
 from server.models import Role
-from server.services import applications, helpers
+from server.services import applications, helpers, launch
 
 blp = Blueprint("helpers", __name__, url_prefix="/api/v1", description="Village helpers")
 
@@ -35,14 +35,31 @@ class InvitationSchema(Schema):
 class NewInvitationSchema(InvitationSchema):
     code = fields.String(required=True, metadata={"description": "shown once, never again"})
     page = fields.String(required=True, metadata={"description": "mini-program page + code"})
-    qr_png = fields.String(required=True, metadata={"description": "data:image/png;base64,..."})
+    link = fields.String(
+        required=True, metadata={"description": "the HTTPS link that opens the redeem page"}
+    )
+    qr_png = fields.String(
+        required=True, metadata={"description": "data:image/png;base64,... of the link's QR code"}
+    )
     qr_url = fields.String(
-        required=True, metadata={"description": "the QR code PNG (staff token required)"}
+        required=True,
+        metadata={
+            "description": "the code as a PNG (staff token required; `&kind=wxacode` for "
+            "WeChat's 小程序码)"
+        },
     )
 
 
 class QrArgsSchema(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    kind = fields.String(
+        load_default=launch.CodeKind.LINK.value,
+        validate=validate.OneOf([k.value for k in launch.CodeKind]),
+        metadata={
+            "description": "link: a QR code of the HTTPS link; wxacode: WeChat's 小程序码 "
+            "(the link's QR code when WeChat does not answer)"
+        },
+    )
 
 
 class RedeemSchema(Schema):
@@ -82,6 +99,9 @@ def create_invitation(body: dict[str, Any]) -> Any:
         db(), village_code=body["village"], actor=current_actor(), now=now()
     )
     invitation = new.invitation
+    link = launch.link(
+        launch.invitation_target(new.code), base=runtime().config.miniprogram_link_base
+    )
     return {
         "id": invitation.id,
         "village_id": invitation.village_id,
@@ -91,7 +111,8 @@ def create_invitation(body: dict[str, Any]) -> Any:
         "redeemed_at": None,
         "code": new.code,
         "page": new.page,
-        "qr_png": helpers.qr_data_uri(new.page),
+        "link": link,
+        "qr_png": helpers.qr_data_uri(link),
         "qr_url": url_for(
             "helpers.invitation_qr", invitation_id=invitation.id, code=new.code, _external=False
         ),
@@ -103,12 +124,23 @@ def create_invitation(body: dict[str, Any]) -> Any:
 @blp.arguments(QrArgsSchema, location="query")
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
 def invitation_qr(args: dict[str, Any], invitation_id: int) -> Response:
-    """The QR code PNG of an open invitation, to print or show on screen. Only the code's hash
-    is stored, so the code comes in the query (as in `qr_url`); the request log omits queries."""
-    png = helpers.invitation_qr(
+    """The code of an open invitation as a PNG, to print or show on screen: a QR code of the
+    HTTPS link, or with `kind=wxacode` WeChat's 小程序码 (`X-Code-Kind` says which was drawn).
+    Only the code's hash is stored, so the code comes in the query (as in `qr_url`); the request
+    log omits queries."""
+    code = helpers.open_invitation_code(
         db(), invitation_id, code=args["code"], actor=current_actor(), now=now()
     )
+    config = runtime().config
+    png, kind = launch.code_png(
+        launch.invitation_target(code),
+        kind=launch.CodeKind(args["kind"]),
+        gateway=runtime().gateway,
+        link_base=config.miniprogram_link_base,
+        miniprogram_state=config.wechat_miniprogram_state,
+    )
     response = Response(png, mimetype="image/png")
+    response.headers["X-Code-Kind"] = kind.value
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"

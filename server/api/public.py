@@ -57,6 +57,11 @@ class ContactSchema(Schema):
     name = fields.String(required=True)
     phone = fields.String(required=True)
     note = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    latitude = fields.Float(
+        allow_none=True, metadata={"description": "GCJ-02, for wx.openLocation"}
+    )
+    longitude = fields.Float(allow_none=True, metadata={"description": "GCJ-02"})
     is_demo = fields.Boolean(
         required=True, metadata={"description": "a placeholder number, not yet confirmed"}
     )
@@ -74,6 +79,9 @@ class ContactCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     phone = fields.String(required=True, validate=validate.Length(min=3, max=30))
     note = fields.String(load_default=None, validate=validate.Length(max=200))
+    address = fields.String(load_default=None, validate=validate.Length(max=200))
+    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
     is_demo = fields.Boolean(load_default=False)
     sort_order = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10_000))
 
@@ -82,6 +90,9 @@ class ContactPatchSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=50))
     phone = fields.String(validate=validate.Length(min=3, max=30))
     note = fields.String(allow_none=True, validate=validate.Length(max=200))
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
     is_demo = fields.Boolean()
     sort_order = fields.Integer(validate=validate.Range(min=0, max=10_000))
 
@@ -95,6 +106,9 @@ def _contact_view(contact: Any) -> dict[str, Any]:
         "name": contact.name,
         "phone": contact.phone,
         "note": contact.note,
+        "address": contact.address,
+        "latitude": contact.latitude,
+        "longitude": contact.longitude,
         "is_demo": contact.is_demo,
         "sort_order": contact.sort_order,
         "updated_at": contact.updated_at,

@@ -173,6 +173,10 @@ class LedgerFilterSchema(Schema):
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     hardship = fields.String(validate=validate.OneOf(_values(Hardship)))
     overdue = fields.Boolean(load_default=False, metadata={"description": "overdue only"})
+    name = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "part of the head of household's name"},
+    )
 
 
 class LedgerArgsSchema(LedgerFilterSchema, PageArgsSchema):
@@ -221,6 +225,7 @@ def _filter(args: dict[str, Any]) -> ledgers.LedgerFilter:
         category=args.get("category"),
         hardship=args.get("hardship"),
         overdue_only=args.get("overdue", False),
+        name=args.get("name"),
     )
 
 

@@ -11,7 +11,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.areas import Town, Village
@@ -215,6 +215,10 @@ class PublicContact(Base):
     phone: Mapped[str] = mapped_column(String(30))
     #: Office hours or other notes, in plain Chinese.
     note: Mapped[str | None] = mapped_column(String(200))
+    #: Where a service point is (street address, and GCJ-02 coordinates for wx.openLocation).
+    address: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     #: True while the number is a placeholder from the demo seed, not a confirmed number.
     is_demo: Mapped[bool] = mapped_column(default=False)
     sort_order: Mapped[int] = mapped_column(default=0)

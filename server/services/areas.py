@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, selectinload
 
+from server.db import Precompiled
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Department, Role, Town, TownKind, Village
 from server.services.access import Actor
@@ -189,3 +191,35 @@ def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
         if alias in header:
             return header.index(alias)
     return None
+
+
+class AreaRef(NamedTuple):
+    id: int
+    code: str
+    name: str
+
+
+#: Reference lists for pickers and names on hot pages: Core rows, compiled once.
+_TOWNS = Precompiled(select(Town.id, Town.code, Town.name).order_by(Town.sort_order, Town.code))
+_DEPARTMENTS = Precompiled(
+    select(Department.id, Department.code, Department.name).order_by(
+        Department.sort_order, Department.code
+    )
+)
+
+
+def list_towns(conn: Connection) -> list[AreaRef]:
+    """Every town in display order (id, code, name)."""
+    return [AreaRef(*row) for row in _TOWNS.rows(conn, {})]
+
+
+def list_departments(conn: Connection) -> list[AreaRef]:
+    return [AreaRef(*row) for row in _DEPARTMENTS.rows(conn, {})]
+
+
+def village_names(conn: Connection, village_ids: set[int]) -> dict[int, str]:
+    """Names of the villages a page shows (none looked up when it shows none)."""
+    if not village_ids:
+        return {}
+    rows = conn.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids)))
+    return {village_id: name for village_id, name in rows}

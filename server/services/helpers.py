@@ -125,10 +125,11 @@ def _usable(invitation: HelperInvitation, now: datetime) -> bool:
     )
 
 
-def invitation_qr(
+def open_invitation_code(
     db: Session, invitation_id: int, *, code: str, actor: Actor, now: datetime
-) -> bytes:
-    """The QR PNG of an invitation still open, for the staff who hold its code.
+) -> str:
+    """The normalised code of an invitation still open, for the staff who hold it (to draw its
+    QR code or 小程序码).
 
     Only the code's hash is stored, so the code comes with the request (the URL handed out at
     creation carries it); a wrong code is as unknown as a wrong id.
@@ -149,7 +150,7 @@ def invitation_qr(
         raise NotFound("未找到该邀请")
     if not _usable(invitation, now):
         raise InvitationUnusable()
-    return qr_png(redeem_page(normalised))
+    return normalised
 
 
 def redeem_page(code: str) -> str:

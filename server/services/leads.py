@@ -25,6 +25,7 @@ from sqlalchemy import (
     cast,
     exists,
     false,
+    func,
     literal_column,
     or_,
     select,
@@ -624,6 +625,42 @@ def list_queue(
     items = list(map(QueueItem._make, rows[:limit]))
     next_cursor = encode_cursor(items[-1].priority, items[-1].id) if more and items else None
     return QueuePage(items=items, next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    count: int
+    #: True when counting stopped at the cap: show "1000+".
+    capped: bool
+
+
+#: The queue counts its leads up to this many; past it the console shows "1000+".
+COUNT_CAP = 1000
+
+
+def count_queue(
+    conn: Connection, *, actor: Actor, filters: QueueFilter, cap: int = COUNT_CAP
+) -> QueueCount:
+    """How many leads the queue holds under `filters`, counted up to `cap` + 1 rows of the
+    same ranges the page reads (so it costs at most `cap` index entries, whatever the size)."""
+    scope, scope_params = _scope_shape(actor)
+    conditions, params = _filter_shape(filters)
+    params.update(scope_params)
+    ((count,),) = _count_statement(scope, conditions, cap + 1).rows(conn, params)
+    return QueueCount(count=min(count, cap), capped=count > cap)
+
+
+@lru_cache(maxsize=256)
+def _count_statement(scope: str, filters: tuple[str, ...], limit: int) -> Precompiled:
+    inner = select(literal_column("1").label("one"))
+    scope_condition = _scope_condition(scope)
+    if scope_condition is not None:
+        inner = inner.where(scope_condition)
+    for name in filters:
+        inner = inner.where(_filter_condition(name))
+    inner = inner.select_from(Lead).limit(literal_column(str(int(limit)), Integer)).subquery()
+    one_plan = filters == ("open",) and scope != "department"
+    return Precompiled(select(func.count()).select_from(inner), plan_per_value=not one_plan)
 
 
 def _scope_shape(actor: Actor) -> tuple[str, dict[str, Any]]:

@@ -43,6 +43,8 @@ class LedgerFilter:
     category: str | None = None
     hardship: str | None = None
     overdue_only: bool = False
+    #: Part of the head of household's name (a helper looking someone up).
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ def _query(db: Session, where: LedgerFilter, *, actor: Actor, today: date) -> Se
         query = query.where(Household.hardship == Hardship(where.hardship))
     if where.overdue_only:
         query = query.where(Household.next_visit_on < today)
+    if where.name:
+        query = query.where(Household.head_name.contains(where.name.strip(), autoescape=True))
     return query
 
 

@@ -255,3 +255,21 @@ def owned_photo_ids(db: Session, photo_ids: list[int], *, actor: Actor) -> set[i
         select(Photo.id).where(Photo.id.in_(photo_ids), Photo.owner_id == actor.user_id)
     )
     return set(rows)
+
+
+def open_full_photo(db: Session, photo_id: int, *, actor: Actor, now: datetime) -> Photo:
+    """A photo at full size for staff reviewing it (papers carry personal data): the same
+    access as `access_photo_by_id`, and the look is recorded as `pii.viewed`."""
+    photo = access_photo_by_id(db, photo_id, actor=actor)
+    if photo.owner_id != actor.user_id:
+        record_unmasked_view(
+            db,
+            actor=actor,
+            target_type="photo",
+            target_id=photo.id,
+            fields=["photo"],
+            now=now,
+            purpose="review",
+        )
+        db.flush()
+    return photo

@@ -1,9 +1,10 @@
-"""Service-point posters: a printable A4 sheet per village with a QR code of the apply page.
+"""Service-point posters: a printable A4 sheet per village with a code that opens the apply page.
 
 A village's poster says what the service is ("博山e救助"), where it is (town and village), whom to
 call (the district hotline and the town's platform phone) and how to apply in three steps, around
-a large QR code of the mini-program's apply page carrying the village code, so an application
-started from that sheet has the village filled in.
+a large code that opens the mini-program's apply page with the village code, so an application
+started from that sheet has the village filled in: a 小程序码 from WeChat when it answers, else a
+plain QR code of the HTTPS link WeChat maps to the page (services/launch.py).
 
 The poster is drawn at 300 dpi on A4 (2480 × 3508 px) with Noto Sans SC, which the project
 installs from PyPI (`justmytype-intl-cjk`, SIL Open Font Licence 1.1); nothing is downloaded at
@@ -18,7 +19,7 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -31,13 +32,14 @@ from sqlalchemy.orm import Session
 
 from server.errors import NotFound
 from server.models import ContactKind, PublicContact, Role, Town, Village
+from server.services import launch
 from server.services.access import Actor, require_role, scope_by_area
 
 #: A4 at 300 dpi (210 × 297 mm), the proportions 1 : √2.
 WIDTH, HEIGHT = 2480, 3508
 DPI = 300
 #: Bump when the drawing changes, so cached posters are drawn again.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 #: Where the CJK font comes from: (package, resource path inside it).
 FONT_RESOURCE = ("justmytype_intl_cjk", "fonts/ofl/notosanssc/NotoSansSC[wght].ttf")
 #: Subfolder of the upload directory holding drawn posters.
@@ -74,8 +76,13 @@ class PosterContent:
     town_name: str
     town_phone: str | None
     hotline: str
-    #: The mini-program page the QR code opens, with the village code.
+    #: The mini-program page the code opens, with the village code.
     page: str
+    #: The HTTPS link a plain QR code carries (扫普通链接二维码打开小程序).
+    link: str = ""
+    #: `wxacode` (WeChat's 小程序码 of `scene`) or `link` (a QR code of `link`).
+    code_kind: str = launch.CodeKind.LINK.value
+    scene: str = ""
 
     @property
     def digest(self) -> str:
@@ -98,7 +105,14 @@ def apply_page(village_code: str, *, page: str) -> str:
 
 
 def poster_content(
-    db: Session, village_code: str, *, actor: Actor, hotline: str, page: str
+    db: Session,
+    village_code: str,
+    *,
+    actor: Actor,
+    hotline: str,
+    page: str,
+    link_base: str = "",
+    code_kind: launch.CodeKind = launch.CodeKind.LINK,
 ) -> PosterContent:
     """What the poster of a village in `actor`'s reach shows; other villages are not found.
 
@@ -123,6 +137,9 @@ def poster_content(
         town_phone=town.phone,
         hotline=district_hotline(db) or hotline,
         page=apply_page(village.code, page=page),
+        link=launch.link(launch.village_target(village.code), base=link_base) if link_base else "",
+        code_kind=code_kind.value,
+        scene=launch.village_target(village.code).scene,
     )
 
 
@@ -144,20 +161,61 @@ def village_poster(
     hotline: str,
     page: str,
     upload_dir: str | Path,
+    link_base: str,
+    code_kind: launch.CodeKind = launch.CodeKind.LINK,
+    gateway: object = None,
+    miniprogram_state: str = "formal",
 ) -> Poster:
-    """The poster of a village, drawn now or taken from the cache if its content is unchanged."""
-    content = poster_content(db, village_code, actor=actor, hotline=hotline, page=page)
-    return cached_poster(content, cache_dir=Path(upload_dir) / CACHE_SUBDIR)
+    """The poster of a village, drawn now or taken from the cache if its content is unchanged.
+
+    A 小程序码 is asked of WeChat only when no poster with it is cached; when WeChat does not
+    answer, the poster carries the plain link's QR code instead (and is cached as such).
+    """
+    content = poster_content(
+        db,
+        village_code,
+        actor=actor,
+        hotline=hotline,
+        page=page,
+        link_base=link_base,
+        code_kind=code_kind,
+    )
+    cache_dir = Path(upload_dir) / CACHE_SUBDIR
+    if code_kind is not launch.CodeKind.WXACODE:
+        return cached_poster(content, cache_dir=cache_dir)
+    cached = _cached_path(content, cache_dir)
+    if cached.exists():
+        return Poster(path=cached, digest=content.digest, content=content)
+    target = launch.LaunchTarget(page, {"village": content.village_code}, content.scene)
+    png, got = launch.code_png(
+        target,
+        kind=code_kind,
+        gateway=gateway,
+        link_base=link_base,
+        miniprogram_state=miniprogram_state,
+    )
+    if got is launch.CodeKind.WXACODE:
+        return cached_poster(content, cache_dir=cache_dir, code=png)
+    return cached_poster(
+        replace(content, code_kind=launch.CodeKind.LINK.value), cache_dir=cache_dir
+    )
 
 
-def cached_poster(content: PosterContent, *, cache_dir: Path) -> Poster:
-    """Draw `content` once per content hash; older posters of the same village are removed."""
+def _cached_path(content: PosterContent, cache_dir: Path) -> Path:
+    prefix = hashlib.sha256(content.village_code.encode()).hexdigest()[:12]
+    return cache_dir / f"{prefix}-{content.digest[:24]}.png"
+
+
+def cached_poster(content: PosterContent, *, cache_dir: Path, code: bytes | None = None) -> Poster:
+    """Draw `content` once per content hash; older posters of the same village are removed.
+
+    `code` is the 小程序码 PNG to print; without it the poster carries a QR code of the link."""
     digest = content.digest
     prefix = hashlib.sha256(content.village_code.encode()).hexdigest()[:12]
-    path = cache_dir / f"{prefix}-{digest[:24]}.png"
+    path = _cached_path(content, cache_dir)
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        png = render_poster(content)
+        png = render_poster(content, code=code)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".poster-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -229,7 +287,16 @@ def _qr_image(data: str, *, side: int) -> Image.Image:
     return img.resize((modules * box, modules * box), Image.Resampling.NEAREST).convert("RGB")
 
 
-def render_poster(content: PosterContent) -> bytes:
+def _code_image(content: PosterContent, code: bytes | None, *, side: int) -> Image.Image:
+    """The 小程序码 from WeChat scaled to `side`, or a QR code of the link (of the page without
+    a link base)."""
+    if code is None:
+        return _qr_image(content.link or content.page, side=side)
+    image = Image.open(io.BytesIO(code)).convert("RGB")
+    return image.resize((side, side), Image.Resampling.NEAREST)
+
+
+def render_poster(content: PosterContent, *, code: bytes | None = None) -> bytes:
     """Draw the A4 poster of `content` and return it as a PNG (300 dpi)."""
     img = Image.new("RGB", (WIDTH, HEIGHT), WHITE)
     draw = ImageDraw.Draw(img)
@@ -250,7 +317,7 @@ def render_poster(content: PosterContent) -> bytes:
     _centered(draw, content.village_name, y=880, font=name_font, fill=INK)
 
     # The QR code on a white card with a red frame (1050–2380).
-    qr = _qr_image(content.page, side=860)
+    qr = _code_image(content, code, side=860)
     quiet = 80
     card_side = qr.width + 2 * quiet
     card_x, card_y = (WIDTH - card_side) // 2, 1090

@@ -286,11 +286,13 @@ def add_contact(db: Session, *, body: dict[str, Any], actor: Actor, now: datetim
         name=_required(body["name"], "name"),
         phone=_checked_phone(body["phone"]),
         note=_clean(body.get("note") or "", "note") or None,
+        address=_clean(body.get("address") or "", "address") or None,
         is_demo=bool(body.get("is_demo", False)),
         sort_order=body.get("sort_order") or 50,
         updated_at=now,
         updated_by_id=actor.user_id,
     )
+    _set_place(contact, body)
     db.add(contact)
     db.flush()
     _sync_town_phone(db, contact)
@@ -325,6 +327,9 @@ def edit_contact(
         contact.phone = phone
     if "note" in changes:
         contact.note = _clean(changes["note"] or "", "note") or None
+    if "address" in changes:
+        contact.address = _clean(changes["address"] or "", "address") or None
+    _set_place(contact, changes)
     if "is_demo" in changes:
         contact.is_demo = changes["is_demo"]
     if changes.get("sort_order") is not None:
@@ -365,11 +370,24 @@ def remove_contact(db: Session, contact_id: int, *, actor: Actor, now: datetime)
     db.flush()
 
 
+def _set_place(contact: PublicContact, body: dict[str, Any]) -> None:
+    """The point's coordinates (GCJ-02, as wx.openLocation takes them): both or neither."""
+    if "latitude" not in body and "longitude" not in body:
+        return
+    latitude, longitude = body.get("latitude"), body.get("longitude")
+    if (latitude is None) != (longitude is None):
+        raise _invalid("latitude", "请同时填写纬度和经度，或都不填")
+    contact.latitude, contact.longitude = latitude, longitude
+
+
 def _contact_fields(contact: PublicContact) -> dict[str, Any]:
     return {
         "name": contact.name,
         "phone": contact.phone,
         "note": contact.note,
+        "address": contact.address,
+        "latitude": contact.latitude,
+        "longitude": contact.longitude,
         "is_demo": contact.is_demo,
         "sort_order": contact.sort_order,
     }

@@ -1,6 +1,6 @@
 // 我的走访户 (helpers): the households of my village from the ledger, overdue for a visit first,
-// with the next visit due; search by name (within the pages read so far, and page by page from
-// the server), 加载更多 for the next page; a household opens the visit form for it.
+// with the next visit due; 查找 by part of the head of household's name (the ledger's `name`),
+// 加载更多 for the next page; a household opens the visit form for it.
 const { definePage } = require('../../utils/page.js');
 
 const PER_PAGE = 20;
@@ -20,7 +20,7 @@ function row(r) {
 }
 
 definePage({
-  data: { all: [], items: [], total: 0, overdue: 0, page: 0, more: false, search: '' },
+  data: { items: [], total: 0, overdue: 0, page: 0, more: false, search: '', searching: false },
 
   load() {
     const api = getApp().api;
@@ -33,7 +33,7 @@ definePage({
             throw Object.assign(new Error('“我的走访户”仅供村（社区）救助协理员使用'), { errors: {} });
           }
           this._village = me.village.code;
-          return api.ledger({ village: this._village, page: 1, per_page: PER_PAGE });
+          return api.ledger(this.query(1));
         })
         .then((res) => this.show(res, 1, [])),
     );
@@ -44,26 +44,33 @@ definePage({
     if (!this.data.more) return Promise.resolve();
     const page = this.data.page + 1;
     return api
-      .ledger({ village: this._village, page, per_page: PER_PAGE })
-      .then((res) => this.show(res, page, this.data.all))
+      .ledger(this.query(page))
+      .then((res) => this.show(res, page, this.data.items))
       .catch((err) => api.showError(err));
   },
 
+  query(page) {
+    const name = this.data.search.trim();
+    return Object.assign({ village: this._village, page, per_page: PER_PAGE }, name ? { name } : {});
+  },
+
   show(res, page, before) {
-    const all = before.concat(res.items.map(row));
-    this.setData({ all, total: res.total, overdue: res.overdue, page, more: all.length < res.total });
-    this.filter();
+    const items = before.concat(res.items.map(row));
+    this.setData({ items, total: res.total, overdue: res.overdue, page, more: items.length < res.total });
   },
 
   onSearch(e) {
     this.setData({ search: e.detail.value });
-    this.filter();
   },
 
-  filter() {
-    const q = this.data.search.trim();
-    const items = q ? this.data.all.filter((h) => h.name.indexOf(q) >= 0 || h.address.indexOf(q) >= 0) : this.data.all;
-    this.setData({ items });
+  find() {
+    const api = getApp().api;
+    this.setData({ searching: true });
+    return api
+      .ledger(this.query(1))
+      .then((res) => this.show(res, 1, []))
+      .catch((err) => api.showError(err))
+      .then(() => this.setData({ searching: false }));
   },
 
   visit(e) {

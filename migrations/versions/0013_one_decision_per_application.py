@@ -7,8 +7,8 @@ requested, papers added). Applications filed by staff at the window or on the ph
 the person consented (`intake`). `inform_tasks`: telling a person without WeChat what was
 decided.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 15:40:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime, JSONType
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

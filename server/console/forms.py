@@ -1,0 +1,208 @@
+"""Form and query-string parsing for console pages (marshmallow, as the API's schemas).
+
+HTML forms send every field, empty ones as "": those count as not given. Errors come back as
+`ValidationFailed` with per-field Chinese messages, which the page shows beside the form.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
+
+from server.errors import ValidationFailed
+from server.models import Channel, DispatchState, LeadStatus, UnitKind
+from server.services.leads import CATEGORIES, QueueFilter
+from server.services.outcomes import OUTCOMES
+
+_CONTROL = set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0x7F}
+
+
+def _plain_text(value: str) -> None:
+    if any(ord(ch) in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
+
+
+def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
+    )
+
+
+def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`data` through `schema`, empty fields dropped; 422 with per-field messages."""
+    raw: dict[str, Any] = {}
+    for key in data:
+        if key in lists:
+            values = [v for v in data.getlist(key) if v != ""]
+            if values:
+                raw[key] = values
+        elif (value := data.get(key, "")) != "":
+            raw[key] = value
+    try:
+        return schema.load(raw)
+    except ValidationError as exc:
+        messages = exc.normalized_messages()
+        raise ValidationFailed(errors=messages) from exc  # type: ignore[arg-type]
+
+
+class QueueArgs(Schema):
+    """Every filter of `GET /api/v1/leads`, with the same names and limits."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf([s.value for s in LeadStatus]))
+    channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
+    feed = _text(40)
+    town = _text(32)
+    village = _text(32)
+    category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
+    min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
+    created_from = fields.Date()
+    created_to = fields.Date()
+    name = _text(50, min_len=1)
+    cursor = _text(200)
+
+
+QUEUE_ARGS = QueueArgs()
+
+
+def queue_filter(args: dict[str, Any]) -> QueueFilter:
+    return QueueFilter(
+        status=LeadStatus(args["status"]) if "status" in args else None,
+        channel=Channel(args["channel"]) if "channel" in args else None,
+        feed=args.get("feed"),
+        town_code=args.get("town"),
+        village_code=args.get("village"),
+        category=args.get("category"),
+        min_priority=args.get("min_priority"),
+        created_from=args.get("created_from"),
+        created_to=args.get("created_to"),
+        name=args.get("name"),
+    )
+
+
+class UnitField(fields.String):
+    """A unit picker's value, `town:chengdong` or `department:civil_affairs`."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        kind, _, code = text.partition(":")
+        if kind not in {k.value for k in UnitKind} or not code or len(code) > 32:
+            raise ValidationError("请选择接收单位")
+        return UnitKind(kind), code
+
+
+class DispatchForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    unit = UnitField(required=True, error_messages={"required": "请选择接收单位"})
+    instructions = _text(
+        1000, min_len=1, required=True, error_messages={"required": "请填写转办要求"}
+    )
+    idempotency_key = _text(80, load_default=None)
+
+
+class BulkForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    action = fields.String(required=True, validate=validate.OneOf(["dispatch"]))
+    lead_ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**53)),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        error_messages={"required": "请先勾选线索"},
+    )
+    unit = UnitField(load_default=None)
+    instructions = _text(1000, load_default="")
+
+
+class KeepApartForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+    reason = _text(200, load_default=None)
+
+
+class MergeForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    into_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+
+
+class DispatchListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    state = fields.String(validate=validate.OneOf([s.value for s in DispatchState]))
+    deadline = fields.String(validate=validate.OneOf(["on_time", "due_soon", "overdue"]))
+    lead_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
+    unit_kind = fields.String(validate=validate.OneOf([k.value for k in UnitKind]))
+    unit_code = _text(32)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class ReturnForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = _text(500, min_len=1, required=True, error_messages={"required": "请填写退回原因"})
+
+
+class FeedbackForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    findings = _text(
+        2000, min_len=1, required=True, error_messages={"required": "请填写调查核实情况"}
+    )
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(list(OUTCOMES)),
+        error_messages={"required": "请选择办理结果"},
+    )
+    reason = _text(500, load_default=None)
+    amount = fields.Decimal(
+        load_default=None,
+        places=2,
+        validate=validate.Range(min=Decimal(0), max=Decimal(100_000_000)),
+    )
+
+
+class DecisionForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(list(OUTCOMES)),
+        error_messages={"required": "请选择办理结果"},
+    )
+    reason = _text(500, load_default=None)
+
+
+class ApplicationListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(
+        validate=validate.OneOf(["submitted", "accepted", "investigating", "decided", "withdrawn"])
+    )
+    type = fields.String(validate=validate.OneOf(["dibao", "tekun", "temporary", "medical"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class MonthArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    month = fields.String(
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
+    )

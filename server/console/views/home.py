@@ -1,0 +1,43 @@
+"""首页: what waits for me today, and the departments' feeds at a glance."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from flask import render_template, send_file
+
+from server.console.deps import actor, db, now
+from server.console.security import page
+from server.console.views import blp
+from server.models import Role
+from server.services import worklist
+from server.services.feeds.batches import list_feeds
+from server.services.posters import FONT_RESOURCE
+
+
+@blp.route("/")
+@page()
+def home() -> Any:
+    """Each count clicks through to its filtered list."""
+    work = worklist.worklist(db(), actor=actor(), now=now())
+    return render_template("console/home.html", work=work)
+
+
+@blp.route("/feeds")
+@page(Role.CENTER_STAFF, Role.LEADER, Role.DEPARTMENT_STAFF)
+def feeds() -> Any:
+    """Every feed with its last batch, next due date and punctuality (department: its own)."""
+    items = list_feeds(db(), actor=actor(), today=now().date())
+    return render_template("console/feeds.html", items=items)
+
+
+@blp.route("/fonts/noto-sans-sc.ttf")
+def cjk_font() -> Any:
+    """Noto Sans SC (SIL OFL 1.1) from the `justmytype-intl-cjk` package the posters use: the
+    stylesheet's last resort for a machine with no Chinese font of its own (office PCs have
+    Microsoft YaHei and never fetch it). Public and cacheable, like any static file."""
+    package, resource = FONT_RESOURCE
+    path = Path(str(files(package).joinpath(resource)))
+    return send_file(path, mimetype="font/ttf", max_age=7 * 24 * 3600)

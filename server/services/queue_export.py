@@ -1,0 +1,101 @@
+"""The lead queue, filtered as on screen, as a workbook: masked (no ID or phone numbers at all;
+only whether the lead has an ID number), capped, and recorded in the audit log."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+
+import xlsxwriter
+from sqlalchemy.orm import Session
+
+from server.clock import TZ
+from server.services import leads
+from server.services.access import Actor
+from server.services.areas import list_towns, village_names
+from server.services.audit import record
+from server.services.reports import CHANNEL_LABELS
+
+#: Rows one export holds at most (the queue, most urgent first).
+MAX_EXPORT_ROWS = 10_000
+_HEADER = (
+    "线索编号",
+    "姓名",
+    "状态",
+    "来源渠道",
+    "优先级",
+    "优先理由",
+    "类别",
+    "镇街",
+    "村居",
+    "有身份证号",
+    "登记时间",
+)
+_STATUS = {
+    "new": "待研判",
+    "triaged": "已研判",
+    "dispatched": "已转办",
+    "awaiting_revisit": "待回访",
+    "closed": "已办结",
+    "merged": "已合并",
+}
+
+
+def export_queue(
+    db: Session, *, actor: Actor, filters: leads.QueueFilter, now: datetime
+) -> tuple[bytes, str, int]:
+    """(content, file name, rows). Text cells are written as strings, so a name such as
+    `=HYPERLINK(...)` stays text and never becomes a formula."""
+    items: list[leads.QueueItem] = []
+    cursor = None
+    while len(items) < MAX_EXPORT_ROWS:
+        page = leads.list_queue(
+            db.connection(), actor=actor, filters=filters, cursor=cursor, limit=100
+        )
+        items += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    items = items[:MAX_EXPORT_ROWS]
+    towns = {t.id: t.name for t in list_towns(db.connection())}
+    villages = village_names(db.connection(), {i.village_id for i in items if i.village_id})
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet("线索库")
+    bold = book.add_format({"bold": True})
+    sheet.write_row(0, 0, _HEADER, bold)
+    for row, i in enumerate(items, start=1):
+        sheet.write_number(row, 0, i.id)
+        sheet.write_string(row, 1, i.name)
+        sheet.write_string(row, 2, _STATUS.get(i.status, i.status))
+        sheet.write_string(row, 3, CHANNEL_LABELS.get(i.channel, i.channel))
+        sheet.write_number(row, 4, i.priority)
+        sheet.write_string(row, 5, "；".join(json.loads(i.priority_reasons_json or "[]")))
+        categories = json.loads(i.categories_json or "[]")
+        sheet.write_string(row, 6, "、".join(leads.CATEGORIES.get(c, c) for c in categories))
+        sheet.write_string(row, 7, towns.get(i.town_id or 0, ""))
+        sheet.write_string(row, 8, villages.get(i.village_id or 0, ""))
+        sheet.write_string(row, 9, "是" if i.has_id_number else "否")
+        sheet.write_string(row, 10, i.created_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"))
+    sheet.freeze_panes(1, 0)
+    sheet.set_column(0, 0, 10)
+    sheet.set_column(5, 6, 30)
+    sheet.set_column(10, 10, 17)
+    book.close()
+    record(
+        db,
+        actor=actor,
+        action="lead.exported",
+        target_type="lead",
+        target_id=None,
+        now=now,
+        detail={"rows": len(items), "filters": _described(filters)},
+    )
+    db.flush()
+    stamp = now.astimezone(TZ).strftime("%Y%m%d-%H%M")
+    return out.getvalue(), f"线索库-{stamp}.xlsx", len(items)
+
+
+def _described(filters: leads.QueueFilter) -> dict[str, str]:
+    return {k: str(v) for k, v in vars(filters).items() if v is not None}

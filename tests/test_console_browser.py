@@ -1,0 +1,284 @@
+"""The staff console in a real browser: Debian's chromium driven by Playwright (sync API).
+
+Playwright for Python, launched with `/usr/bin/chromium` (it downloads no browser): one
+browser for the session, a fresh context (cookie jar) per role. The app runs on a live server
+in a thread on a free loopback port, against the same test database as the rest of the suite.
+These tests run on SQLite only: the services they drive are covered on both engines by the
+test-client tests (tests/test_console.py and the API's), and a second browser run would double
+the slowest part of the suite for nothing new. Screenshots go to `<pytest basetemp>/screenshots`.
+
+Skipped when chromium or playwright is missing, unless `REQUIRE_BROWSER=1` (set by .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from server import clock
+from server.models import AuditEntry, Role
+from server.services.access import SYSTEM
+from server.services.staff import create_staff
+from tests.test_applications import application_body, file, photo_id, village, with_applicant
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "correct-horse-9"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _browser_missing() -> str | None:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"chromium not found at {CHROMIUM}"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright (pip) not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser(engine_name: str) -> Iterator[Any]:
+    if engine_name != "sqlite":
+        pytest.skip("browser tests run on SQLite only (see the module's docstring)")
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"a browser is required (REQUIRE_BROWSER=1): {missing}")
+        pytest.skip(f"browser tests skipped: {missing}; set REQUIRE_BROWSER=1 to fail instead")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, browser) -> Iterator[str]:  # noqa: ANN001
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.getbasetemp() / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def open_as(browser, live_server, runtime):  # noqa: ANN001, ANN201
+    """A logged-in page for a new staff account: `open_as("town_staff", town="chengdong")`."""
+    contexts = []
+    counter = iter(range(1, 100))
+
+    def build(role: str, *, town: str | None = None, javascript: bool = True) -> Any:
+        username = f"b-{role}-{next(counter)}"
+        with runtime.session_factory() as db:
+            create_staff(
+                db,
+                username=username,
+                password=PASSWORD,
+                role=Role(role),
+                town_code=town,
+                department_code=None,
+                now=clock.now(),
+                actor=SYSTEM,
+                must_change_password=False,
+            )
+            db.commit()
+        context = browser.new_context(
+            viewport={"width": 1366, "height": 768},
+            locale="zh-CN",
+            java_script_enabled=javascript,
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{live_server}/console/login")
+        page.fill("#username", username)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/console/")
+        return page
+
+    yield build
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def casework(client, resident_login, staff_login, db):  # noqa: ANN001, ANN201
+    """A resident's application in 城东 (its lead), and a hotline report heard by name only."""
+    village(db)
+    resident = resident_login("alice")
+    filed = file(client, resident, application_body(photos=[photo_id(client, resident)]))
+    assert filed.status_code == 201, filed.get_json()
+    body = filed.get_json()
+    bob = resident_login("bob")
+    second = file(
+        client,
+        bob,
+        with_applicant(application_body(photos=[photo_id(client, bob)]), name="王五"),
+    )
+    assert second.status_code == 201, second.get_json()
+    heard = client.post(
+        "/api/v1/leads",
+        json={
+            "channel": "hotline",
+            "name": "张三",
+            "summary": "邻居反映张三家老人卧床无人照料",
+            "town": "chengdong",
+            "village": "cd-001",
+            "categories": ["illness"],
+        },
+        headers=staff_login(role="center_staff").headers,
+    )
+    assert heard.status_code == 201, heard.get_json()
+    return {
+        "resident": resident,
+        "application": body["id"],
+        "lead": body["lead_id"],
+        "report": heard.get_json()["lead"]["id"],
+        "second": second.get_json()["id"],
+    }
+
+
+def test_console_center_and_town_rounds_reach_the_residents_inbox(
+    open_as, casework, live_server, screenshots, client, db
+):
+    center = open_as("center_staff")
+    center.screenshot(path=screenshots / "worklist.png")
+    # Duplicate review: the hotline report beside the application's lead; merge them.
+    center.click("text=待甄别的疑似重复")
+    center.click("text=甄别")
+    assert "第 1 个，共 1 个" in center.inner_text(".stepper")
+    assert center.locator("tr.differs").count() >= 1
+    center.screenshot(path=screenshots / "duplicate_review.png")
+    center.click("#merge")
+    assert "已合并" in center.inner_text(".flashes")
+    # The queue, then the lead: reveal the ID number in place (htmx) and issue a slip.
+    center.goto(f"{live_server}/console/leads")
+    center.screenshot(path=screenshots / "queue.png")
+    center.click(f"a[href='/console/leads/{casework['lead']}']")
+    masked = center.inner_text("#pii")
+    assert "****" in masked
+    center.click("#reveal")
+    center.wait_for_selector("text=本次查看已记录")
+    assert "****" not in center.inner_text("#pii")
+    center.screenshot(path=screenshots / "lead_detail.png")
+    center.click("text=签发转办单")
+    assert "前反馈" in center.inner_text("#due-date")
+    center.select_option("#unit", "town:chengdong")
+    center.fill("#instructions", "请入户核实家庭收入和老人照料情况")
+    center.click("text=确认签发")
+    assert "已签发" in center.inner_text(".flashes")
+    number = re.search(r"BSJZ-\d{4}-\d{6}", center.inner_text("h1")).group(0)
+
+    # The town: its inbox, sign, answer; then decide the other application on its own.
+    town = open_as("town_staff", town="chengdong")
+    town.click("text=本单位收件")
+    town.screenshot(path=screenshots / "slip_inbox.png")
+    town.click(f"text={number}")
+    town.click("#sign")
+    town.fill("#findings", "入户核实：家庭人均收入低于本地低保标准")
+    town.select_option("#outcome", "dibao")
+    town.click("#answer")
+    assert "已反馈" in town.inner_text(".flashes")
+    town.goto(f"{live_server}/console/applications/{casework['second']}")
+    town.screenshot(path=screenshots / "application_review.png")
+    town.click("#accept")
+    town.select_option("#decide-outcome", "not_eligible")
+    town.fill("#decide-reason", "家庭收入高于临时救助标准")
+    town.click("#decide")
+    assert "已办结" in town.inner_text("h1")
+    town.goto(f"{live_server}/console/supervision")
+    town.screenshot(path=screenshots / "supervision.png")
+
+    # The resident reads every step of the first application in the inbox (JSON API).
+    inbox = client.get("/api/v1/messages", headers=casework["resident"].headers).get_json()
+    titles = " ".join(m["title"] + m["body"] for m in inbox["items"])
+    for step in ("已提交", "受理", "调查核实", "纳入低保"):
+        assert step in titles, titles
+    revealed = db.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "pii.viewed", AuditEntry.target_id == casework["lead"]
+        )
+    )
+    assert revealed is not None
+
+
+def test_console_core_actions_work_without_javascript(open_as, casework, live_server):
+    center = open_as("center_staff", javascript=False)
+    center.goto(f"{live_server}/console/leads?name=张三")
+    assert "张三" in center.inner_text("table.queue")
+    center.click(f"a[href='/console/leads/{casework['lead']}']")
+    center.click("#reveal")  # a plain form POST: the whole page comes back
+    assert "本次查看已记录" in center.inner_text("#pii")
+    center.click("text=签发转办单")
+    center.select_option("#unit", "town:chengdong")
+    center.fill("#instructions", "请核实")
+    center.click("text=确认签发")
+    assert "已签发" in center.inner_text(".flashes")
+    town = open_as("town_staff", town="chengdong", javascript=False)
+    town.goto(f"{live_server}/console/inbox")
+    town.click("table a >> nth=0")
+    town.click("#sign")
+    assert "已签收" in town.inner_text(".flashes")
+
+
+def test_console_main_forms_work_from_the_keyboard(browser, live_server, runtime, casework):
+    with runtime.session_factory() as db:
+        create_staff(
+            db,
+            username="keyboard",
+            password=PASSWORD,
+            role=Role.CENTER_STAFF,
+            town_code=None,
+            department_code=None,
+            now=clock.now(),
+            actor=SYSTEM,
+            must_change_password=False,
+        )
+        db.commit()
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(f"{live_server}/console/login")
+    # The username field has focus; Tab to the password, Enter submits.
+    page.keyboard.type("keyboard")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server}/console/")
+    page.goto(f"{live_server}/console/leads/{casework['lead']}/dispatch")
+    page.focus("#unit")
+    page.keyboard.press("ArrowDown")  # the first unit
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "instructions"
+    page.keyboard.type("请核实")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the submit button
+    page.wait_for_selector(".flashes")
+    assert "已签发" in page.inner_text(".flashes")
+    context.close()
