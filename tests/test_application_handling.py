@@ -80,8 +80,16 @@ def test_steps_move_forward_and_the_resident_reads_them(client, filed, staff_log
     ]
 
 
+def investigated(client, login, application_id: int) -> None:
+    """Take the application through 受理 and 调查核实."""
+    base = f"/api/v1/applications/{application_id}"
+    assert _post(client, login, f"{base}/accept").status_code == 200
+    assert _post(client, login, f"{base}/investigate").status_code == 200
+
+
 def test_not_eligible_needs_a_reason_the_resident_reads(client, filed, staff_login):
     center = staff_login()
+    investigated(client, center, filed["id"])
     path = f"/api/v1/applications/{filed['id']}/decide"
     refused = _post(client, center, path, {"outcome": "not_eligible"})
     assert refused.status_code == 422
@@ -90,20 +98,40 @@ def test_not_eligible_needs_a_reason_the_resident_reads(client, filed, staff_log
     assert ok.get_json()["timeline"][-1]["title"] == "办结：不符合条件（家庭收入高于标准）"
 
 
-def test_a_step_cannot_be_taken_twice_or_backwards(client, filed, staff_login):
+def test_accepting_twice_is_409_application_state(client, filed, staff_login):
     center = staff_login()
     base = f"/api/v1/applications/{filed['id']}"
-    _post(client, center, f"{base}/investigate")
+    assert _post(client, center, f"{base}/accept").status_code == 200
     again = _post(client, center, f"{base}/accept")
     assert again.status_code == 409
-    assert error_code(again) == "step_already_taken"
+    assert error_code(again) == "application_state"
+
+
+def test_steps_cannot_be_skipped_or_taken_backwards(client, filed, staff_login):
+    """提交 → 受理 → 调查核实 → 办结: deciding or investigating from 提交 is refused."""
+    center = staff_login()
+    base = f"/api/v1/applications/{filed['id']}"
+    for path, body in ((f"{base}/decide", {"outcome": "dibao"}), (f"{base}/investigate", None)):
+        refused = _post(client, center, path, body)
+        assert (refused.status_code, error_code(refused)) == (409, "application_state")
+    investigated(client, center, filed["id"])
+    back = _post(client, center, f"{base}/accept")
+    assert (back.status_code, error_code(back)) == (409, "application_state")
+    mine = _get(client, filed["login"], base).get_json()
+    assert [step["status"] for step in mine["timeline"]] == [
+        "submitted",
+        "accepted",
+        "investigating",
+    ]
 
 
 def test_a_decided_application_cannot_be_withdrawn_or_decided_again(client, filed, staff_login):
     center = staff_login()
     base = f"/api/v1/applications/{filed['id']}"
-    _post(client, center, f"{base}/decide", {"outcome": "dibao"})
-    assert _post(client, center, f"{base}/decide", {"outcome": "tekun"}).status_code == 409
+    investigated(client, center, filed["id"])
+    assert _post(client, center, f"{base}/decide", {"outcome": "dibao"}).status_code == 200
+    again = _post(client, center, f"{base}/decide", {"outcome": "tekun"})
+    assert (again.status_code, error_code(again)) == (409, "application_state")
     assert _post(client, filed["login"], f"{base}/withdraw").status_code == 409
 
 

@@ -60,7 +60,8 @@ def test_demo_resident_logs_in_and_sees_applications_at_each_step(client, db, ru
     items = client.get("/api/v1/applications", headers=headers).get_json()["items"]
     assert sorted(a["status"] for a in items) == ["decided", "investigating", "submitted"]
     decided = next(a for a in items if a["status"] == "decided")
-    assert decided["outcome_label"] == "给予医疗救助"
+    assert decided["outcome_label"] == "给予医疗救助 6000 元"
+    assert decided["number"] == f"SQ{decided['id']:08d}"
 
 
 def test_demo_feed_batches_show_results_and_rejected_rows(client, db, runtime):

@@ -82,6 +82,18 @@ def feedback_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def decisions_body(*decided: tuple[int, str], **per_application: Any) -> dict[str, Any]:
+    """Feedback deciding applications: `decisions_body((12, "dibao"), (13, "not_eligible"),
+    reason="…")`; `per_application` goes into every decision."""
+    return {
+        "findings": "经入户核实，情况属实",
+        "decisions": [
+            {"application_id": app_id, "outcome": outcome, **per_application}
+            for app_id, outcome in decided
+        ],
+    }
+
+
 def staff_photo(client, login, dispatch_id: int):
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (next(_pixels) % 255, 90, 10)).save(out, "JPEG")
@@ -471,14 +483,17 @@ def test_feedback_decides_the_application_and_the_lead_waits_for_its_revisit(
     slip = issued(client, center, lead_id)
     post(client, chengdong, f"/api/v1/dispatches/{slip['id']}/sign")
     at_time(2026, 11, 23, 17, 0)  # the due date: on time
-    resp = post(client, chengdong, f"/api/v1/dispatches/{slip['id']}/feedback", feedback_body())
+    resp = post(
+        client,
+        chengdong,
+        f"/api/v1/dispatches/{slip['id']}/feedback",
+        decisions_body((filed["id"], "dibao")),
+    )
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
-    assert (body["state"], body["outcome"], body["outcome_label"]) == (
-        "answered",
-        "dibao",
-        "纳入低保",
-    )
+    assert (body["state"], body["outcome"]) == ("answered", None)
+    decided = body["applications"][0]
+    assert (decided["outcome_label"], decided["decided_by_this_slip"]) == ("纳入低保", True)
     assert body["answered_on_time"] is True
     assert body["deadline"]["state"] == "answered_on_time"
     mine = get(client, alice, f"/api/v1/applications/{filed['id']}").get_json()
@@ -564,7 +579,7 @@ def test_not_eligible_feedback_carries_its_reason_to_the_resident(
         client,
         chengdong,
         f"/api/v1/dispatches/{slip['id']}/feedback",
-        feedback_body(outcome="not_eligible", reason="家庭人均收入高于低保标准"),
+        decisions_body((filed["id"], "not_eligible"), reason="家庭人均收入高于低保标准"),
     )
     mine = get(client, alice, f"/api/v1/applications/{filed['id']}").get_json()
     assert (mine["outcome"], mine["outcome_reason"]) == ("not_eligible", "家庭人均收入高于低保标准")
@@ -758,7 +773,12 @@ def test_a_resident_rates_their_decided_application_once_and_the_lead_closes(
     lead_id = db.get(Application, filed["id"]).lead_id
     slip = issued(client, center, lead_id)
     post(client, chengdong, f"/api/v1/dispatches/{slip['id']}/sign")
-    post(client, chengdong, f"/api/v1/dispatches/{slip['id']}/feedback", feedback_body())
+    post(
+        client,
+        chengdong,
+        f"/api/v1/dispatches/{slip['id']}/feedback",
+        decisions_body((filed["id"], "dibao")),
+    )
     rated = post(client, alice, path, {"satisfaction": 4, "comment": "办得快"})
     assert rated.status_code == 201, rated.get_json()
     assert rated.get_json()["source"] == "resident"

@@ -102,13 +102,14 @@ def test_each_step_queues_one_message_and_the_result_carries_the_outcome(
     center = staff_login()
     base = f"/api/v1/applications/{application_id}"
     client.post(f"{base}/accept", headers=center.headers)
+    client.post(f"{base}/investigate", headers=center.headers)
     client.post(
         f"{base}/decide",
         headers=center.headers,
         json={"outcome": "not_eligible", "reason": "家庭收入高于当地低保标准"},
     )
     events = db.scalars(select(OutboxMessage.event).order_by(OutboxMessage.id)).all()
-    assert events == ["received", "status", "result"]
+    assert events == ["received", "status", "status", "result"]
     result = db.scalar(select(OutboxMessage).where(OutboxMessage.event == "result"))
     assert result.data["thing3"].startswith("不符合条件")
     assert len(result.data["thing3"]) <= 20

@@ -96,9 +96,9 @@ def test_helper_may_upload(client, resident_login, db):
     assert upload(client, login, make_jpeg()).status_code == 201
 
 
-def test_staff_may_not_upload(client, staff_login):
-    resp = upload(client, staff_login(role="center_staff"), make_jpeg())
-    assert resp.status_code == 403
+def test_only_town_and_center_staff_upload_papers_for_the_window(client, staff_login):
+    for role, status in (("center_staff", 201), ("leader", 403), ("department_staff", 403)):
+        assert upload(client, staff_login(role=role), make_jpeg()).status_code == status
 
 
 def test_gps_and_all_exif_are_removed(client, resident_login, runtime, db):

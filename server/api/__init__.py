@@ -30,6 +30,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches,
         feeds,
         helpers,
+        informing,
         launch,
         leads,
         notifications,
@@ -63,6 +64,7 @@ def _blueprints() -> list:  # noqa: ANN202
         calendar.blp,
         audit.blp,
         dispatches.blp,
+        informing.blp,
         reports.blp,
     ]
 

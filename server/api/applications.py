@@ -12,7 +12,7 @@ from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.models import ApplicationStatus, ApplicationType, Role
-from server.services import applications, notifications
+from server.services import applications, decisions, notifications
 from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
@@ -66,7 +66,34 @@ class OnBehalfSchema(Schema):
     applicant_phone = fields.String(required=True, validate=validate.Length(max=30))
 
 
-class ApplicationCreateSchema(Schema):
+def _photo_id(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), **kwargs)
+
+
+#: "请上传 1 到 9 张照片": counted in photos, not in characters.
+_PHOTO_COUNT = validate.Length(min=1, max=9, error="请上传 1 到 9 张照片")
+
+
+class IntakeSchema(Schema):
+    channel = fields.String(
+        required=True,
+        validate=validate.OneOf(["window", "phone"]),
+        metadata={"description": "window (窗口办) or phone (电话办)"},
+    )
+    consent_method = fields.String(
+        required=True,
+        validate=validate.OneOf(["signed_form", "verbal", "recorded_call"]),
+        metadata={
+            "description": "signed_form (photo of the signed form), verbal (with a witness), "
+            "recorded_call (phone only, the call's record number)"
+        },
+    )
+    consent_photo_id = _photo_id(load_default=None)
+    witness_name = fields.String(load_default=None, validate=validate.Length(max=50))
+    call_record = fields.String(load_default=None, validate=validate.Length(max=50))
+
+
+class _ApplicationFields(Schema):
     type = fields.String(required=True, validate=validate.OneOf([t.value for t in ApplicationType]))
     applicant = fields.Nested(ApplicantSchema, required=True)
     household = fields.List(
@@ -74,14 +101,45 @@ class ApplicationCreateSchema(Schema):
     )
     monthly_income = fields.Decimal(required=True, **_MONEY)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
-    photo_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=9))
     medical = fields.Nested(MedicalSchema, load_default=None)
     temporary = fields.Nested(TemporarySchema, load_default=None)
+
+
+class ApplicationCreateSchema(_ApplicationFields):
+    photo_ids = fields.List(fields.Integer(), required=True, validate=_PHOTO_COUNT)
     on_behalf = fields.Nested(OnBehalfSchema, load_default=None)
+
+
+class IntakeCreateSchema(_ApplicationFields):
+    """An application staff file at the window or on the phone: photos of papers if there are
+    any (none on the phone), and how the person consented."""
+
+    photo_ids = fields.List(
+        _photo_id(),
+        load_default=list,
+        validate=validate.Length(max=9, error="最多上传 9 张照片"),
+    )
+    intake = fields.Nested(IntakeSchema, required=True)
+
+
+class AddPhotosSchema(Schema):
+    photo_ids = fields.List(_photo_id(), required=True, validate=_PHOTO_COUNT)
+
+
+class PapersRequestSchema(Schema):
+    what = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "which documents, in words the filer understands"},
+    )
 
 
 class TimelineStepSchema(Schema):
     status = fields.String(required=True)
+    kind = fields.String(
+        required=True,
+        metadata={"description": "step, papers_requested (staff asked) or papers_added"},
+    )
     title = fields.String(required=True, metadata={"description": "plain Chinese"})
     at = fields.DateTime(required=True)
     notice = fields.String(
@@ -95,6 +153,15 @@ class MemberViewSchema(Schema):
     id_number = fields.String(allow_none=True, metadata={"description": "masked"})
 
 
+class IntakeViewSchema(Schema):
+    channel = fields.String(allow_none=True)
+    consent_method = fields.String(allow_none=True)
+    consent_photo_id = fields.Integer(allow_none=True)
+    witness_name = fields.String(allow_none=True)
+    call_record = fields.String(allow_none=True)
+    staff_id = fields.Integer(allow_none=True)
+
+
 class OnBehalfViewSchema(Schema):
     relationship = fields.String(allow_none=True)
     consent_method = fields.String(allow_none=True)
@@ -104,6 +171,9 @@ class OnBehalfViewSchema(Schema):
 
 class ApplicationSchema(Schema):
     id = fields.Integer(required=True)
+    number = fields.String(
+        required=True, metadata={"description": "SQ… number, as every message quotes it"}
+    )
     type = fields.String(required=True)
     type_label = fields.String(required=True)
     status = fields.String(required=True)
@@ -121,12 +191,14 @@ class ApplicationSchema(Schema):
     decided_at = fields.DateTime(allow_none=True)
     outcome = fields.String(allow_none=True)
     outcome_reason = fields.String(allow_none=True)
+    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
     outcome_label = fields.String(allow_none=True, metadata={"description": "plain Chinese"})
     town_id = fields.Integer(required=True)
     village_id = fields.Integer(required=True)
     lead_id = fields.Integer(allow_none=True)
     household = fields.List(fields.Nested(MemberViewSchema), required=True)
     on_behalf = fields.Nested(OnBehalfViewSchema, allow_none=True)
+    intake = fields.Nested(IntakeViewSchema, allow_none=True)
     created_at = fields.DateTime(required=True)
     timeline = fields.List(fields.Nested(TimelineStepSchema), required=True)
 
@@ -140,6 +212,7 @@ class ApplicationFilterSchema(PageArgsSchema):
 class DecisionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
+    amount = fields.Decimal(load_default=None, allow_none=True, **_MONEY)
 
 
 class ApplicationPageSchema(NumberedPageSchema):
@@ -170,7 +243,13 @@ def _idempotency_key() -> str:
 )
 def file_application(body: dict[str, Any]) -> Any:
     """File an application. Repeating the request with the same Idempotency-Key returns the
-    first answer; the same key with a different body is refused (409)."""
+    first answer; the same key with a different body is refused (409). A second application
+    of the same kind for the same person while one is undecided is 409 `application_open`,
+    naming the open one."""
+    return _file(body)
+
+
+def _file(body: dict[str, Any]) -> Any:
     pii = runtime().pii
     filed = applications.file_application(
         db(),
@@ -181,6 +260,22 @@ def file_application(body: dict[str, Any]) -> Any:
         now=now(),
     )
     return applications.masked_view(filed.application, pii=pii)
+
+
+@blp.route("/applications/intake", methods=["POST"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.arguments(IntakeCreateSchema)
+@blp.response(201, ApplicationSchema)
+@blp.doc(
+    parameters=[
+        {"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}
+    ]
+)
+def file_at_window_or_phone(body: dict[str, Any]) -> Any:
+    """窗口办 / 电话办: town staff (for their town) or center staff file an application for a
+    person at the window or on the phone, with how the person consented. Same checks and
+    Idempotency-Key rules as the mini-program; a landline number is accepted."""
+    return _file(body)
 
 
 @blp.route("/applications")
@@ -212,7 +307,8 @@ def get_application(application_id: int) -> Any:
 @requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.response(200, ApplicationSchema)
 def accept_application(application_id: int) -> Any:
-    """受理: the town (or the center) takes the application up."""
+    """受理 from 提交 (else 409 `application_state`): the town (or the center) takes the
+    application up; its lead leaves the untriaged queue."""
     return _handle(application_id, ApplicationStatus.ACCEPTED)
 
 
@@ -220,7 +316,8 @@ def accept_application(application_id: int) -> Any:
 @requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.response(200, ApplicationSchema)
 def investigate_application(application_id: int) -> Any:
-    """调查核实: staff start the household investigation."""
+    """调查核实 from 受理 (else 409 `application_state`): staff start the household
+    investigation."""
     return _handle(application_id, ApplicationStatus.INVESTIGATING)
 
 
@@ -229,13 +326,21 @@ def investigate_application(application_id: int) -> Any:
 @blp.arguments(DecisionSchema)
 @blp.response(200, ApplicationSchema)
 def decide_application(body: dict[str, Any], application_id: int) -> Any:
-    """办结: record the outcome (a reason is required for 不符合条件 and 转介)."""
-    return _handle(application_id, ApplicationStatus.DECIDED, **body)
+    """办结 from 调查核实 (else 409 `application_state`): the outcome, a reason for 不符合条件 and
+    转介, the amount for 临时救助 and 医疗救助. The lead moves on as after a slip's feedback."""
+    application = decisions.decide_directly(
+        db(),
+        application_id,
+        decisions.Decision(body["outcome"], body.get("reason"), body.get("amount")),
+        actor=current_actor(),
+        now=now(),
+    )
+    return _view(application)
 
 
-def _handle(application_id: int, status: ApplicationStatus, **decision: Any) -> Any:
+def _handle(application_id: int, status: ApplicationStatus) -> Any:
     application = applications.handle(
-        db(), application_id, status, actor=current_actor(), now=now(), **decision
+        db(), application_id, status, actor=current_actor(), now=now()
     )
     return _view(application)
 
@@ -244,6 +349,32 @@ def _view(application: Any) -> dict[str, Any]:
     """One application with each timeline step's WeChat notice."""
     notices = notifications.notices_for(db(), application.id)
     return applications.masked_view(application, pii=runtime().pii, notices=notices)
+
+
+@blp.route("/applications/<int:application_id>/photos", methods=["POST"])
+@requires(Role.RESIDENT, Role.HELPER)
+@blp.arguments(AddPhotosSchema)
+@blp.response(200, ApplicationSchema)
+def add_photos(body: dict[str, Any], application_id: int) -> Any:
+    """Add photos of documents (uploaded first) to my application while it is undecided;
+    at most 9 in all."""
+    application = applications.add_photos(
+        db(), application_id, body["photo_ids"], actor=current_actor(), now=now()
+    )
+    return _view(application)
+
+
+@blp.route("/applications/<int:application_id>/request-papers", methods=["POST"])
+@requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
+@blp.arguments(PapersRequestSchema)
+@blp.response(200, ApplicationSchema)
+def request_papers(body: dict[str, Any], application_id: int) -> Any:
+    """Ask the filer for more documents while the application is undecided: the timeline
+    shows it and the filer gets a message."""
+    application = applications.request_papers(
+        db(), application_id, body["what"], actor=current_actor(), now=now()
+    )
+    return _view(application)
 
 
 @blp.route("/applications/<int:application_id>/withdraw", methods=["POST"])

@@ -22,6 +22,7 @@ from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, supervision
+from server.services.decisions import Decision
 from server.services.outcomes import OUTCOMES
 from server.services.workdays import WorkCalendar
 
@@ -100,6 +101,19 @@ class AlertSchema(Schema):
     created_at = fields.DateTime(required=True)
 
 
+class SlipApplicationSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True, metadata={"description": "SQ…"})
+    type = fields.String(required=True)
+    type_label = fields.String(required=True)
+    status = fields.String(required=True)
+    status_label = fields.String(required=True)
+    outcome = fields.String(allow_none=True)
+    outcome_label = fields.String(allow_none=True)
+    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
+    decided_by_this_slip = fields.Boolean(required=True)
+
+
 class DispatchSchema(Schema):
     id = fields.Integer(required=True)
     number = fields.String(required=True, metadata={"description": "e.g. BSJZ-2026-000123"})
@@ -128,6 +142,14 @@ class DispatchSchema(Schema):
     can_act = fields.Boolean(
         required=True, metadata={"description": "the caller works for the receiving unit"}
     )
+    applications = fields.List(
+        fields.Nested(SlipApplicationSchema),
+        required=True,
+        metadata={
+            "description": "the lead's applications: what is left to decide, and what "
+            "was decided (by this slip or otherwise)"
+        },
+    )
     alerts = fields.List(fields.Nested(AlertSchema))
 
 
@@ -151,17 +173,44 @@ class ReturnSchema(Schema):
     reason = _text(500, min_len=1, required=True, metadata={"description": "退回原因"})
 
 
-class FeedbackSchema(Schema):
-    findings = _text(2000, min_len=1, required=True, metadata={"description": "调查核实情况"})
-    outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
-    reason = _text(500, load_default=None, allow_none=True)
-    amount = fields.Decimal(
+def _amount() -> fields.Decimal:
+    return fields.Decimal(
         load_default=None,
         allow_none=True,
         places=2,
         validate=validate.Range(min=0, max=100_000_000, error="金额应在 0 到 1亿 元之间"),
         metadata={"type": "number", "minimum": 0, "maximum": 100_000_000},
     )
+
+
+class ApplicationDecisionSchema(Schema):
+    application_id = _id_field(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
+    reason = _text(500, load_default=None, allow_none=True)
+    amount = _amount()
+
+
+class FeedbackSchema(Schema):
+    findings = _text(2000, min_len=1, required=True, metadata={"description": "调查核实情况"})
+    decisions = fields.List(
+        fields.Nested(ApplicationDecisionSchema),
+        load_default=None,
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "one decision per undecided application of the lead (required when "
+            "it has any; applications left out stay undecided)"
+        },
+    )
+    outcome = fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(OUTCOMES)),
+        metadata={
+            "description": "the slip's one outcome: only for a lead without undecided "
+            "applications (a department file's lead, a report)"
+        },
+    )
+    reason = _text(500, load_default=None, allow_none=True)
+    amount = _amount()
     photo_ids = fields.List(
         _id_field(),
         load_default=list,
@@ -335,9 +384,10 @@ def return_dispatch(body: dict[str, Any], dispatch_id: int) -> Any:
 @blp.arguments(FeedbackSchema)
 @blp.response(200, DispatchSchema)
 def give_feedback(body: dict[str, Any], dispatch_id: int) -> Any:
-    """The receiving unit reports what it found and the outcome (反馈): included in 低保 /
-    特困供养 / 临时救助, special aid (临时救助 and medical aid with the amount), not eligible (with
-    reason) or referred."""
+    """The receiving unit reports what it found (反馈) and decides each undecided application
+    of the lead (`decisions`: included in 低保 / 特困供养, 临时救助 or medical aid with the amount,
+    not eligible with a reason, referred). Applications left out stay undecided and the lead
+    stays open for them. A lead without undecided applications takes one `outcome`."""
     dispatch = dispatches.give_feedback(
         db(),
         dispatch_id,
@@ -347,11 +397,23 @@ def give_feedback(body: dict[str, Any], dispatch_id: int) -> Any:
             reason=body.get("reason"),
             amount=body.get("amount"),
             photo_ids=tuple(body["photo_ids"]),
+            answers=_answers(body["decisions"]),
         ),
         actor=current_actor(),
         now=now(),
     )
     return _view(dispatch)
+
+
+def _answers(decisions: list[dict[str, Any]] | None) -> tuple[dispatches.Answer, ...] | None:
+    if decisions is None:
+        return None
+    return tuple(
+        dispatches.Answer(
+            d["application_id"], Decision(d["outcome"], d.get("reason"), d.get("amount"))
+        )
+        for d in decisions
+    )
 
 
 @blp.route("/dispatches/<int:dispatch_id>/attachments", methods=["POST"])

@@ -93,6 +93,16 @@ class SatisfactionSchema(Schema):
     by_score = fields.List(fields.Nested(ScoreSchema), required=True)
 
 
+class InformedFiguresSchema(Schema):
+    due = fields.Integer(required=True, metadata={"description": "inform tasks due this month"})
+    leads_informed_on_time = fields.Integer(
+        required=True, metadata={"description": "leads whose every task due was done on time"}
+    )
+    informed_on_time = fields.Integer(required=True)
+    informed_late = fields.Integer(required=True)
+    not_informed = fields.Integer(required=True)
+
+
 class StatisticsSchema(Schema):
     month = fields.String(required=True)
     town = fields.Nested(TownRefSchema, allow_none=True, required=True)
@@ -101,6 +111,11 @@ class StatisticsSchema(Schema):
     slips = fields.Nested(SlipFiguresSchema, required=True)
     outcomes = fields.List(fields.Nested(OutcomeSchema), required=True)
     satisfaction = fields.Nested(SatisfactionSchema, required=True)
+    informed = fields.Nested(
+        InformedFiguresSchema,
+        required=True,
+        metadata={"description": "主动告知: people without WeChat told of decisions"},
+    )
 
 
 class SummarySchema(Schema):

@@ -29,11 +29,12 @@ class PhotoSchema(Schema):
 
 
 @blp.route("/uploads", methods=["POST"])
-@requires(Role.RESIDENT, Role.HELPER)
+@requires(Role.RESIDENT, Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.arguments(PhotoUploadSchema, location="files")
 @blp.response(201, PhotoSchema)
 def upload_photo(files: dict[str, Any]) -> Any:
-    """Upload one JPG or PNG photo (≤ 10 MB). Metadata (GPS, camera) is removed; stored as JPEG."""
+    """Upload one JPG or PNG photo (≤ 10 MB). Metadata (GPS, camera) is removed; stored as JPEG.
+    Town and center staff upload the papers of an application they file at the window."""
     return store_upload(files["file"])
 
 
@@ -55,8 +56,9 @@ def store_upload(file: FileStorage) -> Photo:
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
 def get_photo(photo_id: int) -> Response:
     """The stored photo: its owner, staff whose area holds an application carrying it, or
-    staff and helpers whose area holds a visit record carrying it."""
-    photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
+    staff and helpers whose area holds a visit record carrying it. A staff member's view of
+    someone else's photo is audited (`pii.viewed`)."""
+    photo = photos.view_photo(db(), photo_id, actor=current_actor(), now=now())
     return send_photo(photo.sha256, thumbnail=False)
 
 

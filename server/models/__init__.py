@@ -46,6 +46,7 @@ from server.models.feeds import (
     RuleLedger,
 )
 from server.models.helpers import HelperInvitation
+from server.models.informing import InformMethod, InformTask
 from server.models.jobs import Job, JobStatus
 from server.models.leads import (
     OPEN_STATUSES,
@@ -120,6 +121,8 @@ __all__ = [
     "Channel",
     "Department",
     "HelperInvitation",
+    "InformMethod",
+    "InformTask",
     "IdempotencyRecord",
     "InboxMessage",
     "Job",

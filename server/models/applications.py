@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, enum_column, intpk, key_string
@@ -33,11 +33,25 @@ class ApplicationStatus(enum.StrEnum):
 UNDECIDED = frozenset(
     {ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING}
 )
+#: The same condition in SQL, for the partial unique index of one open application per kind.
+_UNDECIDED_SQL = "status IN ('submitted', 'accepted', 'investigating')"
 
 
 class Application(Base):
     __tablename__ = "applications"
-    __table_args__ = (Index("ix_applications_filer_created", "filed_by_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_applications_filer_created", "filed_by_id", "created_at"),
+        # One undecided application per person and kind: a second one is refused (services say
+        # which is open); the index makes two filings at the same moment refuse one too.
+        Index(
+            "uq_applications_open_kind",
+            "id_hash",
+            "type",
+            unique=True,
+            postgresql_where=text(_UNDECIDED_SQL),
+            sqlite_where=text(_UNDECIDED_SQL),
+        ),
+    )
 
     id: Mapped[intpk]
     #: Who filed it: the resident themself, or the helper filing on their behalf.
@@ -64,6 +78,9 @@ class Application(Base):
     details: Mapped[dict[str, Any]]
     #: For filings on behalf: relationship, consent method, consent photo or witness.
     on_behalf: Mapped[dict[str, Any] | None]
+    #: For filings at the window or on the phone (窗口办/电话办): the staff member who took it
+    #: and how the person consented (signed form photo, verbal with witness, recorded call).
+    intake: Mapped[dict[str, Any] | None]
     #: The lead this application feeds.
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     #: One timestamp per state.
@@ -72,11 +89,23 @@ class Application(Base):
     investigating_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
-    #: The decision, once decided (e.g. included in 低保, or not eligible) and its reason.
+    #: The decision, once decided: an outcome code of services/outcomes.py (e.g. included in
+    #: 低保, or not eligible), its reason and the amount in yuan where the outcome carries one.
     outcome: Mapped[str | None] = mapped_column(String(40))
     outcome_reason: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    #: Who decided, and the transfer slip whose feedback carried the decision (null: decided
+    #: directly by the town or the center).
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_dispatch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dispatches.id"), index=True
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Optimistic concurrency: a stale update raises StaleDataError → 409.
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     events: Mapped[list[ApplicationEvent]] = relationship(
         order_by="ApplicationEvent.id", back_populates="application"
@@ -96,6 +125,9 @@ class ApplicationEvent(Base):
     status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus, 20))
     #: Plain Chinese, e.g. "已提交申请，等待受理".
     title: Mapped[str] = mapped_column(String(200))
+    #: What kind of entry: a step (the status changed), "papers_requested" (staff asked for
+    #: more documents) or "papers_added" (the filer added photos).
+    kind: Mapped[str] = mapped_column(String(20), default="step")
     actor_id: Mapped[int | None]
 
     application: Mapped[Application] = relationship(back_populates="events")

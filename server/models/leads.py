@@ -26,6 +26,8 @@ class Channel(enum.StrEnum):
     SOCIAL_ORG = "social_org"
     ENTERPRISE = "enterprise"
     ONLINE = "online"
+    WINDOW = "window"  # 窗口办: staff file for a person at the town's or the center's window
+    PHONE = "phone"  # 电话办: staff file for a person who phoned in
 
 
 class LeadStatus(enum.StrEnum):

@@ -133,8 +133,14 @@ def seed_demo(
 _DEMO_APPLICATIONS: tuple[tuple[str, tuple[ApplicationStatus, ...], str | None], ...] = (
     ("dibao", (), None),
     ("temporary", (ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING), None),
-    ("medical", (ApplicationStatus.ACCEPTED, ApplicationStatus.DECIDED), "medical_aid"),
+    (
+        "medical",
+        (ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING, ApplicationStatus.DECIDED),
+        "medical_aid",
+    ),
 )
+#: Amounts of the demo's decisions (医疗救助 carries one).
+_DEMO_AMOUNTS: dict[str | None, Decimal] = {"medical_aid": Decimal("6000")}
 
 
 def _demo_applications(
@@ -149,7 +155,7 @@ def _demo_applications(
 ) -> None:
     """A resident "alice" (log in with WeChat code `demo-alice` on the fake server) with three
     applications at different steps, and a helper filing on someone's behalf."""
-    from server.services import applications, photos
+    from server.services import applications, decisions, photos
 
     village = villages[0]
     town_code = db.get(Town, village.town_id).code  # type: ignore[union-attr]
@@ -172,9 +178,11 @@ def _demo_applications(
             db, body=body, idempotency_key=f"demo-{n}", pii=pii, actor=actor, now=now
         )
         for step in steps:
-            applications.advance(
-                db, filed.application, step, actor=SYSTEM, now=now, outcome=outcome
-            )
+            if step is ApplicationStatus.DECIDED:
+                decision = decisions.Decision(outcome or "", amount=_DEMO_AMOUNTS.get(outcome))
+                decisions.record_decision(db, filed.application, decision, actor=SYSTEM, now=now)
+            else:
+                applications.take_step(db, filed.application, step, actor=SYSTEM, now=now)
     helper_actor = Actor(user_id=helper.id, role=Role.HELPER, village_id=village.id)
     photo = photos.upload_photo(
         db,

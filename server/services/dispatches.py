@@ -39,6 +39,7 @@ from server.clock import TZ
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     OPEN_DISPATCH_STATES,
+    Application,
     ApplicationStatus,
     Department,
     Dispatch,
@@ -57,13 +58,32 @@ from server.models import (
 )
 from server.services import idnumber
 from server.services.access import Actor, require_role
-from server.services.applications import access_application_by_id, advance_for_lead
+from server.services.applications import (
+    STATUS_LABELS,
+    access_application_by_id,
+    advance_for_lead,
+    application_number,
+    lead_applications,
+    require_step,
+    undecided_on_lead,
+)
 from server.services.audit import record, record_unmasked_view
+from server.services.decisions import (
+    Decision,
+    amount_text,
+    checked_decision,
+    decided_line,
+    decided_text,
+    lock_lead,
+    record_decision,
+    settle_lead,
+)
 from server.services.helpers import qr_data_uri
 from server.services.idempotency import create_once
+from server.services.informing import open_inform_task
 from server.services.leads import CATEGORIES as CATEGORY_LABELS
 from server.services.leads import access_lead_by_id, set_lead_status
-from server.services.outcomes import HAS_AMOUNT, NEEDS_REASON, OUTCOMES, outcome_text
+from server.services.outcomes import TYPE_LABELS, outcome_text
 from server.services.photos import owned_photo_ids
 from server.services.pii import PersonalData
 from server.services.workdays import WorkCalendar
@@ -72,8 +92,6 @@ from server.services.workdays import WorkCalendar
 NUMBER_PREFIX = "BSJZ"
 #: Working days a receiving unit has to answer a slip.
 DUE_WORKING_DAYS = 5
-#: Outcomes that may carry an amount in yuan (those in HAS_AMOUNT must).
-AMOUNT_ALLOWED = frozenset({"dibao", "tekun", "temporary_aid", "medical_aid", "education_aid"})
 #: Lead states a slip may be issued from (a new slip reopens a lead waiting for its revisit).
 ISSUABLE_LEAD_STATES = frozenset(
     {LeadStatus.NEW, LeadStatus.TRIAGED, LeadStatus.DISPATCHED, LeadStatus.AWAITING_REVISIT}
@@ -374,7 +392,7 @@ def return_to_center(
     reason = reason.strip()
     if not reason:
         raise _invalid("reason", "请填写退回原因")
-    lead = _lock_lead(db, dispatch.lead_id)
+    lead = lock_lead(db, dispatch.lead_id)
     old = dispatch.state
     dispatch.state = DispatchState.RETURNED
     dispatch.returned_at = now
@@ -390,39 +408,60 @@ def return_to_center(
         now=now,
         detail={"old": old.value, "new": "returned", "reason": reason},
     )
-    _settle_lead(db, lead, actor=actor, now=now)
+    settle_lead(db, lead, actor=actor, now=now)
     return dispatch
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The unit's decision on one application of the slip's lead."""
+
+    application_id: int
+    decision: Decision
+
+
+@dataclass(frozen=True)
 class Feedback:
-    """What a receiving unit reports back."""
+    """What a receiving unit reports back: its findings and either one decision per application
+    of the lead (`answers`), or — for a lead without undecided applications (a department
+    file's lead, a hotline report) — one outcome for the slip."""
 
     findings: str
-    outcome: str
+    outcome: str | None = None
     reason: str | None = None
     amount: Decimal | None = None
     photo_ids: tuple[int, ...] = ()
+    answers: tuple[Answer, ...] | None = None
 
 
 def give_feedback(
     db: Session, dispatch_id: int, feedback: Feedback, *, actor: Actor, now: datetime
 ) -> Dispatch:
-    """The receiving unit reports what it found and the outcome (反馈), with attachments."""
+    """The receiving unit reports what it found (反馈), with attachments, and decides each
+    application it investigated. Applications it leaves unanswered stay undecided, and the lead
+    stays open for them."""
     dispatch = access_dispatch_by_id(db, dispatch_id, actor=actor)
     _require_receiver(dispatch, actor, "反馈")
-    _require_state(dispatch, {DispatchState.SIGNED}, "反馈（请先签收）")
-    checked = _checked_feedback(db, dispatch, feedback, actor=actor)
-    lead = _lock_lead(db, dispatch.lead_id)
+    hint = "反馈（请先签收）" if dispatch.state is DispatchState.ISSUED else "反馈"
+    _require_state(dispatch, {DispatchState.SIGNED}, hint)
+    findings, photo_ids = _checked_findings(db, feedback, actor=actor)
+    lead = lock_lead(db, dispatch.lead_id)
+    # Read after the lock, so an answer or decision committed meanwhile is seen (409, not 422).
+    db.refresh(dispatch)
+    _require_state(dispatch, {DispatchState.SIGNED}, "反馈")
+    undecided = {a.id: a for a in undecided_on_lead(db, lead.id)}
+    answers = _checked_answers(feedback, undecided)
+    slip_outcome = None if answers is not None else _checked_slip_outcome(feedback)
     dispatch.state = DispatchState.ANSWERED
     dispatch.answered_at = now
     dispatch.answered_by_id = actor.user_id
     dispatch.answered_on_time = now.astimezone(TZ).date() <= dispatch.due_date
-    dispatch.findings = checked.findings
-    dispatch.outcome = checked.outcome
-    dispatch.outcome_reason = checked.reason
-    dispatch.amount = checked.amount
-    dispatch.photo_ids = list(checked.photo_ids)
+    dispatch.findings = findings
+    if slip_outcome is not None:
+        dispatch.outcome = slip_outcome.outcome
+        dispatch.outcome_reason = slip_outcome.reason
+        dispatch.amount = slip_outcome.amount
+    dispatch.photo_ids = list(photo_ids)
     dispatch.updated_at = now
     db.flush()
     _audit(
@@ -434,92 +473,85 @@ def give_feedback(
         detail={
             "old": "signed",
             "new": "answered",
-            "outcome": checked.outcome,
-            "reason": checked.reason,
-            "amount": str(checked.amount) if checked.amount is not None else None,
+            "outcome": slip_outcome.outcome if slip_outcome else None,
+            "reason": slip_outcome.reason if slip_outcome else None,
+            "amount": amount_text(slip_outcome.amount) if slip_outcome else None,
+            "applications": {str(a.application_id): a.decision.outcome for a in answers or ()},
             "on_time": dispatch.answered_on_time,
-            "photos": len(checked.photo_ids),
+            "photos": len(photo_ids),
         },
     )
-    advance_for_lead(
-        db,
-        lead_id=dispatch.lead_id,
-        status=ApplicationStatus.DECIDED,
-        actor=actor,
-        now=now,
-        outcome=checked.outcome,
-        reason=_decision_reason(checked),
+    decided = [
+        record_decision(
+            db,
+            undecided[a.application_id],
+            a.decision,
+            actor=actor,
+            now=now,
+            dispatch_id=dispatch.id,
+        )
+        for a in answers or ()
+    ]
+    db.flush()
+    what = "；".join(decided_line(a) for a in decided) or (
+        slip_outcome.text if slip_outcome else ""
     )
-    _settle_lead(db, lead, actor=actor, now=now)
+    if what:
+        open_inform_task(db, lead, source_key=f"dispatch:{dispatch.id}", what=what, now=now)
+    settle_lead(db, lead, actor=actor, now=now)
     return dispatch
 
 
-def _checked_feedback(
-    db: Session, dispatch: Dispatch, feedback: Feedback, *, actor: Actor
-) -> Feedback:
+def _checked_findings(
+    db: Session, feedback: Feedback, *, actor: Actor
+) -> tuple[str, tuple[int, ...]]:
     findings = feedback.findings.strip()
     if not findings:
         raise _invalid("findings", "请填写调查核实情况")
-    if feedback.outcome not in OUTCOMES:
-        raise _invalid("outcome", "请选择办理结果")
-    reason = (feedback.reason or "").strip() or None
-    if feedback.outcome in NEEDS_REASON and reason is None:
-        raise _invalid("reason", "该结果需要填写原因")
-    amount = feedback.amount
-    if feedback.outcome in HAS_AMOUNT and amount is None:
-        raise _invalid("amount", "该结果需要填写救助金额")
-    if amount is not None:
-        if feedback.outcome not in AMOUNT_ALLOWED:
-            raise _invalid("amount", "该结果不涉及救助金额")
-        if amount <= 0:
-            raise _invalid("amount", "救助金额应大于0")
     photo_ids = tuple(dict.fromkeys(feedback.photo_ids))
     if photo_ids:
         owned = owned_photo_ids(db, list(photo_ids), actor=actor)
         if set(photo_ids) - owned:
             raise _invalid("photo_ids", "附件照片无效，请重新上传")
-    return Feedback(findings, feedback.outcome, reason, amount, photo_ids)
+    return findings, photo_ids
 
 
-def _decision_reason(feedback: Feedback) -> str | None:
-    if feedback.amount is not None:
-        amount = f"{feedback.amount.normalize():f}"
-        return f"{feedback.reason}，{amount} 元" if feedback.reason else f"{amount} 元"
-    return feedback.reason
+def _checked_answers(
+    feedback: Feedback, undecided: dict[int, Application]
+) -> tuple[Answer, ...] | None:
+    """The per-application decisions, checked; None when the slip answers with one outcome.
+
+    A lead with undecided applications is answered application by application (one outcome
+    for all of them would decide what nobody investigated)."""
+    if feedback.answers is None:
+        if undecided:
+            numbers = "、".join(application_number(a) for a in undecided.values())
+            message = f"该线索有未办结的申请（{numbers}），请逐项填写每份申请的办理结果"
+            raise _invalid("decisions", message, "decisions_required")
+        return None
+    if feedback.outcome is not None:
+        message = "已逐项填写申请的办理结果，请勿再填写整体结果"
+        raise _invalid("outcome", message)
+    seen: set[int] = set()
+    checked = []
+    for i, answer in enumerate(feedback.answers):
+        field = f"decisions.{i}."
+        application = undecided.get(answer.application_id)
+        if application is None or answer.application_id in seen:
+            message = "该申请不属于此线索、已办结或已撤回，或重复填写"
+            raise _invalid(f"{field}application_id", message, "application_not_on_lead")
+        seen.add(answer.application_id)
+        require_step(application, ApplicationStatus.DECIDED)
+        checked.append(
+            Answer(answer.application_id, checked_decision(answer.decision, field=field))
+        )
+    return tuple(checked)
 
 
-def _lock_lead(db: Session, lead_id: int) -> Lead:
-    """The slip's lead, locked until commit and re-read (its version included)."""
-    lead = db.scalar(
-        select(Lead)
-        .where(Lead.id == lead_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert lead is not None
-    return lead
-
-
-def _settle_lead(db: Session, lead: Lead, *, actor: Actor, now: datetime) -> None:
-    """After a slip was answered or returned: when no slip is open and at least one was
-    answered, the lead waits for the revisit; when none is open and none answered (all
-    returned), it goes back to the center's triage."""
-    if lead.status is not LeadStatus.DISPATCHED:
-        return
-    counts = dict(
-        db.execute(
-            select(Dispatch.state, func.count())
-            .where(Dispatch.lead_id == lead.id)
-            .group_by(Dispatch.state)
-        ).all()
-    )
-    if any(counts.get(s, 0) for s in OPEN_DISPATCH_STATES):
-        return
-    if counts.get(DispatchState.ANSWERED, 0):
-        set_lead_status(db, lead, LeadStatus.AWAITING_REVISIT, actor=actor, now=now)
-    else:
-        set_lead_status(db, lead, LeadStatus.TRIAGED, actor=actor, now=now)
-    db.flush()
+def _checked_slip_outcome(feedback: Feedback) -> Decision:
+    if feedback.outcome is None:
+        raise _invalid("outcome", "请选择办理结果")
+    return checked_decision(Decision(feedback.outcome, feedback.reason, feedback.amount))
 
 
 def require_can_attach(dispatch: Dispatch, *, actor: Actor) -> None:
@@ -821,6 +853,9 @@ def dispatch_view(
         "photo_ids": list(dispatch.photo_ids),
         "escalation_level": dispatch.escalation_level,
         "can_act": is_receiver(dispatch, actor),
+        "applications": [
+            _slip_application(a, dispatch) for a in lead_applications(db, dispatch.lead_id)
+        ],
     }
     if alerts:
         view["alerts"] = [
@@ -838,6 +873,21 @@ def dispatch_view(
             )
         ]
     return view
+
+
+def _slip_application(application: Application, dispatch: Dispatch) -> dict[str, Any]:
+    return {
+        "id": application.id,
+        "number": application_number(application),
+        "type": application.type.value,
+        "type_label": TYPE_LABELS[application.type],
+        "status": application.status.value,
+        "status_label": STATUS_LABELS[application.status],
+        "outcome": application.outcome,
+        "outcome_label": decided_text(application) if application.outcome else None,
+        "amount": application.amount,
+        "decided_by_this_slip": application.decision_dispatch_id == dispatch.id,
+    }
 
 
 def _deadline_label(state: Deadline) -> str:

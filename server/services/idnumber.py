@@ -10,6 +10,7 @@ among them). An unknown region is at most a warning here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -133,6 +134,21 @@ def mask(value: str | None) -> str | None:
     if len(value) <= 10:
         return value[:2] + "*" * max(len(value) - 2, 0)
     return value[:6] + _MASK_MIDDLE + value[14:]
+
+
+_MOBILE = re.compile(r"^1\d{10}$")
+#: A landline with its area code (0533 for Zibo): 0 + 2–3 digits + a 7–8 digit number.
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+
+
+def phone_kind(raw: str) -> tuple[str, str | None]:
+    """(the number normalised, "mobile" / "landline" / None when it is neither)."""
+    value = normalise(raw)  # folds full-width digits, drops spaces and dashes
+    if _MOBILE.match(value):
+        return value, "mobile"
+    if _LANDLINE.match(value):
+        return value, "landline"
+    return value, None
 
 
 def mask_phone(value: str | None) -> str | None:

@@ -21,6 +21,7 @@ from server.errors import NotFound
 from server.models import (
     Application,
     ApplicationStatus,
+    Channel,
     InboxMessage,
     OutboxMessage,
     OutboxState,
@@ -44,6 +45,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _NOT_CJK = re.compile(r"[^\u4e00-\u9fff]")
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]")
 ELLIPSIS = "…"
+
+#: Channels where staff filed for a person (窗口办, 电话办): no one to message in WeChat; the
+#: person is told through an inform task (services/informing.py).
+STAFF_FILED = frozenset({Channel.WINDOW, Channel.PHONE})
 
 #: The mini-program page that shows one application.
 APPLICATION_PAGE = "pages/detail/detail"
@@ -115,25 +120,30 @@ def _application_number(application: Application) -> str:
 def _content(
     application: Application, status: ApplicationStatus, *, now: datetime
 ) -> tuple[str, dict[str, Any], str, str]:
-    """(event, raw template fields, inbox title, inbox body) for an application's new status."""
+    """(event, raw template fields, inbox title, inbox body) for an application's new status.
+
+    A helper who filed on someone's behalf reads whose application it is ("您为张三代办的…")."""
     kind = f"{TYPE_LABELS[application.type]}申请"
     number = _application_number(application)
+    whose = f"您为{application.name}代办的" if application.on_behalf else "您的"
+    thing = f"{application.name}的{kind}" if application.on_behalf else kind
     if status is ApplicationStatus.SUBMITTED:
         tip = "我们会尽快受理，请留意后续通知"
-        fields = {"thing1": kind, "character_string2": number, "time3": now, "thing4": tip}
-        return "received", fields, "申请已提交", f"您的{kind}（{number}）已提交。{tip}。"
+        fields = {"thing1": thing, "character_string2": number, "time3": now, "thing4": tip}
+        return "received", fields, "申请已提交", f"{whose}{kind}（{number}）已提交。{tip}。"
     if status is ApplicationStatus.DECIDED:
-        result = outcome_text(application.outcome or "", application.outcome_reason)
-        fields = {"thing1": kind, "phrase2": "已办结", "thing3": result, "time4": now}
-        return "result", fields, "申请已办结", f"您的{kind}（{number}）已办结：{result}。"
+        amount = f"{application.amount.normalize():f}" if application.amount is not None else None
+        result = outcome_text(application.outcome or "", application.outcome_reason, amount)
+        fields = {"thing1": thing, "phrase2": "已办结", "thing3": result, "time4": now}
+        return "result", fields, "申请已办结", f"{whose}{kind}（{number}）已办结：{result}。"
     phrase = _STATUS_PHRASE[status]
     note = (
         "工作人员可能与您联系入户核实"
         if status is ApplicationStatus.INVESTIGATING
         else "请耐心等待"
     )
-    fields = {"thing1": kind, "phrase2": phrase, "time3": now, "thing4": note}
-    return "status", fields, f"申请{phrase}", f"您的{kind}（{number}）{phrase}。{note}。"
+    fields = {"thing1": thing, "phrase2": phrase, "time3": now, "thing4": note}
+    return "status", fields, f"申请{phrase}", f"{whose}{kind}（{number}）{phrase}。{note}。"
 
 
 def notify_application_event(
@@ -144,7 +154,7 @@ def notify_application_event(
     Goes to whoever filed it: the resident, or the helper who filed on their behalf. A withdrawal
     is the filer's own act and sends nothing.
     """
-    if status is ApplicationStatus.WITHDRAWN:
+    if status is ApplicationStatus.WITHDRAWN or application.channel in STAFF_FILED:
         return None
     event, raw, title, body = _content(application, status, now=now)
     page = f"{APPLICATION_PAGE}?id={application.id}"
@@ -157,6 +167,31 @@ def notify_application_event(
         page=page,
         title=title,
         body=body,
+        application_id=application.id,
+        now=now,
+    )
+
+
+def notify_papers_requested(
+    db: Session, application: Application, what: str, *, event_id: int, now: datetime
+) -> OutboxMessage | None:
+    """Tell the filer which documents staff need for their application (one message per ask)."""
+    if application.channel in STAFF_FILED:
+        return None
+    kind = f"{TYPE_LABELS[application.type]}申请"
+    number = _application_number(application)
+    whose = f"您为{application.name}代办的" if application.on_behalf else "您的"
+    thing = f"{application.name}的{kind}" if application.on_behalf else kind
+    raw = {"thing1": thing, "phrase2": "请补充材料", "time3": now, "thing4": what}
+    return _enqueue(
+        db,
+        user_id=application.filed_by_id,
+        dedup_key=f"application:{application.id}:papers:{event_id}",
+        event="status",
+        raw=raw,
+        page=f"{APPLICATION_PAGE}?id={application.id}",
+        title="请补充申请材料",
+        body=f"{whose}{kind}（{number}）需要补充材料：{what}。请在小程序中该申请下上传照片。",
         application_id=application.id,
         now=now,
     )

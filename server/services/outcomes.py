@@ -34,6 +34,10 @@ OUTCOMES: dict[str, str] = {
 NEEDS_REASON = frozenset({"not_eligible", "referred"})
 #: Outcomes that carry an amount in yuan.
 HAS_AMOUNT = frozenset({"temporary_aid", "medical_aid"})
+#: Outcomes that may carry an amount in yuan (those in HAS_AMOUNT must).
+AMOUNT_ALLOWED = frozenset({"dibao", "tekun", "temporary_aid", "medical_aid", "education_aid"})
+#: Outcomes that grant aid (everything but not eligible and referred).
+GRANTS_AID = frozenset(OUTCOMES) - {"not_eligible", "referred"}
 
 
 def outcome_text(code: str, reason: str | None = None, amount: str | None = None) -> str:

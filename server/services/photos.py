@@ -222,6 +222,17 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
     raise NotFound("未找到该照片")
 
 
+def view_photo(db: Session, photo_id: int, *, actor: Actor, now: datetime) -> Photo:
+    """The photo for `actor` (as `access_photo_by_id`); a staff member opening someone else's
+    photo of documents whole is audited as `pii.viewed` (an owner viewing their own is not)."""
+    photo = access_photo_by_id(db, photo_id, actor=actor)
+    if photo.owner_id != actor.user_id and actor.is_staff:
+        record_unmasked_view(
+            db, actor=actor, target_type="photo", target_id=photo.id, fields=["photo"], now=now
+        )
+    return photo
+
+
 #: What may carry a photo, with its link table (records with a town and a village).
 _PHOTO_LINKS: dict[type, type] = {Application: ApplicationPhoto, Visit: VisitPhoto}
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from server.clock import TZ
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
+    Application,
     Channel,
     Department,
     Dispatch,
@@ -47,6 +48,7 @@ from server.models import (
     UnitKind,
     User,
 )
+from server.services import informing
 from server.services.access import Actor
 from server.services.audit import record
 from server.services.feeds.registry import BY_CODE as FEEDS_BY_CODE
@@ -157,6 +159,9 @@ def monthly_statistics(
         "slips": _slip_figures(db, period, town),
         "outcomes": _outcome_figures(db, period, town),
         "satisfaction": _satisfaction(db, period, town),
+        "informed": informing.monthly_figures(
+            db, start=period.start, end=period.end, town_id=town.id if town else None
+        ),
     }
 
 
@@ -320,21 +325,36 @@ def _slip_figures(db: Session, period: Period, town: Town | None) -> dict[str, A
 
 
 def _outcome_figures(db: Session, period: Period, town: Town | None) -> list[dict[str, Any]]:
-    conditions = [
+    """Decisions of the month: each application's own, and the one outcome of slips whose lead
+    had no application to decide (a department file's lead, a report)."""
+    slip_conditions = [
         Dispatch.answered_at >= period.start,
         Dispatch.answered_at < period.end,
         Dispatch.outcome.is_not(None),
     ]
+    decided = [
+        Application.decided_at >= period.start,
+        Application.decided_at < period.end,
+        Application.outcome.is_not(None),
+    ]
     if town is not None:
-        conditions.append(Dispatch.lead_town_id == town.id)
-    rows = dict(
-        (code, (n, amount))
-        for code, n, amount in db.execute(
+        slip_conditions.append(Dispatch.lead_town_id == town.id)
+        decided.append(Application.town_id == town.id)
+    rows: dict[str, tuple[int, Decimal]] = {}
+    for code, n, amount in [
+        *db.execute(
             select(Dispatch.outcome, func.count(), func.sum(Dispatch.amount))
-            .where(*conditions)
+            .where(*slip_conditions)
             .group_by(Dispatch.outcome)
-        ).all()
-    )
+        ).all(),
+        *db.execute(
+            select(Application.outcome, func.count(), func.sum(Application.amount))
+            .where(*decided)
+            .group_by(Application.outcome)
+        ).all(),
+    ]:
+        count, total = rows.get(code, (0, Decimal(0)))
+        rows[code] = (count + n, total + Decimal(amount or 0))
     return [
         {
             "code": code,
