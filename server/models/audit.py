@@ -17,7 +17,7 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
 
     id: Mapped[intpk]
-    #: Position in the chain: 1, 2, 3… with no gaps (null only for entries from before 0013).
+    #: Position in the chain: 1, 2, 3… with no gaps (null only for entries from before 0014).
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     at: Mapped[datetime] = mapped_column(index=True)
     #: Who acted (null for the system: worker, scheduled checks; or a name nobody has).
@@ -56,7 +56,7 @@ class AuditChain(Base):
 #: On PostgreSQL the database itself refuses to change or delete an entry; only a transaction
 #: that set `e_rescue.audit_prune` (the prune command) may delete, and only entries older than
 #: the 180 days the law requires. (TRUNCATE is the table owner's: run the app as a role that
-#: does not own its tables.) Created with the table here and by migration 0013.
+#: does not own its tables.) Created with the table here and by migration 0014.
 APPEND_ONLY_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_entries_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -31,7 +31,7 @@ class ChainReport:
     checked: int
     first_seq: int | None
     last_seq: int | None
-    #: Entries from before the chain existed (migration 0013), not covered by it.
+    #: Entries from before the chain existed (migration 0014), not covered by it.
     unchained: int
     problem: str | None = None
     #: The first entry where the chain breaks.
@@ -137,7 +137,7 @@ def prune(db: Session, *, key: bytes, now: datetime, keep_days: int, batch: int 
 
 def _allow_pruning(db: Session) -> None:
     """On PostgreSQL the append-only trigger lets this transaction delete entries older than
-    180 days, and nothing younger (migration 0013)."""
+    180 days, and nothing younger (migration 0014)."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SET LOCAL e_rescue.audit_prune = 'on'"))
 

@@ -4,8 +4,8 @@ trigger that refuses to change or delete an entry
 Entries written before this revision keep no `seq` and are reported by `e-rescue audit
 verify` as outside the chain; the chain starts with the first entry after it.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02 16:20:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 from server.models.audit import APPEND_ONLY_FUNCTION, APPEND_ONLY_TRIGGER
 from server.models.base import key_string
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
