@@ -156,13 +156,12 @@ class ReturnForm(Schema):
     reason = _text(500, min_len=1, required=True, error_messages={"required": "请填写退回原因"})
 
 
-class FeedbackForm(Schema):
+class AnswerForm(Schema):
+    """One application's decision in a slip's feedback (or the slip's one outcome)."""
+
     class Meta:
         unknown = EXCLUDE
 
-    findings = _text(
-        2000, min_len=1, required=True, error_messages={"required": "请填写调查核实情况"}
-    )
     outcome = fields.String(
         required=True,
         validate=validate.OneOf(list(OUTCOMES)),
@@ -176,16 +175,14 @@ class FeedbackForm(Schema):
     )
 
 
-class DecisionForm(Schema):
-    class Meta:
-        unknown = EXCLUDE
+class FeedbackForm(AnswerForm):
+    """The feedback: findings, and one outcome only when the lead has no undecided
+    application (the service says so when it is missing)."""
 
-    outcome = fields.String(
-        required=True,
-        validate=validate.OneOf(list(OUTCOMES)),
-        error_messages={"required": "请选择办理结果"},
+    findings = _text(
+        2000, min_len=1, required=True, error_messages={"required": "请填写调查核实情况"}
     )
-    reason = _text(500, load_default=None)
+    outcome = fields.String(load_default=None, validate=validate.OneOf(list(OUTCOMES)))
 
 
 class ApplicationListArgs(Schema):

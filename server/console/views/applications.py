@@ -12,7 +12,7 @@ from server.console.security import page
 from server.console.views import blp
 from server.console.views.dispatches import _send_photo
 from server.models import ApplicationStatus, Role
-from server.services import applications, notifications, photos
+from server.services import applications, decisions, notifications, photos
 
 READERS = (Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
 HANDLERS = (Role.TOWN_STAFF, Role.CENTER_STAFF)
@@ -68,10 +68,12 @@ _STEPS = {
 @page(*HANDLERS)
 def handle_application(application_id: int, step: str) -> Any:
     """受理 / 调查核实 / 办结, through the API's own service."""
-    decision: dict[str, Any] = {}
     if step == "decide":
-        decision = forms.parse(forms.DecisionForm(), request.form)
-    applications.handle(db(), application_id, _STEPS[step], actor=actor(), now=now(), **decision)
+        body = forms.parse(forms.AnswerForm(), request.form)
+        decision = decisions.Decision(body["outcome"], body["reason"], body["amount"])
+        decisions.decide_directly(db(), application_id, decision, actor=actor(), now=now())
+    else:
+        applications.handle(db(), application_id, _STEPS[step], actor=actor(), now=now())
     flash("已保存，申请人将收到通知", "success")
     return redirect(url_for("console.application", application_id=application_id), 303)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, send_file, url_for
+from werkzeug.datastructures import MultiDict
 
 from server.console import forms
 from server.console.deps import actor, db, now, runtime
@@ -13,6 +14,7 @@ from server.console.security import page
 from server.console.views import blp
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, photos, worklist
+from server.services.decisions import Decision
 from server.services.workdays import WorkCalendar
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
@@ -166,12 +168,32 @@ def feedback(dispatch_id: int) -> Any:
             reason=body["reason"],
             amount=body["amount"],
             photo_ids=photo_ids,
+            answers=_answers(request.form),
         ),
         actor=actor(),
         now=now(),
     )
     flash(f"已反馈 {slip.number}", "success")
     return redirect(url_for("console.dispatch", dispatch_id=slip.id), 303)
+
+
+def _answers(form: Any) -> tuple[dispatches.Answer, ...] | None:
+    """Each undecided application's decision, from its own fields; one left at 本次未调查 stays
+    undecided. None when the slip's lead had no undecided application to list."""
+    listed = [int(i) for i in form.getlist("application_ids") if i.isdigit()]
+    if not listed:
+        return None
+    answers = []
+    for application_id in listed:
+        if not form.get(f"outcome-{application_id}"):
+            continue
+        fields = {
+            key: form.get(f"{key}-{application_id}", "") for key in ("outcome", "reason", "amount")
+        }
+        body = forms.parse(forms.AnswerForm(), MultiDict({k: v for k, v in fields.items() if v}))
+        decision = Decision(body["outcome"], body["reason"], body["amount"])
+        answers.append(dispatches.Answer(application_id, decision))
+    return tuple(answers)
 
 
 @blp.route("/dispatches/<int:dispatch_id>/attachments/<int:photo_id>")
