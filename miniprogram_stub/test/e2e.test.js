@@ -35,7 +35,7 @@ describe('the mini-program against the real backend', { skip }, () => {
       type: 'dibao',
       applicant: {
         name: '张三',
-        id_number: idNumber(),
+        id_number: idNumber('37030419881212123'),
         phone: '13812345678',
         town: town.code,
         village: village.code,
@@ -96,10 +96,11 @@ describe('the mini-program against the real backend', { skip }, () => {
     assert.equal(mine.total, 1);
     assert.equal(mine.items[0].id, filed.id);
 
-    // A new application is a new action with a new key.
-    const second = await api.submitApplication(
-      applicationBody([photo.id], place),
-    );
+    // A new application (for another person: one person has one open 低保 application) is a
+    // new action with a new key.
+    const another = applicationBody([photo.id], place);
+    another.applicant = Object.assign({}, another.applicant, { id_number: idNumber('37030419900909123') });
+    const second = await api.submitApplication(another);
     assert.notEqual(second.id, filed.id);
     const lastTwo = wx.calls.filter((c) => c.method === 'POST' && /applications$/.test(c.url));
     assert.notEqual(lastTwo[2].header['Idempotency-Key'], lastTwo[0].header['Idempotency-Key']);

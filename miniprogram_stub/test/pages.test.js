@@ -71,7 +71,8 @@ describe('the pages against the real backend', { skip }, () => {
     const photo = await api.uploadPhoto(writePhoto(backend.tmp, { seed: (seed += 1) }));
     const filed = await api.submitApplication({
       type: 'dibao',
-      applicant: { name: '孙八', id_number: idNumber('37030419720707123'), phone: '13512345678', town: 'chengdong', village: 'cd-001', address: '西冶街8号' },
+      // A person of their own each time: a second open 低保 application of one person is refused.
+      applicant: { name: '孙八', id_number: idNumber('3703041972070' + String(1000 + seed)), phone: '13512345678', town: 'chengdong', village: 'cd-001', address: '西冶街8号' },
       monthly_income: '500',
       reason: '生活困难。',
       photo_ids: [photo.id],
@@ -174,6 +175,9 @@ describe('the pages against the real backend', { skip }, () => {
     await mp.tap(refusedApply, '.submit');
     await mp.until(() => who.wx.lastNavigation().url.indexOf('id=' + id) < 0, { what: 'second application' });
     const refusedId = Number(/id=(\d+)/.exec(who.wx.lastNavigation().url)[1]);
+    // 受理 → 调查核实 → 办结, one step at a time.
+    await staff.request('POST', `/api/v1/applications/${refusedId}/accept`);
+    await staff.request('POST', `/api/v1/applications/${refusedId}/investigate`);
     await staff.request('POST', `/api/v1/applications/${refusedId}/decide`, { outcome: 'not_eligible', reason: '家庭收入高于低保标准' });
     const refused = await ready(who.open('pages/detail/detail', { id: String(refusedId) }));
     assert.equal(refused.data.refused, true);
