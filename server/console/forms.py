@@ -203,3 +203,14 @@ class MonthArgs(Schema):
     month = fields.String(
         validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
     )
+
+
+class HouseholdListArgs(Schema):
+    """The households page: a name to find, or the grants whose review date has passed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(50)
+    review_due = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))

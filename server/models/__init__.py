@@ -35,6 +35,7 @@ from server.models.dispatches import (
     SupervisionNotice,
     UnitKind,
 )
+from server.models.families import AidGrant, AidPeriod, Family, FamilyMember, FamilySource
 from server.models.feeds import (
     BatchStatus,
     FeedBatch,
@@ -108,6 +109,11 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "BatchStatus",
+    "AidGrant",
+    "AidPeriod",
+    "Family",
+    "FamilyMember",
+    "FamilySource",
     "FeedBatch",
     "FeedBatchFile",
     "FeedRejectedRow",
