@@ -24,7 +24,7 @@ from server.models import (
     Town,
     UnitKind,
 )
-from server.services import applications, dispatches, leads, reports
+from server.services import applications, dispatches, informing, leads, reports
 from server.services.access import Actor
 from server.services.feeds.batches import list_feeds
 from server.services.households import aid
@@ -98,6 +98,7 @@ def _center_worklist(db: Session, *, actor: Actor, calendar: WorkCalendar, today
         ),
         WorkItem("逾期未报送的部门数据", len(late_feeds), "console.feeds", {}, urgent=True),
         _review_item(db, actor, today),
+        *_inform_items(db, actor, today),
     ]
     return Worklist(items=items)
 
@@ -133,6 +134,7 @@ def _town_worklist(
         ),
         WorkItem("本镇街在办线索", mine.count, "console.queue", {}, mine.capped),
         _review_item(db, actor, today),
+        *_inform_items(db, actor, today),
     ]
     first_of_month = today.replace(day=1)
     previous = (first_of_month - timedelta(days=1)).strftime("%Y-%m")
@@ -142,6 +144,23 @@ def _town_worklist(
     return Worklist(
         items=items, summary_month=previous, summary_due=period.due_date, summary_status=status
     )
+
+
+def _inform_items(db: Session, actor: Actor, today: date) -> list[WorkItem]:
+    """Inform-the-person tasks not yet done, and those past their 3 working days."""
+    counts = {
+        state: informing.list_tasks(
+            db, actor=actor, today=today, state=state, page=1, per_page=1
+        )[1]
+        for state in ("open", "overdue")
+    }
+    return [
+        WorkItem("待告知办理结果的群众", counts["open"], "console.inform_tasks", {"state": "open"}),
+        WorkItem(
+            "逾期未告知", counts["overdue"], "console.inform_tasks", {"state": "overdue"},
+            urgent=True,
+        ),
+    ]
 
 
 def _unit_slip_items(

@@ -41,6 +41,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     duplicates,
     home,
     households,
+    informing,
     leads,
     supervision,
 )
