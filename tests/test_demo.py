@@ -235,3 +235,29 @@ def test_demo_seed_runs_once(db, runtime):
     assert first["FeedBatch"] == 3 and first["Dispatch"] == 6 and first["Revisit"] == 1
     assert _seed(db, runtime) == []
     assert counts() == first
+
+
+def test_demo_fills_households_a_volunteer_donations_and_services(client, db, runtime):
+    now = clock.now()
+    _seed(db, runtime, now)
+    center = _headers(client, "center")
+    households = client.get("/api/v1/households?per_page=100", headers=center).get_json()
+    assert households["total"] >= 5
+    token = client.post("/api/v1/auth/wechat-login", json={"code": "demo-vera"}).get_json()
+    vera = {"Authorization": f"Bearer {token['token']}"}
+    assert token["user"]["role"] == "volunteer"
+    (report,) = client.get("/api/v1/volunteer/reports", headers=vera).get_json()["items"]
+    assert report["status_text"] == "已收到，工作人员正在核实"
+    books = client.get("/api/v1/donations/books", headers=center).get_json()
+    purposes = {line["key"]: line for line in books["by_purpose"] if line["kind"] == "money"}
+    assert (purposes["助学"]["received"], purposes["助学"]["left"]) == ("20000.00", "13000.00")
+    counts = client.get("/api/v1/services/counts", headers=center).get_json()
+    assert {c["kind"] for c in counts} == {"counselling", "humanistic_care"}
+    public = client.get("/api/v1/public/donations").get_json()["items"]
+    assert sum(float(i["money_received"]) for i in public) == 23000
+    report = client.get(
+        f"/api/v1/reports/monthly?month={now:%Y-%m}", headers=_headers(client, "leader")
+    ).get_json()
+    assert report["help"]["households_helped"] >= 2
+    assert report["help"]["services"]["services"] == 2
+    assert report["help"]["aid"]["amount"] != "0.00"

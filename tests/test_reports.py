@@ -373,7 +373,7 @@ def test_the_xlsx_export_carries_the_same_figures(client, staff_login, db):
     assert resp.mimetype.endswith("spreadsheetml.sheet")
     assert "monthly-2026-11.xlsx" in resp.headers["Content-Disposition"]
     book = openpyxl.load_workbook(io.BytesIO(resp.data))
-    assert book.sheetnames == ["概况", "线索", "转办单", "办理结果", "镇街小结"]
+    assert book.sheetnames == ["概况", "线索", "转办单", "办理结果", "救助帮扶", "镇街小结"]
     overview = {row[0]: row[1] for row in book["概况"].iter_rows(min_row=4, values_only=True)}
     assert overview["新增线索"] == expected["total"]
     assert overview["转办单：本月签发"] == expected["slips"]["issued"]

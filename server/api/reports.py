@@ -103,6 +103,52 @@ class InformedFiguresSchema(Schema):
     not_informed = fields.Integer(required=True)
 
 
+class AidKindSchema(Schema):
+    kind = fields.String(required=True)
+    label = fields.String(required=True)
+    period = fields.String(required=True, validate=validate.OneOf(["monthly", "one_off"]))
+    grants = fields.Integer(required=True)
+    households = fields.Integer(required=True)
+    amount = fields.String(required=True, metadata={"description": "yuan, 2 decimals"})
+
+
+class AidFiguresSchema(Schema):
+    households = fields.Integer(required=True)
+    grants = fields.Integer(required=True)
+    amount = fields.String(required=True)
+    by_kind = fields.List(fields.Nested(AidKindSchema), required=True)
+
+
+class DonationFiguresSchema(Schema):
+    received = fields.Integer(required=True, metadata={"description": "district only"})
+    money_received = fields.String(required=True)
+    goods_received = fields.Integer(required=True)
+    allocations = fields.Integer(required=True)
+    money_allocated = fields.String(required=True)
+    households = fields.Integer(required=True)
+
+
+class ServiceKindFiguresSchema(Schema):
+    kind = fields.String(required=True)
+    label = fields.String(required=True)
+    services = fields.Integer(required=True)
+    households = fields.Integer(required=True)
+
+
+class ServiceFiguresSchema(Schema):
+    services = fields.Integer(required=True)
+    by_kind = fields.List(fields.Nested(ServiceKindFiguresSchema), required=True)
+
+
+class HelpFiguresSchema(Schema):
+    households_helped = fields.Integer(
+        required=True, metadata={"description": "aid granted, donations or services"}
+    )
+    aid = fields.Nested(AidFiguresSchema, required=True)
+    donations = fields.Nested(DonationFiguresSchema, required=True)
+    services = fields.Nested(ServiceFiguresSchema, required=True)
+
+
 class StatisticsSchema(Schema):
     month = fields.String(required=True)
     town = fields.Nested(TownRefSchema, allow_none=True, required=True)
@@ -115,6 +161,11 @@ class StatisticsSchema(Schema):
         InformedFiguresSchema,
         required=True,
         metadata={"description": "主动告知: people without WeChat told of decisions"},
+    )
+    help = fields.Nested(
+        HelpFiguresSchema,
+        required=True,
+        metadata={"description": "救助帮扶: households helped, aid granted, donations, services"},
     )
 
 

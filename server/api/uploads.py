@@ -29,7 +29,7 @@ class PhotoSchema(Schema):
 
 
 @blp.route("/uploads", methods=["POST"])
-@requires(Role.RESIDENT, Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)
+@requires(Role.RESIDENT, Role.HELPER, Role.VOLUNTEER, Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.arguments(PhotoUploadSchema, location="files")
 @blp.response(201, PhotoSchema)
 def upload_photo(files: dict[str, Any]) -> Any:

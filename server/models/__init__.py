@@ -35,6 +35,13 @@ from server.models.dispatches import (
     SupervisionNotice,
     UnitKind,
 )
+from server.models.donations import (
+    Donation,
+    DonationAllocation,
+    DonationCounter,
+    DonationKind,
+    DonorKind,
+)
 from server.models.families import AidGrant, AidPeriod, Family, FamilyMember, FamilySource
 from server.models.feeds import (
     BatchStatus,
@@ -67,6 +74,21 @@ from server.models.notifications import (
 )
 from server.models.photos import Photo
 from server.models.reports import TownMonthlySummary
+from server.models.social import (
+    OrgKind,
+    SocialMember,
+    SocialOrg,
+    SocialOrgInvitation,
+    SocialOrgTown,
+    VolunteerReport,
+    VolunteerReportPhoto,
+)
+from server.models.social_services import (
+    ServiceAssignment,
+    ServiceKind,
+    ServicePhoto,
+    ServiceRecord,
+)
 from server.models.visits import (
     Cause,
     ContactKind,
@@ -148,6 +170,22 @@ __all__ = [
     "Town",
     "TownKind",
     "TownMonthlySummary",
+    "OrgKind",
+    "SocialMember",
+    "SocialOrg",
+    "SocialOrgInvitation",
+    "SocialOrgTown",
+    "VolunteerReport",
+    "VolunteerReportPhoto",
+    "Donation",
+    "DonationAllocation",
+    "DonationCounter",
+    "DonationKind",
+    "DonorKind",
+    "ServiceAssignment",
+    "ServiceKind",
+    "ServicePhoto",
+    "ServiceRecord",
     "User",
     "Village",
     "WeChatAccessToken",

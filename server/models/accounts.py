@@ -19,6 +19,9 @@ class Role(enum.StrEnum):
     DEPARTMENT_STAFF = "department_staff"
     CENTER_STAFF = "center_staff"
     LEADER = "leader"
+    #: A member of a registered volunteer team, social organisation or enterprise: reports
+    #: leads through the mini-program and reads back only their own reports.
+    VOLUNTEER = "volunteer"
     #: 三员分立 (等保 level 3): three administrators, none of whom can do another's work or
     #: any casework. System: accounts, areas, configuration. Security: locks, password policy,
     #: key rotation. Audit: reads the audit log, nothing else.

@@ -28,6 +28,7 @@ from server.services.access import SYSTEM, Actor
 from server.services.idnumber import check_digit
 from server.services.leads import Signal, record_signal
 from server.services.pii import PersonalData
+from server.services.social.demo import seed_social
 from server.services.staff import create_staff
 from server.services.visits import record_visit
 
@@ -74,7 +75,9 @@ def seed_demo(
 ) -> list[tuple[str, str, str]]:
     """Add demo staff, villages, leads, department feed batches, transfer slips in each state,
     a revisit and (given `upload_dir` and `openid_for`, the fake WeChat server's openid for a
-    user name) applications to a database without them; returns the logins.
+    user name) applications, then households, organisations (a volunteer given `openid_for`),
+    donations and services (services/social/demo.py) to a database without them; returns the
+    logins.
 
     Idempotent: a database that already has the demo's `center` account is left as it is (the
     whole seed runs in the caller's one transaction, so it is all there or not at all)."""
@@ -126,6 +129,9 @@ def seed_demo(
             db, villages, pii=pii, now=now, upload_dir=upload_dir, openid_for=openid_for, rng=rng
         )
         logins.append(("wechat code demo-alice", "-", Role.RESIDENT.value))
+    seed_social(db, pii=pii, center=actors["center"], now=now, openid_for=openid_for)
+    if openid_for is not None:
+        logins.append(("wechat code demo-vera", "-", Role.VOLUNTEER.value))
     return logins
 
 

@@ -48,7 +48,8 @@ class NewInvitation:
         return redeem_page(self.code)
 
 
-def _new_code() -> str:
+def new_code() -> str:
+    """A fresh one-time code (also for volunteer invitations)."""
     return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
 
 
@@ -81,7 +82,7 @@ def create_invitation(
     require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
     assert actor.user_id is not None
     village = _village_in_scope(db, village_code, actor)
-    code = _new_code()
+    code = new_code()
     invitation = HelperInvitation(
         village_id=village.id,
         created_by_id=actor.user_id,

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 APPLY_PAGE = "pages/apply/apply"
 REDEEM_PAGE = "pages/helper/redeem"
+#: Where a member of a volunteer team or organisation redeems their invitation.
+VOLUNTEER_REDEEM_PAGE = "pages/volunteer/redeem"
 #: The link path after MINIPROGRAM_LINK_BASE for each page (the console maps each prefix).
-LINK_PATHS = {APPLY_PAGE: "apply", REDEEM_PAGE: "redeem"}
+LINK_PATHS = {APPLY_PAGE: "apply", REDEEM_PAGE: "redeem", VOLUNTEER_REDEEM_PAGE: "volunteer"}
 #: WeChat's limit for getwxacodeunlimit's scene: 1–32 visible ASCII characters.
 SCENE_RE = re.compile(r"[\x21-\x7e]{1,32}")
 #: WECHAT_MINIPROGRAM_STATE (subscribe messages' names) → getwxacodeunlimit's env_version.
@@ -61,6 +63,10 @@ def invitation_target(code: str) -> LaunchTarget:
     return LaunchTarget(REDEEM_PAGE, {"code": code}, f"i={code}")
 
 
+def volunteer_invitation_target(code: str) -> LaunchTarget:
+    return LaunchTarget(VOLUNTEER_REDEEM_PAGE, {"code": code}, f"j={code}")
+
+
 def link(target: LaunchTarget, *, base: str) -> str:
     """The HTTPS link a plain QR code carries: `<base>apply?village=…` or `<base>redeem?code=…`."""
     return f"{base.rstrip('/')}/{LINK_PATHS[target.page]}?{urlencode(target.params)}"
@@ -78,6 +84,8 @@ def resolve_scene(db: Session, scene: str) -> LaunchTarget:
             return village_target(value)
         if kind == "i":
             return invitation_target(value)
+        if kind == "j":
+            return volunteer_invitation_target(value)
     raise NotFound("二维码无效或已过期", code="scene_unknown")
 
 

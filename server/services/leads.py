@@ -363,6 +363,11 @@ class ReportOutcome:
     candidates: list[Candidate]
 
 
+#: Who registers reports: staff by hand, and volunteers of registered organisations (through
+#: services/social/reports.py, which checks their organisation, towns and channel first).
+REPORTERS = (Role.CENTER_STAFF, Role.TOWN_STAFF, Role.VOLUNTEER)
+
+
 def register_report(
     db: Session,
     report: Report,
@@ -379,7 +384,7 @@ def register_report(
     for staff to merge or keep apart. A retry with the same `idempotency_key` registers nothing
     new and answers with the first report's lead.
     """
-    require_role(actor, Role.CENTER_STAFF, Role.TOWN_STAFF)
+    require_role(actor, *REPORTERS)
     assert actor.user_id is not None
     created: list[bool] = []
 

@@ -22,7 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError, NotFound, ValidationFailed
-from server.models import Application, ApplicationPhoto, Photo, Visit, VisitPhoto
+from server.models import (
+    Application,
+    ApplicationPhoto,
+    Photo,
+    Visit,
+    VisitPhoto,
+    VolunteerReport,
+    VolunteerReportPhoto,
+)
 from server.services.access import Actor, scope_by_area
 from server.services.audit import record, record_unmasked_view
 
@@ -208,7 +216,8 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
 
     Its owner always; staff when an application carrying it lies in their jurisdiction (the
     center and leaders everywhere, a town its own); staff and the village's helpers when a visit
-    record carries it. Nobody else, and never through a public URL.
+    record carries it; staff of the area when a volunteer's report carries it. Nobody else, and
+    never through a public URL.
     """
     photo = db.get(Photo, photo_id)
     if photo is None:
@@ -218,6 +227,8 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
     if actor.is_staff and _carried_in_jurisdiction(db, photo_id, Application, actor=actor):
         return photo
     if _carried_in_jurisdiction(db, photo_id, Visit, actor=actor):
+        return photo
+    if actor.is_staff and _carried_in_jurisdiction(db, photo_id, VolunteerReport, actor=actor):
         return photo
     raise NotFound("未找到该照片")
 
@@ -234,11 +245,19 @@ def view_photo(db: Session, photo_id: int, *, actor: Actor, now: datetime) -> Ph
 
 
 #: What may carry a photo, with its link table (records with a town and a village).
-_PHOTO_LINKS: dict[type, type] = {Application: ApplicationPhoto, Visit: VisitPhoto}
+_PHOTO_LINKS: dict[type, type] = {
+    Application: ApplicationPhoto,
+    Visit: VisitPhoto,
+    VolunteerReport: VolunteerReportPhoto,
+}
 
 
 def _carried_in_jurisdiction(
-    db: Session, photo_id: int, record: type[Application] | type[Visit], *, actor: Actor
+    db: Session,
+    photo_id: int,
+    record: type[Application] | type[Visit] | type[VolunteerReport],
+    *,
+    actor: Actor,
 ) -> bool:
     """Whether a `record` in `actor`'s area carries the photo."""
     link = _PHOTO_LINKS[record]

@@ -52,6 +52,7 @@ from server.services import informing
 from server.services.access import Actor
 from server.services.audit import record
 from server.services.feeds.registry import BY_CODE as FEEDS_BY_CODE
+from server.services.households.figures import help_figures
 from server.services.leads import CATEGORIES, REPORT_CHANNELS
 from server.services.outcomes import OUTCOMES
 from server.services.workdays import WorkCalendar
@@ -161,6 +162,12 @@ def monthly_statistics(
         "satisfaction": _satisfaction(db, period, town),
         "informed": informing.monthly_figures(
             db, start=period.start, end=period.end, town_id=town.id if town else None
+        ),
+        "help": help_figures(
+            db,
+            first_day=period.first_day,
+            next_first=period.next_first,
+            town_id=town.id if town else None,
         ),
     }
 
@@ -533,6 +540,37 @@ def _summary_view(
 # --- the xlsx export --------------------------------------------------------------------------
 
 
+def _help_sheet(book: Any, bold: Any, figures: dict[str, Any]) -> None:
+    """救助帮扶: households helped, aid by kind, donations, services (aggregates only)."""
+    sheet = book.add_worksheet("救助帮扶")
+    sheet.set_column(0, 0, 28)
+    rows: list[tuple[str, Any]] = [
+        ("得到帮扶的户数", figures["households_helped"]),
+        ("救助发放：户数", figures["aid"]["households"]),
+        ("救助发放：金额（元）", float(figures["aid"]["amount"])),
+        ("捐赠：接收笔数", figures["donations"]["received"]),
+        ("捐赠：接收资金（元）", float(figures["donations"]["money_received"])),
+        ("捐赠：分配次数", figures["donations"]["allocations"]),
+        ("捐赠：分配资金（元）", float(figures["donations"]["money_allocated"])),
+        ("社会力量服务：次数", figures["services"]["services"]),
+    ]
+    sheet.write_row(0, 0, ["项目", "数值"], bold)
+    for i, (label, value) in enumerate(rows, start=1):
+        sheet.write_row(i, 0, [label, value])
+    line = len(rows) + 2
+    sheet.write_row(line, 0, ["救助类别", "发放方式", "笔数", "户数", "金额（元）"], bold)
+    for item in figures["aid"]["by_kind"]:
+        line += 1
+        period = "每月" if item["period"] == "monthly" else "一次性"
+        sheet.write_row(line, 0, [item["label"], period, item["grants"], item["households"]])
+        sheet.write_number(line, 4, float(item["amount"]))
+    line += 2
+    sheet.write_row(line, 0, ["服务类别", "次数", "户数"], bold)
+    for item in figures["services"]["by_kind"]:
+        line += 1
+        sheet.write_row(line, 0, [item["label"], item["services"], item["households"]])
+
+
 def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> bytes:
     """The month's figures as an xlsx workbook (aggregates only: no personal data)."""
     import xlsxwriter
@@ -595,6 +633,8 @@ def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> b
     for i, item in enumerate(statistics["outcomes"], start=1):
         sheet.write_row(i, 0, [item["label"], item["count"]])
         sheet.write_number(i, 2, float(item["amount"]))
+
+    _help_sheet(book, bold, statistics["help"])
 
     sheet = book.add_worksheet("镇街小结")
     sheet.set_column(0, 0, 16)

@@ -235,7 +235,10 @@ def grant_view(db: Session, grant: AidGrant, *, today: date) -> dict[str, Any]:
 def monthly_figures(
     db: Session, *, start: datetime, end: datetime, town_id: int | None = None
 ) -> dict[str, Any]:
-    """Aid granted in [start, end): grants and households by kind, with their amounts."""
+    """Aid granted in [start, end): grants, households and amounts by kind."""
+    where = [AidGrant.granted_at >= start, AidGrant.granted_at < end]
+    if town_id is not None:
+        where.append(AidGrant.town_id == town_id)
     query = (
         select(
             AidGrant.kind,
@@ -244,12 +247,10 @@ def monthly_figures(
             func.count(AidGrant.family_id.distinct()),
             func.coalesce(func.sum(AidGrant.amount), 0),
         )
-        .where(AidGrant.granted_at >= start, AidGrant.granted_at < end)
+        .where(*where)
         .group_by(AidGrant.kind, AidGrant.period)
         .order_by(AidGrant.kind)
     )
-    if town_id is not None:
-        query = query.where(AidGrant.town_id == town_id)
     by_kind = [
         {
             "kind": kind,
@@ -261,14 +262,5 @@ def monthly_figures(
         }
         for kind, period, grants, households, amount in db.execute(query)
     ]
-    households = (
-        db.scalar(
-            select(func.count(AidGrant.family_id.distinct())).where(
-                AidGrant.granted_at >= start,
-                AidGrant.granted_at < end,
-                *([AidGrant.town_id == town_id] if town_id is not None else []),
-            )
-        )
-        or 0
-    )
+    households = db.scalar(select(func.count(AidGrant.family_id.distinct())).where(*where)) or 0
     return {"households": households, "by_kind": by_kind}

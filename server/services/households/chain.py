@@ -34,12 +34,17 @@ from server.models import (
     LeadEvidence,
     LeadStatus,
     Revisit,
+    ServiceAssignment,
+    ServiceRecord,
+    SocialOrg,
     Visit,
 )
 from server.services.access import Actor
 from server.services.households.aid import aid_text
 from server.services.households.members import access_family_by_id, head_name
 from server.services.outcomes import OUTCOMES, TYPE_LABELS, outcome_text
+from server.services.social import donations
+from server.services.social import services as social_services
 
 #: The kinds of item, in the order they are listed when two share a moment.
 KINDS = (
@@ -315,14 +320,63 @@ def visit_items(db: Session, ms: Members) -> list[ChainItem]:
     return items
 
 
-#: Every source of chain items; the social forces add theirs (donations, services).
+def donation_items(db: Session, ms: Members) -> list[ChainItem]:
+    return [
+        ChainItem(
+            a.created_at,
+            "donation",
+            f"获得捐赠：{donations.what(d, a.quantity)}"
+            + (f"（{d.purpose}）" if d.purpose else ""),
+            None,
+            "donation",
+            d.id,
+            {
+                "number": d.number,
+                "kind": d.kind.value,
+                "quantity": f"{a.quantity:f}",
+                "purpose": d.purpose,
+                "allocation_id": a.id,
+            },
+        )
+        for a, d in donations.chain_allocations(db, ms.family.id)
+    ]
+
+
+def service_items(db: Session, ms: Members) -> list[ChainItem]:
+    items = []
+    for s in db.scalars(select(ServiceRecord).where(ServiceRecord.family_id == ms.family.id)):
+        org = db.get(SocialOrg, s.org_id)
+        label = social_services.KIND_LABELS[s.kind]
+        items.append(
+            ChainItem(
+                s.created_at,
+                "service",
+                f"{org.name if org else ''}提供{label}服务（{s.served_on.isoformat()}，"
+                f"{s.duration_minutes}分钟）：{s.notes}"[:200],
+                None,
+                "service",
+                s.id,
+                {
+                    "kind": s.kind.value,
+                    "org_id": s.org_id,
+                    "served_on": s.served_on.isoformat(),
+                    "duration_minutes": s.duration_minutes,
+                },
+            )
+        )
+    return items
+
+
+#: Every source of chain items.
 SOURCES: list[Callable[[Session, Members], list[ChainItem]]] = [
     lead_items,
     application_items,
     aid_items,
     visit_items,
+    donation_items,
+    service_items,
 ]
-#: Every source of things due; the social forces add theirs (assigned services).
+#: Every source of things due.
 DUE_SOURCES: list[Callable[[Session, Members, date], list[DueItem]]] = []
 
 
@@ -378,7 +432,25 @@ def _due_reviews(db: Session, ms: Members, today: date) -> list[DueItem]:
     ]
 
 
-DUE_SOURCES.extend([_due_visits, _due_slips_and_revisits, _due_reviews])
+def _due_services(db: Session, ms: Members, today: date) -> list[DueItem]:
+    open_ = db.scalars(
+        select(ServiceAssignment).where(
+            ServiceAssignment.family_id == ms.family.id, ServiceAssignment.done_at.is_(None)
+        )
+    )
+    return [
+        DueItem(
+            a.due_on,
+            "service",
+            f"待提供服务：{social_services.KIND_LABELS[a.kind]}",
+            "service_assignment",
+            a.id,
+        )
+        for a in open_
+    ]
+
+
+DUE_SOURCES.extend([_due_visits, _due_slips_and_revisits, _due_reviews, _due_services])
 
 
 # --- The chain ----------------------------------------------------------------------------
