@@ -44,14 +44,15 @@ def s3_endpoint() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 120  # a loaded machine imports moto slowly
+        while True:
             try:
-                requests.get(url, timeout=0.5)
+                requests.get(url, timeout=10)
                 break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("moto server did not start")
+            except requests.RequestException:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("moto server did not start")
+                time.sleep(0.1)
         yield url
     finally:
         proc.terminate()
