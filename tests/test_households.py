@@ -392,3 +392,23 @@ def test_the_console_shows_a_households_chain_and_refuses_other_areas(
     staff_login(role="department_staff", username="hh-dept")
     console_login(dept, "hh-dept", "correct-horse-9")
     assert dept.get(f"/console/households/{household['id']}").status_code == 403
+
+
+def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
+    client, alice, chengdong, db
+):
+    head, spouse = make_id_number(), make_id_number()
+    filed(
+        client,
+        alice,
+        head_id=head,
+        household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
+    )
+    body = application_body(photos=[photo_id(client, alice)], household=[])
+    body["applicant"] = {**body["applicant"], "name": "李四", "id_number": spouse}
+    assert file(client, alice, body).status_code == 201
+    leads = {lead.name: lead.id for lead in db.scalars(select(Lead))}
+    items = {i["name"]: i for i in get(client, chengdong, "/api/v1/leads").get_json()["items"]}
+    household_id = household_of(client, chengdong, "张三")["id"]
+    assert items["张三"]["household"] == {"id": household_id, "other_open_leads": [leads["李四"]]}
+    assert items["李四"]["household"] == {"id": household_id, "other_open_leads": [leads["张三"]]}

@@ -95,6 +95,16 @@ class QueueItemSchema(Schema):
     village_id = fields.Integer(allow_none=True)
     has_id_number = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
+    household = fields.Nested(
+        "QueueHouseholdSchema",
+        allow_none=True,
+        metadata={"description": "the person's household and its other open leads (not scored)"},
+    )
+
+
+class QueueHouseholdSchema(Schema):
+    id = fields.Integer(required=True)
+    other_open_leads = fields.List(fields.Integer(), required=True)
 
 
 class QueuePageSchema(Schema):
@@ -301,12 +311,15 @@ def list_leads(args: dict[str, Any]) -> Any:
         limit=args["limit"],
     )
     # The page's rows are tuples from the service; skip a schema dump (the hot path).
-    items = ",".join(map(_item_json, page.items))
+    families = household_members.queue_households(
+        connection(), [i.id for i in page.items], actor=current_actor()
+    )
+    items = ",".join(_item_json(i, families.get(i.id)) for i in page.items)
     cursor = _string(page.next_cursor) if page.next_cursor is not None else "null"
     return Response(f'{{"items":[{items}],"next_cursor":{cursor}}}', mimetype="application/json")
 
 
-def _item_json(i: leads.QueueItem) -> str:
+def _item_json(i: leads.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
     """One queue item written field by field (QueueItemSchema documents the same shape, and
     tests/test_api_contract.py checks the answers against it): a generic dump costs more than
     the database query. The JSON columns are already JSON text and go out as they are."""
@@ -317,8 +330,16 @@ def _item_json(i: leads.QueueItem) -> str:
         f'"categories":{i.categories_json or "[]"},'
         f'"town_id":{_int_or_null(i.town_id)},"village_id":{_int_or_null(i.village_id)},'
         f'"has_id_number":{"true" if i.has_id_number else "false"},'
-        f'"created_at":"{i.created_at.isoformat()}"}}'
+        f'"created_at":"{i.created_at.isoformat()}",'
+        f'"household":{_household_json(family)}}}'
     )
+
+
+def _household_json(family: tuple[int, list[int]] | None) -> str:
+    if family is None:
+        return "null"
+    household_id, others = family
+    return f'{{"id":{int(household_id)},"other_open_leads":[{",".join(map(str, others))}]}}'
 
 
 def _int_or_null(value: int | None) -> str:
