@@ -76,6 +76,9 @@ def test_a_service_assigned_from_a_lead_is_recorded_by_the_organisation_and_show
         client, vera, "/api/v1/services", served(assignment_id=assignment["id"], photo_ids=[photo])
     )
     assert done.status_code == 201, done.get_json()
+    assert get(client, town, f"/api/v1/uploads/{photo}/thumbnail").status_code == 200
+    baita = staff_login(role="town_staff", town="baita")
+    assert get(client, baita, f"/api/v1/uploads/{photo}/thumbnail").status_code == 404
     again = post(client, vera, "/api/v1/services", served(assignment_id=assignment["id"]))
     assert again.status_code == 409 and error_code(again) == "assignment_done"
     household_id = assignment["household"]["id"]

@@ -257,6 +257,32 @@ describe('the pages against the real backend', { skip }, () => {
     assert.equal(who.wx.shown.filter((s) => s.kind === 'subscribe-refused').length, 0);
   });
 
+  test('a volunteer joins by invitation, reports a lead and reads its progress in plain words', async () => {
+    backend.run(['create-staff', '--username', 'center-1', '--password', 'long-enough-pass-1',
+      '--role', 'center_staff']);
+    const center = await staffApi('center-1');
+    const org = await center.request('POST', '/api/v1/social-orgs', {
+      name: '爱心志愿服务队', kind: 'volunteer_team', contact_name: '刘队长', towns: ['chengdong'],
+    });
+    const invitation = await center.request('POST', '/api/v1/social-orgs/' + org.id + '/invitations');
+    const who = person('vera');
+    const redeem = await ready(who.open('pages/volunteer/redeem', { code: invitation.code }));
+    await mp.tap(redeem, '.redeem');
+    await mp.until(() => redeem.data.done, { what: 'joined', page: redeem });
+    assert.match(mp.text(redeem), /您已加入爱心志愿服务队/);
+
+    const report = await ready(who.open('pages/volunteer/report'));
+    await mp.input(report, '.f-name', '孙大娘');
+    await mp.input(report, '.f-phone', '13800002222');
+    await mp.input(report, '.f-summary', '独居老人，冬季取暖困难');
+    await addPhoto(report, who);
+    await mp.tap(report, '.submit');
+    await mp.until(() => report.data.reports.length === 1, { what: 'reported', page: report });
+    assert.match(mp.text(report), /孙大娘 · 西冶街社区.*已收到，工作人员正在核实/);
+    const again = await ready(who.open('pages/volunteer/report'));
+    assert.equal(again.data.reports[0].status_text, '已收到，工作人员正在核实');
+  });
+
   test('我的: privacy policy, my data, account deletion, logout', async () => {
     const who = person('eve');
     const me = await ready(who.open('pages/me/me'));

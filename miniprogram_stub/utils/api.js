@@ -483,6 +483,16 @@ function createApi({ wx, base, retryDelayMs = RETRY_DELAY_MS }) {
     myData: () => request('GET', '/api/v1/me/data'),
     requestDeletion: (reason) => request('POST', '/api/v1/me/deletion-request', { reason }),
     redeemInvitation: (code) => request('POST', '/api/v1/helpers/redeem', { code }),
+    redeemVolunteerInvitation: (code) => request('POST', '/api/v1/volunteer/redeem', { code }),
+    volunteerReports: (params) =>
+      request('GET', '/api/v1/volunteer/reports' + query(Object.assign({ page: 1 }, params))),
+    reportAsVolunteer: (body, { action = 'volunteer-report' } = {}) => {
+      const key = actionKey(action);
+      return request('POST', '/api/v1/volunteer/reports', body, { idempotencyKey: key }).then((report) => {
+        actionDone(action);
+        return report;
+      });
+    },
     helperFilings: (params) =>
       request('GET', '/api/v1/helper/filings' + query(Object.assign({ page: 1 }, params))),
     visits: (params) => request('GET', '/api/v1/visits' + query(Object.assign({ page: 1 }, params))),

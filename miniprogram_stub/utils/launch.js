@@ -8,7 +8,7 @@
 
 // The pages the WeChat console maps our link prefixes to (开发管理 → 扫普通链接二维码打开小程序):
 // `<MINIPROGRAM_LINK_BASE>apply` → the apply page, `<MINIPROGRAM_LINK_BASE>redeem` → redeem.
-const LINK_PAGES = { apply: 'pages/apply/apply', redeem: 'pages/helper/redeem' };
+const LINK_PAGES = { apply: 'pages/apply/apply', redeem: 'pages/helper/redeem', volunteer: 'pages/volunteer/redeem' };
 
 function decode(value) {
   try {

@@ -24,6 +24,8 @@ from server.models import (
     Application,
     ApplicationPhoto,
     Photo,
+    ServicePhoto,
+    ServiceRecord,
     Visit,
     VisitPhoto,
     VolunteerReport,
@@ -215,8 +217,8 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
 
     Its owner always; staff when an application carrying it lies in their jurisdiction (the
     center and leaders everywhere, a town its own); staff and the village's helpers when a visit
-    record carries it; staff of the area when a volunteer's report carries it. Nobody else, and
-    never through a public URL.
+    record carries it; staff of the area when a volunteer's report or a service record carries
+    it. Nobody else, and never through a public URL.
     """
     photo = db.get(Photo, photo_id)
     if photo is None:
@@ -228,6 +230,8 @@ def access_photo_by_id(db: Session, photo_id: int, *, actor: Actor) -> Photo:
     if _carried_in_jurisdiction(db, photo_id, Visit, actor=actor):
         return photo
     if actor.is_staff and _carried_in_jurisdiction(db, photo_id, VolunteerReport, actor=actor):
+        return photo
+    if actor.is_staff and _service_in_jurisdiction(db, photo_id, actor=actor):
         return photo
     raise NotFound("未找到该照片")
 
@@ -262,6 +266,16 @@ def _carried_in_jurisdiction(
     link = _PHOTO_LINKS[record]
     query = select(record.id).join(link).where(link.photo_id == photo_id)
     query = scope_by_area(query, actor, town_col=record.town_id, village_col=record.village_id)
+    return db.scalar(query.limit(1)) is not None
+
+
+def _service_in_jurisdiction(db: Session, photo_id: int, *, actor: Actor) -> bool:
+    """Whether a service record of a household in `actor`'s town (staff) carries the photo."""
+    query = select(ServiceRecord.id).join(ServicePhoto).where(ServicePhoto.photo_id == photo_id)
+    # Services carry the household's town only; staff are scoped by town (or not at all).
+    query = scope_by_area(
+        query, actor, town_col=ServiceRecord.town_id, village_col=ServiceRecord.town_id
+    )
     return db.scalar(query.limit(1)) is not None
 
 

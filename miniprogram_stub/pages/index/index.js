@@ -1,10 +1,10 @@
 // 首页: the ways in (apply, my applications, service points and phones; a helper's visits,
-// households and filings) and each kind of aid, tapping through to its policy page. Public
+// households and filings; a volunteer's reports) and each kind of aid, tapping through to its policy page. Public
 // information shows even when WeChat login fails; only a failure to reach us is an error.
 const { definePage } = require('../../utils/page.js');
 
 definePage({
-  data: { user: null, isHelper: false, policies: [], hotline: null },
+  data: { user: null, isHelper: false, isVolunteer: false, policies: [], hotline: null },
 
   load() {
     const api = getApp().api;
@@ -14,9 +14,9 @@ definePage({
         .then(() => api.me())
         .then((user) => {
           getApp().globalData.user = user;
-          this.setData({ user, isHelper: user.role === 'helper' });
+          this.setData({ user, isHelper: user.role === 'helper', isVolunteer: user.role === 'volunteer' });
         })
-        .catch(() => this.setData({ user: null, isHelper: false }));
+        .catch(() => this.setData({ user: null, isHelper: false, isVolunteer: false }));
       const info = Promise.all([api.policies(), api.contacts()]).then(([policies, contacts]) =>
         this.setData({ policies, hotline: contacts.find((c) => c.kind === 'district_hotline') || null }),
       );

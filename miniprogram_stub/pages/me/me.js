@@ -38,6 +38,10 @@ definePage({
     wx.navigateTo({ url: '/pages/privacy/privacy' });
   },
 
+  redeemVolunteer() {
+    wx.navigateTo({ url: '/pages/volunteer/redeem' });
+  },
+
   redeem() {
     wx.navigateTo({ url: '/pages/helper/redeem' });
   },
