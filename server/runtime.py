@@ -15,6 +15,7 @@ from server.config import Config
 from server.db import make_engine, make_read_session_factory, make_session_factory
 from server.services.audit import CHAIN_KEY
 from server.services.pii import PersonalData
+from server.wechat.interface import WeChatGateway
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Runtime:
     #: Sessions without a transaction, for views marked `read_only` (api/deps.py).
     read_session_factory: sessionmaker[Session]
     read_engine: Engine
-    _gateway: Any = field(default=None, repr=False)
+    _gateway: WeChatGateway | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -49,7 +50,7 @@ class Runtime:
         self.read_engine.dispose()
 
     @property
-    def gateway(self) -> Any:
+    def gateway(self) -> WeChatGateway:
         """The WeChat gateway, built on first use (only `server.wechat` imports wechatpy)."""
         if self._gateway is None:
             from server.wechat import build_gateway
