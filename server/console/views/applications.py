@@ -78,12 +78,22 @@ def handle_application(application_id: int, step: str) -> Any:
     return redirect(url_for("console.application", application_id=application_id), 303)
 
 
+@blp.route("/applications/<int:application_id>/request-papers", methods=["POST"])
+@page(*HANDLERS)
+def request_papers(application_id: int) -> Any:
+    """请补充材料: a timeline entry and a message to the filer, as the API's."""
+    body = forms.parse(forms.PapersForm(), request.form)
+    applications.request_papers(db(), application_id, body["what"], actor=actor(), now=now())
+    flash("已请申请人补充材料，申请人将收到通知", "success")
+    return redirect(url_for("console.application", application_id=application_id), 303)
+
+
 @blp.route("/photos/<int:photo_id>")
 @page(*READERS)
 def photo(photo_id: int) -> Any:
     """A photo of an application: the thumbnail, or at full size (audited as `pii.viewed`)."""
     if request.args.get("size") == "thumb":
         found = photos.access_photo_by_id(db(), photo_id, actor=actor())
-        return _send_photo(found.sha256, thumbnail=True)
+        return _send_photo(found, thumbnail=True)
     found = photos.open_full_photo(db(), photo_id, actor=actor(), now=now())
-    return _send_photo(found.sha256, thumbnail=False)
+    return _send_photo(found, thumbnail=False)
