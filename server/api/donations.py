@@ -17,7 +17,23 @@ from server.services.social import donations
 blp = Blueprint("donations", __name__, url_prefix="/api/v1", description="Donations")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_QUANTITY = {"places": 2, "as_string": True, "validate": validate.Range(min=0.01, max=10**11)}
+#: Yuan or a quantity: up to 1,000,000,000 with 2 decimals (apispec renders Decimal bounds as
+#: strings; document them as numbers).
+_MAX = 1_000_000_000
+
+
+def _quantity(description: str, **kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(
+        places=2,
+        validate=validate.Range(min=0, min_inclusive=False, max=_MAX, error="应大于0且不超过10亿"),
+        metadata={
+            "description": description,
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "maximum": _MAX,
+        },
+        **kwargs,
+    )
 
 
 def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
@@ -38,13 +54,9 @@ class DonorInSchema(Schema):
 class DonationCreateSchema(Schema):
     donor = fields.Nested(DonorInSchema, required=True)
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in DonationKind]))
-    amount = fields.Decimal(
-        load_default=None, allow_none=True, **_QUANTITY, metadata={"description": "money: yuan"}
-    )
+    amount = _quantity("money: yuan", load_default=None, allow_none=True)
     items = _text(200, load_default=None, allow_none=True, metadata={"description": "goods"})
-    quantity = fields.Decimal(
-        load_default=None, allow_none=True, **_QUANTITY, metadata={"description": "goods: how many"}
-    )
+    quantity = _quantity("goods: how many", load_default=None, allow_none=True)
     unit = _text(10, load_default=None, allow_none=True, metadata={"description": "床, 袋…"})
     received_on = fields.Date(load_default=None, allow_none=True)
     purpose = _text(
@@ -101,9 +113,7 @@ class DonationFilterSchema(PageArgsSchema):
 
 
 class AllocationCreateSchema(Schema):
-    quantity = fields.Decimal(
-        required=True, **_QUANTITY, metadata={"description": "yuan (money) or how many (goods)"}
-    )
+    quantity = _quantity("yuan (money) or how many (goods)", required=True)
     household_id = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=2**53)
     )

@@ -41,6 +41,8 @@ STATUS_TEXT = {
     LeadStatus.AWAITING_REVISIT: "已办理完毕，等待回访",
     LeadStatus.CLOSED: "已办结",
     LeadStatus.MERGED: "已与同一人的其他线索合并办理",
+    LeadStatus.DISMISSED: "经核实，暂不需要救助",
+    LeadStatus.COVERED: "已在社会救助保障范围内",
 }
 MAX_PHOTOS = 9
 

@@ -3,8 +3,8 @@
 `service_assignments` (the center or a town asks an organisation to serve a household),
 `service_records` (a service given: kind, date, duration, notes) and `service_photos`.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 12:03:02.868779
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime, JSONType
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

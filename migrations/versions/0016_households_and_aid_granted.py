@@ -5,8 +5,8 @@ its relation to the head, from when to when (a person is a current member of at 
 household: partial unique index `uq_family_members_current`); `aid_grants`: what a decision
 granted (kind, monthly or one-off amount, start and review dates).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 11:42:20.313518
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,8 +4,8 @@
 `donation_allocations` (to a household or a fund) and `donation_counters` (receipt numbers
 per year).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 12:03:02.868779
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
