@@ -16,7 +16,10 @@ def page_size() -> fields.Integer:
 
 
 class PageArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=1_000_000, error="页码应在 1 到 1000000 之间"),
+    )
     per_page = page_size()
 
 
