@@ -412,3 +412,8 @@ def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
     household_id = household_of(client, chengdong, "张三")["id"]
     assert items["张三"]["household"] == {"id": household_id, "other_open_leads": [leads["李四"]]}
     assert items["李四"]["household"] == {"id": household_id, "other_open_leads": [leads["张三"]]}
+
+
+def test_a_page_number_beyond_a_million_is_refused_not_a_server_error(client, chengdong):
+    resp = get(client, chengdong, "/api/v1/households?page=6577842175494271795200")
+    assert resp.status_code == 422 and "page" in resp.get_json()["errors"]
