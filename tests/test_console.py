@@ -225,6 +225,7 @@ def test_console_login_redirects_only_inside_the_console(client, staff):
         ("department_staff", "/console/applications"),
         ("town_staff", "/console/feeds"),
         ("center_staff", "/console/inbox"),
+        ("department_staff", "/console/inform-tasks"),
     ],
 )
 def test_console_page_a_role_may_not_see_is_403(client, staff, role, path):
@@ -297,6 +298,7 @@ def test_console_every_screen_renders_demo_data(client, demo, db):
         f"/console/applications/{app_id}",
         "/console/supervision",
         "/console/feeds",
+        "/console/inform-tasks?state=all",
     ):
         resp = client.get(path)
         assert resp.status_code == 200, (path, resp.text[:3000])
@@ -390,3 +392,113 @@ def test_console_bulk_dispatch_issues_one_slip_per_selected_lead(client, demo, d
     assert resp.status_code == 303
     db.expire_all()
     assert db.scalar(select(func.count(Dispatch.id))) == before + 2
+
+
+def _inform_task_in(db, town_code: str) -> int:  # noqa: ANN001
+    """An inform task on a lead of `town_code` opened as a decision would (no WeChat reach)."""
+    from sqlalchemy import select
+
+    from server.models import Application, Lead, Town
+    from server.services.informing import open_inform_task
+
+    lead = db.scalar(
+        select(Lead)
+        .join(Town, Town.id == Lead.town_id)
+        .where(
+            Town.code == town_code,
+            ~Lead.id.in_(select(Application.lead_id).where(Application.lead_id.is_not(None))),
+        )
+        .order_by(Lead.id)
+        .limit(1)
+    )
+    task = open_inform_task(
+        db, lead, source_key=f"test:{lead.id}", what="经核实，已纳入低保", now=clock.now()
+    )
+    db.commit()
+    return task.id
+
+
+def test_console_town_records_that_the_person_was_told_once(client, demo, db):
+    from sqlalchemy import select
+
+    from server.models import InformTask
+
+    task_id = _inform_task_in(db, "chengdong")
+    csrf = console_login(client, "chengdong", DEMO_PASSWORD)
+    home = client.get("/console/").text
+    assert "待告知办理结果的群众" in home
+    page = client.get("/console/inform-tasks")
+    assert f'id="task-{task_id}"' in page.text and "经核实，已纳入低保" in page.text
+    when = clock.now().astimezone(clock.TZ).strftime("%Y-%m-%dT%H:%M")
+    resp = post(
+        client,
+        f"/console/inform-tasks/{task_id}/informed",
+        csrf,
+        method="phone",
+        informed_at=when,
+        note="本人接听",
+    )
+    assert resp.status_code == 303
+    db.expire_all()
+    task = db.get(InformTask, task_id)
+    assert task.method.value == "phone" and task.note == "本人接听"
+    assert "电话告知" in client.get("/console/inform-tasks?state=done").text
+    again = post(
+        client, f"/console/inform-tasks/{task_id}/informed", csrf, method="visit", informed_at=when
+    )
+    assert again.status_code == 409 and "已完成" in again.text
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.informed"))
+
+
+def test_console_inform_time_in_the_future_is_refused_with_its_message(client, demo, db):
+    task_id = _inform_task_in(db, "chengdong")
+    csrf = console_login(client, "chengdong", DEMO_PASSWORD)
+    later = (clock.now() + timedelta(days=2)).astimezone(clock.TZ).strftime("%Y-%m-%dT%H:%M")
+    resp = post(
+        client, f"/console/inform-tasks/{task_id}/informed", csrf, method="phone", informed_at=later
+    )
+    assert resp.status_code == 422 and "告知时间应在作出决定之后" in resp.text
+
+
+def test_console_another_towns_inform_task_is_404_and_a_leader_only_reads(client, demo, db):
+    task_id = _inform_task_in(db, "chengdong")
+    csrf = console_login(client, "baita", DEMO_PASSWORD)
+    assert f'id="task-{task_id}"' not in client.get("/console/inform-tasks").text
+    when = clock.now().astimezone(clock.TZ).strftime("%Y-%m-%dT%H:%M")
+    resp = post(
+        client, f"/console/inform-tasks/{task_id}/informed", csrf, method="phone", informed_at=when
+    )
+    assert resp.status_code == 404
+    leader = client.application.test_client()
+    csrf = console_login(leader, "leader", DEMO_PASSWORD)
+    assert f'id="task-{task_id}"' in leader.get("/console/inform-tasks").text
+    resp = post(
+        leader, f"/console/inform-tasks/{task_id}/informed", csrf, method="phone", informed_at=when
+    )
+    assert resp.status_code == 403
+
+
+def test_console_asking_for_more_papers_messages_the_filer_and_shows_in_the_timeline(
+    client, demo, db
+):
+    from sqlalchemy import select
+
+    from server.models import Application, ApplicationStatus, InboxMessage
+
+    app_id = db.scalar(
+        select(Application.id)
+        .where(Application.status == ApplicationStatus.SUBMITTED)
+        .order_by(Application.id)
+    )
+    before = len(db.scalars(select(InboxMessage.id)).all())
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    resp = post(
+        client, f"/console/applications/{app_id}/request-papers", csrf, what="近三个月医疗票据"
+    )
+    assert resp.status_code == 303
+    page = client.get(f"/console/applications/{app_id}").text
+    assert "请补充材料：近三个月医疗票据" in page
+    db.expire_all()
+    assert len(db.scalars(select(InboxMessage.id)).all()) == before + 1
+    empty = post(client, f"/console/applications/{app_id}/request-papers", csrf, what="")
+    assert empty.status_code == 422 and "请说明需要补充的材料" in empty.text

@@ -104,9 +104,7 @@ def test_page_numbers_past_the_limit_are_422(client, center, page):
 
 
 def test_a_query_id_past_bigint_is_422(client, center):
-    resp = client.get(
-        "/api/v1/dispatches", query_string={"lead_id": 2**63}, headers=center.headers
-    )
+    resp = client.get("/api/v1/dispatches", query_string={"lead_id": 2**63}, headers=center.headers)
     assert resp.status_code == 422
     assert "lead_id" in resp.get_json()["errors"]
 
@@ -189,7 +187,7 @@ def test_a_csv_ending_in_a_lone_gb18030_lead_byte_is_refused_as_a_whole(client, 
 def test_a_bad_byte_past_the_first_megabyte_refuses_the_file_before_any_row(client, insurer, db):
     content = oop_csv(20_000)
     assert len(content) > 1_000_000
-    content = content + "张三".encode("utf-8")[:2] + b"\xff\xff\n"
+    content = content + "张三".encode()[:2] + b"\xff\xff\n"
     resp = upload(client, insurer, "insurance_oop", content, "feed.csv")
     assert resp.status_code == 422
     assert error_code(resp) == "file_encoding"
@@ -206,7 +204,8 @@ def test_a_csv_with_a_nul_past_the_first_block_is_refused(client, insurer):
 def test_a_feed_row_with_a_hidden_character_in_the_name_is_rejected_with_its_reason(
     client, insurer, db
 ):
-    rows = [OOP_HEADER, [1, "张\u202e三", "370304199001011234", "博山区医院", "2026-03-05", "", "32000"]]
+    row = [1, "张\u202e三", "370304199001011234", "博山区医院", "2026-03-05", "", "32000"]
+    rows = [OOP_HEADER, row]
     resp = upload(client, insurer, "insurance_oop", csv_bytes(rows), "feed.csv")
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
@@ -243,9 +242,7 @@ def test_a_duplicate_village_name_added_by_hand_is_409(client, staff_login):
     login = staff_login(role="system_admin")
     first = {"town": "baita", "code": "v1", "name": "西坡村"}
     assert client.post("/api/v1/villages", headers=login.headers, json=first).status_code == 201
-    again = client.post(
-        "/api/v1/villages", headers=login.headers, json={**first, "code": "v2"}
-    )
+    again = client.post("/api/v1/villages", headers=login.headers, json={**first, "code": "v2"})
     assert again.status_code == 409
     assert error_code(again) == "village_name_taken"
 

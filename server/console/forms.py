@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from server.errors import ValidationFailed
 from server.fields import Text
-from server.models import Channel, DispatchState, LeadStatus, UnitKind
+from server.models import Channel, DispatchState, InformMethod, LeadStatus, UnitKind
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
 
@@ -204,4 +204,47 @@ class MonthArgs(Schema):
 
     month = fields.String(
         validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
+    )
+
+
+class InformTaskListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    state = fields.String(
+        load_default="open", validate=validate.OneOf(["open", "overdue", "done", "all"])
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class InformedForm(Schema):
+    """How and when the person was told; the time as the browser's `datetime-local` sends it
+    (no offset: read in Asia/Shanghai by the view)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    method = fields.String(
+        required=True,
+        validate=validate.OneOf([m.value for m in InformMethod]),
+        error_messages={"required": "请选择告知方式"},
+    )
+    informed_at = fields.NaiveDateTime(
+        required=True,
+        format="%Y-%m-%dT%H:%M",
+        error_messages={"required": "请填写告知时间", "invalid": "告知时间格式不正确"},
+    )
+    note = Text(500, multi_line=True, load_default=None)
+
+
+class PapersForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    what = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请说明需要补充的材料"},
     )

@@ -24,7 +24,7 @@ from server.models import (
     Town,
     UnitKind,
 )
-from server.services import applications, dispatches, leads, reports
+from server.services import applications, dispatches, informing, leads, reports
 from server.services.access import Actor
 from server.services.feeds.batches import list_feeds
 from server.services.workdays import WorkCalendar
@@ -96,6 +96,7 @@ def _center_worklist(db: Session, *, actor: Actor, calendar: WorkCalendar, today
             {"status": "submitted"},
         ),
         WorkItem("逾期未报送的部门数据", len(late_feeds), "console.feeds", {}, urgent=True),
+        *_inform_items(db, actor, today),
     ]
     return Worklist(items=items)
 
@@ -119,6 +120,7 @@ def _town_worklist(
             {"status": "investigating"},
         ),
         WorkItem("本镇街在办线索", mine.count, "console.queue", {}, mine.capped),
+        *_inform_items(db, actor, today),
     ]
     first_of_month = today.replace(day=1)
     previous = (first_of_month - timedelta(days=1)).strftime("%Y-%m")
@@ -128,6 +130,23 @@ def _town_worklist(
     return Worklist(
         items=items, summary_month=previous, summary_due=period.due_date, summary_status=status
     )
+
+
+def _inform_items(db: Session, actor: Actor, today: date) -> list[WorkItem]:
+    """Inform-the-person tasks not yet done, and those past their 3 working days."""
+    counts = {
+        state: informing.list_tasks(
+            db, actor=actor, today=today, state=state, page=1, per_page=1
+        )[1]
+        for state in ("open", "overdue")
+    }
+    return [
+        WorkItem("待告知办理结果的群众", counts["open"], "console.inform_tasks", {"state": "open"}),
+        WorkItem(
+            "逾期未告知", counts["overdue"], "console.inform_tasks", {"state": "overdue"},
+            urgent=True,
+        ),
+    ]
 
 
 def _unit_slip_items(

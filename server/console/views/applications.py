@@ -78,6 +78,16 @@ def handle_application(application_id: int, step: str) -> Any:
     return redirect(url_for("console.application", application_id=application_id), 303)
 
 
+@blp.route("/applications/<int:application_id>/request-papers", methods=["POST"])
+@page(*HANDLERS)
+def request_papers(application_id: int) -> Any:
+    """请补充材料: a timeline entry and a message to the filer, as the API's."""
+    body = forms.parse(forms.PapersForm(), request.form)
+    applications.request_papers(db(), application_id, body["what"], actor=actor(), now=now())
+    flash("已请申请人补充材料，申请人将收到通知", "success")
+    return redirect(url_for("console.application", application_id=application_id), 303)
+
+
 @blp.route("/photos/<int:photo_id>")
 @page(*READERS)
 def photo(photo_id: int) -> Any:
