@@ -325,6 +325,8 @@ def revoke_member(
 ) -> SocialMember:
     """The center ends a membership: the user is a resident again (their reports stay)."""
     require_role(actor, Role.CENTER_STAFF)
+    if not (0 < org_id < 2**63 and 0 < user_id < 2**63):
+        raise NotFound("未找到该志愿者", code="volunteer_not_found")
     member = db.scalar(
         select(SocialMember).where(
             SocialMember.org_id == org_id,
