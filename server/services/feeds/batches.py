@@ -28,7 +28,7 @@ from server.models import (
     Lead,
     Role,
 )
-from server.services import jobs
+from server.services import jobs, workbooks
 from server.services.access import Actor
 from server.services.audit import record, record_unmasked_export
 from server.services.feeds.importer import COUNTERS, Importer
@@ -365,14 +365,12 @@ def errors_workbook(
     The rows hold whole ID numbers and names: the download is recorded as an unmasked export
     (`audit.record_unmasked_export`) in the caller's transaction, which commits with the answer.
     """
-    import xlsxwriter
-
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
+    book = workbooks.new_workbook(buffer)
     sheet = book.add_worksheet("未通过校验的行")
     bold = book.add_format({"bold": True})
     header = list(batch.header) or []
-    sheet.write_row(0, 0, [*header, "原行号", "错误说明"], bold)
+    workbooks.write_row(sheet, 0, 0, [*header, "原行号", "错误说明"], bold)
     text = book.add_format({"num_format": "@"})
     rows = db.scalars(
         select(FeedRejectedRow)
@@ -385,9 +383,9 @@ def errors_workbook(
     for index, row in enumerate(rows, start=1):
         cells = json.loads(pii.open(row.values_enc) or "[]")
         cells = (cells + [""] * width)[:width] if width else cells
-        sheet.write_row(index, 0, cells, text)  # as text: long ID numbers stay whole
-        sheet.write_number(index, len(cells), row.row_number)
-        sheet.write_string(index, len(cells) + 1, f"{row.column}：{row.message}")
+        workbooks.write_row(sheet, index, 0, cells, text)  # long ID numbers stay whole
+        workbooks.write(sheet, index, len(cells), row.row_number)
+        workbooks.write(sheet, index, len(cells) + 1, f"{row.column}：{row.message}")
         written = index
     book.close()
     record_unmasked_export(
