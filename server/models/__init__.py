@@ -80,7 +80,7 @@ from server.models.visits import (
     VisitKind,
     VisitPhoto,
 )
-from server.models.wechat import WeChatAccessToken
+from server.models.wechat import WeChatAccessToken, WeChatPushNonce
 
 __all__ = [
     "OPEN_DISPATCH_STATES",
@@ -145,6 +145,7 @@ __all__ = [
     "User",
     "Village",
     "WeChatAccessToken",
+    "WeChatPushNonce",
     "Cause",
     "ContactKind",
     "Hardship",
