@@ -100,7 +100,10 @@ def submit_batch(
         payload={"batch_id": batch.id},
         now=now,
         dedup_key=f"feed-batch:{batch.id}",
-        max_attempts=1,
+        # A failure inside the import marks the batch failed itself; further attempts are for
+        # a worker that died mid-import (its lease expires): the import starts again from the
+        # stored file and adds nothing twice (evidence is keyed).
+        max_attempts=3,
     )
     db.flush()
     return Submitted(batch, queued=True)
@@ -153,11 +156,20 @@ def _import(
     now: datetime,
     checkpoint: Callable[[FeedBatch], None] | None,
     chunk_rows: int | None = None,
+    resume_after: int = 0,
 ) -> None:
-    batch.status, batch.started_at = BatchStatus.RUNNING, now
+    if not resume_after:
+        batch.status, batch.started_at = BatchStatus.RUNNING, now
     kwargs = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     importer = Importer(
-        db, batch=batch, feed=feed, pii=pii, now=now, checkpoint=checkpoint, **kwargs
+        db,
+        batch=batch,
+        feed=feed,
+        pii=pii,
+        now=now,
+        checkpoint=checkpoint,
+        resume_after=resume_after,
+        **kwargs,
     )
     batch.result = importer.run(table)
     batch.status, batch.finished_at = BatchStatus.DONE, now
@@ -193,8 +205,14 @@ def import_stored_batch(
     # for the whole import.
     db.expunge(stored)
     del stored
-    db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
-    _import(db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint)
+    # A batch left running with rows committed belongs to a worker that died mid-import (its
+    # job was claimed again): carry on after those rows, with their counts and rejected rows.
+    resume_after = batch.rows_done if batch.status is BatchStatus.RUNNING else 0
+    if not resume_after:
+        db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
+    _import(
+        db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint, resume_after=resume_after
+    )
     db.execute(delete(FeedBatchFile).where(FeedBatchFile.batch_id == batch.id))
     db.flush()
     return batch
