@@ -27,6 +27,7 @@ def _blueprints() -> list:  # noqa: ANN202
         audit,
         auth,
         calendar,
+        data_rights,
         dispatches,
         feeds,
         helpers,
@@ -66,6 +67,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches.blp,
         informing.blp,
         reports.blp,
+        data_rights.blp,
     ]
 
 
