@@ -37,6 +37,7 @@ from server.models.dispatches import (
     SupervisionNotice,
     UnitKind,
 )
+from server.models.families import AidGrant, AidPeriod, Family, FamilyMember, FamilySource
 from server.models.feeds import (
     BatchStatus,
     FeedBatch,
@@ -53,7 +54,10 @@ from server.models.jobs import Job, JobStatus
 from server.models.leads import (
     OPEN_STATUSES,
     Channel,
+    DismissalReason,
     Lead,
+    LeadEvent,
+    LeadEventKind,
     LeadEvidence,
     LeadMerge,
     LeadPairDismissal,
@@ -112,6 +116,11 @@ __all__ = [
     "DeletionRequest",
     "DeletionStatus",
     "BatchStatus",
+    "AidGrant",
+    "AidPeriod",
+    "Family",
+    "FamilyMember",
+    "FamilySource",
     "FeedBatch",
     "FeedBatchFile",
     "FeedRejectedRow",
@@ -133,6 +142,9 @@ __all__ = [
     "JobStatus",
     "Lead",
     "LeadEvidence",
+    "LeadEvent",
+    "LeadEventKind",
+    "DismissalReason",
     "LeadMerge",
     "LeadPairDismissal",
     "LeadStatus",
