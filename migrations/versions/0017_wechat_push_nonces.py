@@ -3,8 +3,8 @@
 A signed push whose (timestamp, nonce) was already accepted within the freshness window
 (±5 minutes) is a replay and is refused; rows past the window are deleted as pushes arrive.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 12:30:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from server.models.base import key_string
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
