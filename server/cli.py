@@ -409,6 +409,21 @@ def import_feed_cmd(code: str, file: Path) -> None:
     )
 
 
+@main.command("purge-feed-files")
+def purge_feed_files_cmd() -> None:
+    """Delete what department files left behind: stored files of ended batches, stored files no
+    batch names, rejected rows 30 days after their batch (safe to run at any time)."""
+    from server.services.feeds.batches import purge_files
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        done = purge_files(db, storage=rt.storage, now=clock.now())
+    click.echo(
+        f"files of ended batches: {done['files']}, orphaned files: {done['orphans']}, "
+        f"rejected rows past retention: {done['rejected_rows']}"
+    )
+
+
 # --- processes --------------------------------------------------------------------------------
 
 

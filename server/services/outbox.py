@@ -25,6 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
+from server.metrics import OUTBOX
 from server.models import OutboxMessage, OutboxState, Subscription, SubscriptionStatus, User
 from server.services.notifications import template_for
 from server.wechat.errors import WeChatError
@@ -100,7 +101,14 @@ def deliver_due(
                 rng=rng,
                 report=report,
             )
+    _count(report)
     return report
+
+
+def _count(report: DeliveryReport) -> None:
+    for outcome in ("sent", "skipped", "failed", "retried"):
+        if value := getattr(report, outcome):
+            OUTBOX.labels(outcome).inc(value)
 
 
 def _claim(
