@@ -24,7 +24,6 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -145,7 +144,7 @@ def create(
             for key in storage.keys(""):
                 data = storage.get(key)
                 info = tarfile.TarInfo(STORAGE_DIR + key)
-                info.size, info.mtime = len(data), int(time.time())
+                info.size, info.mtime = len(data), int(now.timestamp())
                 tar.addfile(info, io.BytesIO(data))
                 objects += 1
             manifest = Manifest(
@@ -158,7 +157,7 @@ def create(
             )
             body = manifest.dumps()
             info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime = len(body), int(time.time())
+            info.size, info.mtime = len(body), int(now.timestamp())
             tar.addfile(info, io.BytesIO(body))
         os.replace(partial, out)  # a backup cut short never looks like a whole one
     return manifest
