@@ -101,7 +101,7 @@ def test_the_migration_deletes_clear_files_left_in_the_database_and_fails_their_
     database_url, engine_name, tmp_path
 ) -> None:  # noqa: ANN001
     """A file kept in clear by the old schema (a failed batch's 15,000 ID numbers) is deleted
-    by migration 0015; a batch still waiting for its file fails, asking for it again."""
+    by migration 0017; a batch still waiting for its file fails, asking for it again."""
     from alembic import command
     from sqlalchemy import create_engine
 
@@ -110,7 +110,7 @@ def test_the_migration_deletes_clear_files_left_in_the_database_and_fails_their_
 
     url, drop = _fresh_url(database_url, engine_name, tmp_path)
     try:
-        command.upgrade(alembic_config(url), "0014")
+        command.upgrade(alembic_config(url), "0016")
         engine = create_engine(url)
         id_number = make_id_number()
         with engine.begin() as conn:
