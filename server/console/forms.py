@@ -302,3 +302,14 @@ class SearchForm(Schema):
 
     id_number = _text(18, load_default=None)
     phone = _text(20, load_default=None)
+
+
+class HouseholdListArgs(Schema):
+    """The households page: a name to find, or the grants whose review date has passed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(50)
+    review_due = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
