@@ -3,8 +3,8 @@
 A signed push whose (timestamp, nonce) was already accepted within the freshness window
 (±5 minutes) is a replay and is refused; rows past the window are deleted as pushes arrive.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 12:30:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from server.models.base import key_string
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
