@@ -28,6 +28,7 @@ def _blueprints() -> list:  # noqa: ANN202
         audit,
         auth,
         calendar,
+        data_rights,
         dispatches,
         donations,
         feeds,
@@ -75,6 +76,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches.blp,
         informing.blp,
         reports.blp,
+        data_rights.blp,
     ]
 
 

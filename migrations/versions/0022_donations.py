@@ -16,8 +16,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,8 +15,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime, JSONType
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
