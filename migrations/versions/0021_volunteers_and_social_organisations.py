@@ -4,8 +4,8 @@
 `social_org_invitations`, `social_members` (role `volunteer` while current), and
 `volunteer_reports` (what a volunteer reported, the lead it fed) with their photos.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-03 11:57:35.803156
 """
 

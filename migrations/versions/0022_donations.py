@@ -4,8 +4,8 @@
 `donation_allocations` (to a household or a fund) and `donation_counters` (receipt numbers
 per year).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-03 12:03:02.868779
 """
 

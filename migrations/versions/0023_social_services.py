@@ -3,8 +3,8 @@
 `service_assignments` (the center or a town asks an organisation to serve a household),
 `service_records` (a service given: kind, date, duration, notes) and `service_photos`.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 12:03:02.868779
 """
 
