@@ -145,7 +145,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
     who = actor()
     session = db()
     found = leads.access_lead_by_id(session, lead_id, actor=who)
-    view = leads.lead_view(session, found, pii=runtime().pii)
+    view = leads.lead_view(session, found, pii=runtime().pii, actor=who)
     calendar = WorkCalendar.load(session)
     today = now().date()
     slips = []
