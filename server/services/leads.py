@@ -452,12 +452,13 @@ def _register_report(
         raise _invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
     points, reason = report_priority(report.channel, list(report.categories), urgent=report.urgent)
     label = REPORT_CHANNELS[report.channel]
+    said = _without_label(report.summary.strip(), label)
     outcome = record_signal(
         db,
         Signal(
             channel=report.channel,
             name=name,
-            summary=f"{label}：{report.summary.strip()}",
+            summary=f"{label}：{said}",
             dedup_key=f"report:{uuid.uuid4().hex}",
             person_hash=pii.hash(id_number) if id_number else None,
             id_number_enc=pii.seal(id_number),
@@ -490,6 +491,15 @@ def _register_report(
         detail={"channel": report.channel.value, "with_id_number": id_number is not None},
     )
     return outcome.lead, outcome.lead_created
+
+
+def _without_label(text: str, label: str) -> str:
+    """What the reporter said, without the channel's label staff may have typed themselves
+    ("110转来：…"), so the summary never reads "110转来：110转来：…"."""
+    for sep in ("：", ":", " ", "，", ","):
+        if text.startswith(label + sep):
+            return text[len(label) + len(sep) :].strip() or text
+    return text
 
 
 def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None, int | None]:

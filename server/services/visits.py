@@ -284,6 +284,14 @@ def edit_visit(
     if expected is not None and expected != visit.version:
         raise Conflict("走访记录已被他人修改，请刷新后重试", code="visit_stale")
     merged = {**_current(visit, pii=pii), **changes}
+    if (
+        "hardship" in changes
+        and changes.get("next_visit_on") is None
+        and Hardship(changes["hardship"]) is not visit.hardship
+    ):
+        # A new degree of hardship brings its own cycle (7 days for severe or urgent): the
+        # next visit is worked out again unless the helper chose one.
+        merged["next_visit_on"] = None
     values = _clean(db, merged, pii=pii, actor=actor, today=now.date(), previous=visit)
     old = {k: _plain(getattr(visit, k)) for k in values if k not in ("phone_enc", "members")}
     for key, value in values.items():

@@ -71,6 +71,7 @@ PROGRAMME_LABELS = {
 }
 _PROGRAMME_WORDS = (
     ("特困", RosterProgramme.TEKUN),
+    ("五保", RosterProgramme.TEKUN),  # 农村五保户: 特困人员 since 2014's 社会救助暂行办法
     ("供养", RosterProgramme.TEKUN),
     ("孤", RosterProgramme.ORPHAN),
     ("困境儿童", RosterProgramme.ORPHAN),
