@@ -287,10 +287,10 @@ def edit_visit(
     if (
         "hardship" in changes
         and changes.get("next_visit_on") is None
-        and Hardship(changes["hardship"]) is not visit.hardship
+        and DEFAULT_CYCLE_DAYS[Hardship(changes["hardship"])] < DEFAULT_CYCLE_DAYS[visit.hardship]
     ):
-        # A new degree of hardship brings its own cycle (7 days for severe or urgent): the
-        # next visit is worked out again unless the helper chose one.
+        # Raised hardship brings its shorter cycle (7 days for severe or urgent): the next
+        # visit is worked out again unless the helper chose one. Lowered, the date stands.
         merged["next_visit_on"] = None
     values = _clean(db, merged, pii=pii, actor=actor, today=now.date(), previous=visit)
     old = {k: _plain(getattr(visit, k)) for k in values if k not in ("phone_enc", "members")}
