@@ -24,6 +24,7 @@ from server.api.deps import (
 from server.api.paging import page_size
 from server.models import Channel, DismissalReason, LeadStatus, Role
 from server.services import lead_life, leads
+from server.services.households import members as household_members
 from server.services.leads import CATEGORIES, REPORT_CHANNELS
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
@@ -149,6 +150,26 @@ class MergeRefSchema(Schema):
     undone_at = fields.DateTime(allow_none=True)
 
 
+class LeadHouseholdLeadSchema(Schema):
+    lead_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    relation = fields.String(required=True, metadata={"description": "to the head"})
+    status = fields.String(required=True)
+    priority = fields.Integer(required=True)
+
+
+class LeadHouseholdSchema(Schema):
+    id = fields.Integer(required=True)
+    head_name = fields.String(allow_none=True)
+    relation = fields.String(required=True, metadata={"description": "the lead's person's"})
+    members = fields.Integer(required=True, metadata={"description": "current members"})
+    other_open_leads = fields.List(
+        fields.Nested(LeadHouseholdLeadSchema),
+        required=True,
+        metadata={"description": "shown, not scored: no lead's priority changes"},
+    )
+
+
 class PersonRefSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(allow_none=True)
@@ -196,6 +217,11 @@ class LeadSchema(Schema):
     closed_at = fields.DateTime(allow_none=True)
     evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
     merges = fields.List(fields.Nested(MergeRefSchema), required=True)
+    household = fields.Nested(
+        LeadHouseholdSchema,
+        allow_none=True,
+        metadata={"description": "the person's household and its other open leads"},
+    )
     handler = fields.Nested(PersonRefSchema, allow_none=True)
     assigned_at = fields.DateTime(allow_none=True)
     dismissed_at = fields.DateTime(allow_none=True)
@@ -405,9 +431,12 @@ def report_lead(body: dict[str, Any]) -> Any:
 @requires(*READERS)
 @blp.response(200, LeadSchema)
 def get_lead(lead_id: int) -> Any:
-    """One lead with its evidence timeline; ID and phone numbers masked."""
+    """One lead with its evidence timeline and its person's household (with the household's
+    other open leads); ID and phone numbers masked."""
     lead = leads.access_lead_by_id(db(), lead_id, actor=current_actor())
-    return _lead_answer(lead)
+    view = _lead_answer(lead)
+    view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
+    return view
 
 
 @blp.route("/leads/<int:lead_id>/personal-data", methods=["POST"])

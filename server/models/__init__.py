@@ -35,6 +35,7 @@ from server.models.dispatches import (
     SupervisionNotice,
     UnitKind,
 )
+from server.models.families import AidGrant, AidPeriod, Family, FamilyMember, FamilySource
 from server.models.feeds import (
     BatchStatus,
     FeedBatch,
@@ -111,6 +112,11 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "BatchStatus",
+    "AidGrant",
+    "AidPeriod",
+    "Family",
+    "FamilyMember",
+    "FamilySource",
     "FeedBatch",
     "FeedBatchFile",
     "FeedRejectedRow",
