@@ -13,22 +13,17 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from server.errors import ValidationFailed
-from server.models import Channel, DispatchState, InformMethod, LeadStatus, UnitKind
+from server.fields import Text
+from server.models import (
+    Channel,
+    DismissalReason,
+    DispatchState,
+    InformMethod,
+    LeadStatus,
+    UnitKind,
+)
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
-
-_CONTROL = set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0x7F}
-
-
-def _plain_text(value: str) -> None:
-    if any(ord(ch) in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
-
-
-def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
-    )
 
 
 def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -56,22 +51,27 @@ class QueueArgs(Schema):
 
     status = fields.String(validate=validate.OneOf([s.value for s in LeadStatus]))
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    feed = _text(40)
-    town = _text(32)
-    village = _text(32)
+    feed = Text(40)
+    town = Text(32)
+    village = Text(32)
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
     created_from = fields.Date()
     created_to = fields.Date()
-    name = _text(50, min_len=1)
-    cursor = _text(200)
+    name = Text(50, min_len=1)
+    #: "me" (the caller) or "none" (nobody handles it yet): the API's handler / unassigned.
+    handler = fields.String(validate=validate.OneOf(["me", "none"]))
+    cursor = Text(200)
 
 
 QUEUE_ARGS = QueueArgs()
 
 
-def queue_filter(args: dict[str, Any]) -> QueueFilter:
+def queue_filter(args: dict[str, Any], *, me: int | None = None) -> QueueFilter:
+    handler = args.get("handler")
     return QueueFilter(
+        handler_id=me if handler == "me" else None,
+        unassigned=True if handler == "none" else None,
         status=LeadStatus(args["status"]) if "status" in args else None,
         channel=Channel(args["channel"]) if "channel" in args else None,
         feed=args.get("feed"),
@@ -101,17 +101,21 @@ class DispatchForm(Schema):
         unknown = EXCLUDE
 
     unit = UnitField(required=True, error_messages={"required": "请选择接收单位"})
-    instructions = _text(
-        1000, min_len=1, required=True, error_messages={"required": "请填写转办要求"}
+    instructions = Text(
+        1000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写转办要求"},
     )
-    idempotency_key = _text(80, load_default=None)
+    idempotency_key = Text(80, load_default=None)
 
 
 class BulkForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    action = fields.String(required=True, validate=validate.OneOf(["dispatch"]))
+    action = fields.String(required=True, validate=validate.OneOf(["dispatch", "claim", "dismiss"]))
     lead_ids = fields.List(
         fields.Integer(validate=validate.Range(min=1, max=2**53)),
         required=True,
@@ -119,7 +123,11 @@ class BulkForm(Schema):
         error_messages={"required": "请先勾选线索"},
     )
     unit = UnitField(load_default=None)
-    instructions = _text(1000, load_default="")
+    instructions = Text(1000, multi_line=True, load_default="")
+    reason = fields.String(
+        load_default=None, validate=validate.OneOf([r.value for r in DismissalReason])
+    )
+    note = Text(500, load_default=None)
 
 
 class KeepApartForm(Schema):
@@ -127,7 +135,7 @@ class KeepApartForm(Schema):
         unknown = EXCLUDE
 
     other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
-    reason = _text(200, load_default=None)
+    reason = Text(200, multi_line=True, load_default=None)
 
 
 class MergeForm(Schema):
@@ -145,7 +153,7 @@ class DispatchListArgs(Schema):
     deadline = fields.String(validate=validate.OneOf(["on_time", "due_soon", "overdue"]))
     lead_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
     unit_kind = fields.String(validate=validate.OneOf([k.value for k in UnitKind]))
-    unit_code = _text(32)
+    unit_code = Text(32)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
 
 
@@ -153,7 +161,13 @@ class ReturnForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    reason = _text(500, min_len=1, required=True, error_messages={"required": "请填写退回原因"})
+    reason = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写退回原因"},
+    )
 
 
 class AnswerForm(Schema):
@@ -167,7 +181,7 @@ class AnswerForm(Schema):
         validate=validate.OneOf(list(OUTCOMES)),
         error_messages={"required": "请选择办理结果"},
     )
-    reason = _text(500, load_default=None)
+    reason = Text(500, multi_line=True, load_default=None)
     amount = fields.Decimal(
         load_default=None,
         places=2,
@@ -179,8 +193,12 @@ class FeedbackForm(AnswerForm):
     """The feedback: findings, and one outcome only when the lead has no undecided
     application (the service says so when it is missing)."""
 
-    findings = _text(
-        2000, min_len=1, required=True, error_messages={"required": "请填写调查核实情况"}
+    findings = Text(
+        2000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写调查核实情况"},
     )
     outcome = fields.String(load_default=None, validate=validate.OneOf(list(OUTCOMES)))
 
@@ -232,14 +250,72 @@ class InformedForm(Schema):
         format="%Y-%m-%dT%H:%M",
         error_messages={"required": "请填写告知时间", "invalid": "告知时间格式不正确"},
     )
-    note = _text(500, load_default=None)
+    note = Text(500, multi_line=True, load_default=None)
 
 
 class PapersForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    what = _text(500, min_len=1, required=True, error_messages={"required": "请说明需要补充的材料"})
+    what = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请说明需要补充的材料"},
+    )
+
+
+class DismissForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in DismissalReason]),
+        error_messages={"required": "请选择排除原因"},
+    )
+    note = Text(500, load_default=None)
+
+
+class TriageNoteForm(Schema):
+    """已纳入保障 / 重新打开: an optional word on why."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    note = Text(500, load_default=None)
+
+
+class AssignForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    #: Empty: take the handler away.
+    handler_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**53))
+
+
+class NoteForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    text = Text(
+        1000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写备注内容"},
+    )
+
+
+class SearchForm(Schema):
+    """A whole ID number or a phone number (the service says when both or neither are given)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id_number = Text(18, load_default=None)
+    phone = Text(20, load_default=None)
 
 
 class HouseholdListArgs(Schema):
@@ -248,6 +324,6 @@ class HouseholdListArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = _text(50)
+    name = Text(50)
     review_due = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
