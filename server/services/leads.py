@@ -1239,7 +1239,7 @@ def merge_leads(db: Session, source_id: int, *, into_id: int, actor: Actor, now:
 
 def _legacy_gains(source: Lead, rows: Any) -> list[signal_rule.Gain]:
     """The source's reasons that no evidence row carries (evidence from before each row kept
-    its own reason, migration 0018), with the points its priority holds beyond its rows'."""
+    its own reason, migration 0021), with the points its priority holds beyond its rows'."""
     carried: dict[str, int] = {}
     for r in rows:
         if r.priority_reason and r.priority_reason not in carried:
