@@ -284,3 +284,24 @@ def test_console_main_forms_work_from_the_keyboard(browser, live_server, runtime
     page.wait_for_selector(".flashes")
     assert "已签发" in page.inner_text(".flashes")
     context.close()
+
+
+def test_console_town_submits_the_monthly_summary(open_as, casework, screenshots):
+    town = open_as("town_staff", town="chengdong")
+    town.click("nav >> text=统计")
+    assert town.locator("svg.chart").count() >= 1
+    town.click("text=镇街月度小结")
+    town.fill("#remarks", "本月入户走访困难群众 12 户，新发现线索 3 条")
+    town.click("#submit-summary")
+    assert "月度小结已提交" in town.inner_text(".flashes")
+    row = town.inner_text("#summary-chengdong")
+    assert "本月入户走访困难群众 12 户" in row and "提交" in row
+    town.screenshot(path=screenshots / "summaries.png")
+    center = open_as("center_staff")
+    center.click("nav >> text=统计")
+    center.screenshot(path=screenshots / "reports.png", full_page=True)
+    # The month picker redraws the charts in place (htmx), and the address follows.
+    center.select_option("select[name=town]", "chengdong")
+    center.click("form.filters button")
+    center.wait_for_url("**town=chengdong**")
+    assert "城东" in center.inner_text("h1") or center.locator("#report-body").count() == 1

@@ -240,3 +240,18 @@ class PapersForm(Schema):
         unknown = EXCLUDE
 
     what = _text(500, min_len=1, required=True, error_messages={"required": "请说明需要补充的材料"})
+
+
+class ReportArgs(MonthArgs):
+    """统计: the month (default this month) and, for the center and leaders, one town."""
+
+    town = _text(32)
+
+
+class SummaryForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    remarks = _text(
+        2000, min_len=1, required=True, error_messages={"required": "请填写本月小结"}
+    )

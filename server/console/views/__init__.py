@@ -42,5 +42,6 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     home,
     informing,
     leads,
+    reports,
     supervision,
 )
