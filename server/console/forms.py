@@ -252,6 +252,4 @@ class SummaryForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    remarks = _text(
-        2000, min_len=1, required=True, error_messages={"required": "请填写本月小结"}
-    )
+    remarks = _text(2000, min_len=1, required=True, error_messages={"required": "请填写本月小结"})

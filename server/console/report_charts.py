@@ -46,7 +46,8 @@ def report_charts(trend: list[dict[str, Any]]) -> list[Chart]:
 
 
 def chart_by_key(trend: list[dict[str, Any]], key: str) -> Chart | None:
-    return next((c for c in report_charts(trend) if c.key == key), None)
+    """A chart of the 统计 page or of the 驾驶舱 (for its xlsx)."""
+    return next((c for c in report_charts(trend) + dashboard_charts(trend) if c.key == key), None)
 
 
 def _over_months(
@@ -158,3 +159,39 @@ def _informed(trend: list[dict[str, Any]]) -> Chart:
         ],
         note="没有微信的群众，须在作出决定后 3 个工作日内告知本人",
     )
+
+
+def dashboard_charts(trend: list[dict[str, Any]]) -> list[Chart]:
+    """The 领导驾驶舱's trend: leads found by channel and slips answered on time, by month."""
+    slips = [s["slips"] for s in trend]
+    return [
+        _over_months(
+            trend,
+            "leads_channel",
+            "各渠道发现线索（按月）",
+            "by_channel",
+            "渠道",
+            order=[c.value for c in Channel],
+        ),
+        Chart(
+            key="slips_trend",
+            title="转办单反馈情况（按月）",
+            categories=[month_label(s["month"]) for s in trend],
+            series=[
+                Series("按期反馈", [s["answered_on_time"] for s in slips]),
+                Series("逾期反馈", [s["answered_late"] for s in slips]),
+            ],
+            table_by="category",
+            row_header="月份",
+            extra=[
+                ("签发", [str(s["issued"]) for s in slips]),
+                (
+                    "按期反馈率",
+                    [
+                        percent(s["answered_on_time"], s["answered_on_time"] + s["answered_late"])
+                        for s in slips
+                    ],
+                ),
+            ],
+        ),
+    ]

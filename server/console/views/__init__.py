@@ -37,6 +37,7 @@ def _globals() -> dict[str, object]:
 from server.console.views import (  # noqa: E402,F401  (routes register on import)
     applications,
     auth,
+    dashboard,
     dispatches,
     duplicates,
     home,
