@@ -26,7 +26,7 @@ def console_login(client: FlaskClient, username: str, password: str) -> str:
         data={"username": username, "password": password, "csrf_token": token},
     )
     assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
-    home = client.get("/console/")
+    home = client.get("/console/", follow_redirects=True)  # an administrator: to their room
     assert home.status_code == 200
     return csrf_of(home.get_data(as_text=True))
 

@@ -36,6 +36,7 @@ def _globals() -> dict[str, object]:
 
 from server.console.views import (  # noqa: E402,F401  (routes register on import)
     applications,
+    audit,
     auth,
     dashboard,
     dispatches,
