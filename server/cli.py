@@ -359,7 +359,7 @@ def seed_demo_cmd() -> None:
             db,
             pii=rt.pii,
             now=clock.now(),
-            upload_dir=rt.config.upload_dir,
+            storage=rt.storage,
             openid_for=fake_openid,
         )
     if not logins:

@@ -15,6 +15,7 @@ from server.config import Config
 from server.db import make_engine, make_read_session_factory, make_session_factory
 from server.services.audit import CHAIN_KEY
 from server.services.pii import PersonalData
+from server.storage import Storage, build_storage
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Runtime:
     #: Sessions without a transaction, for views marked `read_only` (api/deps.py).
     read_session_factory: sessionmaker[Session]
     read_engine: Engine
+    #: Photos and department files (local disk or S3-compatible object storage).
+    storage: Storage
     _gateway: Any = field(default=None, repr=False)
 
     @classmethod
@@ -41,6 +44,7 @@ class Runtime:
             pii=PersonalData.from_spec(config.field_encryption_key),
             read_session_factory=make_read_session_factory(read_engine),
             read_engine=read_engine,
+            storage=build_storage(config),
         )
 
     def dispose(self) -> None:
@@ -58,4 +62,4 @@ class Runtime:
         return self._gateway
 
     def job_deps(self) -> dict[str, Any]:
-        return {"config": self.config, "pii": self.pii, "runtime": self}
+        return {"config": self.config, "pii": self.pii, "storage": self.storage, "runtime": self}

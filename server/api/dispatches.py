@@ -433,7 +433,7 @@ def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
 def get_attachment(dispatch_id: int, photo_id: int) -> Response:
     """A photo attached to the slip's feedback, for whoever may see the slip."""
     photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=current_actor())
-    return send_photo(photo.sha256, thumbnail=False)
+    return send_photo(photo, thumbnail=False)
 
 
 @blp.route("/dispatches/<int:dispatch_id>/slip.html")
