@@ -16,7 +16,13 @@ from tests.console_helpers import console_login, post
 
 PASSWORD = "correct-horse-9"
 #: The administrators' own console pages (every other page refuses them).
-ADMIN_PAGES = {"console.home", "console.audit", "console.audit_export"}
+ADMIN_PAGES = {
+    "console.home",
+    "console.audit",
+    "console.audit_export",
+    "console.feed_settings",
+    "console.feed_settings_save",
+}
 
 
 def _reveal(client, db) -> int:  # noqa: ANN001

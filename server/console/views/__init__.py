@@ -41,6 +41,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     dashboard,
     dispatches,
     duplicates,
+    feeds,
     home,
     informing,
     leads,

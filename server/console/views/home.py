@@ -1,4 +1,4 @@
-"""首页: what waits for me today, and the departments' feeds at a glance."""
+"""首页: what waits for me today."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from server.console.security import CONSOLE_ROLES, page
 from server.console.views import blp
 from server.models import Role
 from server.services import worklist
-from server.services.feeds.batches import list_feeds
 from server.services.posters import FONT_RESOURCE
 
 #: Where each administrator's console starts (they have no worklist: no casework).
@@ -30,14 +29,6 @@ def home() -> Any:
         return redirect(url_for(ADMIN_HOME[actor().role]))
     work = worklist.worklist(db(), actor=actor(), now=now())
     return render_template("console/home.html", work=work)
-
-
-@blp.route("/feeds")
-@page(Role.CENTER_STAFF, Role.LEADER, Role.DEPARTMENT_STAFF)
-def feeds() -> Any:
-    """Every feed with its last batch, next due date and punctuality (department: its own)."""
-    items = list_feeds(db(), actor=actor(), today=now().date())
-    return render_template("console/feeds.html", items=items)
 
 
 @blp.route("/fonts/noto-sans-sc.ttf")
