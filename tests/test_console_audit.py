@@ -22,6 +22,12 @@ ADMIN_PAGES = {
     "console.audit_export",
     "console.feed_settings",
     "console.feed_settings_save",
+    "console.admin_holidays",
+    "console.admin_holidays_preview",
+    "console.admin_holidays_load",
+    "console.admin_outbox",
+    "console.admin_locks",
+    "console.admin_unlock",
 }
 
 

@@ -18,6 +18,8 @@ from server.services.posters import FONT_RESOURCE
 #: Where each administrator's console starts (they have no worklist: no casework).
 ADMIN_HOME = {
     Role.AUDIT_ADMIN: "console.audit",
+    Role.SYSTEM_ADMIN: "console.admin_holidays",
+    Role.SECURITY_ADMIN: "console.admin_locks",
 }
 
 
