@@ -16,6 +16,7 @@ from server.db import make_engine, make_read_session_factory, make_session_facto
 from server.services.audit import CHAIN_KEY
 from server.services.pii import PersonalData
 from server.storage import Storage, build_storage
+from server.wechat.interface import WeChatGateway
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Runtime:
     read_engine: Engine
     #: Photos and department files (local disk or S3-compatible object storage).
     storage: Storage
-    _gateway: Any = field(default=None, repr=False)
+    _gateway: WeChatGateway | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -53,7 +54,7 @@ class Runtime:
         self.read_engine.dispose()
 
     @property
-    def gateway(self) -> Any:
+    def gateway(self) -> WeChatGateway:
         """The WeChat gateway, built on first use (only `server.wechat` imports wechatpy)."""
         if self._gateway is None:
             from server.wechat import build_gateway

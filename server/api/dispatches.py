@@ -18,6 +18,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
 from server.models import DispatchState, Role, UnitKind
@@ -188,6 +189,7 @@ class ApplicationDecisionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
     reason = _text(500, load_default=None, allow_none=True)
     amount = _amount()
+    aid = aid_field()
 
 
 class FeedbackSchema(Schema):
@@ -410,7 +412,8 @@ def _answers(decisions: list[dict[str, Any]] | None) -> tuple[dispatches.Answer,
         return None
     return tuple(
         dispatches.Answer(
-            d["application_id"], Decision(d["outcome"], d.get("reason"), d.get("amount"))
+            d["application_id"],
+            Decision(d["outcome"], d.get("reason"), d.get("amount"), **aid_dates(d)),
         )
         for d in decisions
     )

@@ -244,6 +244,17 @@ class PapersForm(Schema):
     what = _text(500, min_len=1, required=True, error_messages={"required": "请说明需要补充的材料"})
 
 
+class HouseholdListArgs(Schema):
+    """The households page: a name to find, or the grants whose review date has passed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(50)
+    review_due = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
 class ReportArgs(MonthArgs):
     """统计: the month (default this month) and, for the center and leaders, one town."""
 

@@ -35,7 +35,7 @@ from server.models import (
 )
 from server.services.access import Actor, require_role
 from server.services.notifications import template_for
-from server.wechat.errors import WeChatError
+from server.wechat.interface import WeChatError, WeChatGateway
 
 #: How long a claimed row stays with its worker; longer than the slowest WeChat answer.
 LEASE = timedelta(seconds=60)
@@ -81,7 +81,7 @@ def retry_delay(attempts: int, rng: random.Random) -> timedelta:
 
 def deliver_due(
     session_factory: sessionmaker[Session],
-    gateway: Any,
+    gateway: WeChatGateway,
     *,
     config: Config,
     clock: Callable[[], datetime],
@@ -203,7 +203,7 @@ def _settle(row: OutboxMessage, state: OutboxState, reason: str | None, *, now: 
 
 def _send(
     session_factory: sessionmaker[Session],
-    gateway: Any,
+    gateway: WeChatGateway,
     message: _Claimed,
     *,
     config: Config,

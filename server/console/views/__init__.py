@@ -51,6 +51,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     duplicates,
     feeds,
     home,
+    households,
     informing,
     leads,
     reports,
