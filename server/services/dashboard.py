@@ -19,6 +19,7 @@ from server.errors import Forbidden
 from server.models import Channel, Dispatch, Role
 from server.services import dispatches, leads, reports
 from server.services.access import Actor
+from server.services.households import aid
 from server.services.workdays import WorkCalendar
 
 READERS = (Role.LEADER, Role.CENTER_STAFF)
@@ -106,6 +107,17 @@ def leader_dashboard(
             hint=f"本月反馈 {answer['count']} 件，从签发到反馈",
         ),
     ]
+    helped = aid.monthly_figures(db, start=period.start, end=period.end)
+    cards.append(
+        Card(
+            "households_helped",
+            "本月获得救助的家庭",
+            str(helped["households"]),
+            "console.households",
+            hint="、".join(f"{k['label']} {k['households']} 户" for k in helped["by_kind"])
+            or "本月尚无救助决定",
+        )
+    )
     month_start = period.first_day
     by_channel = []
     for item in stats["leads"]["by_channel"]:
