@@ -169,7 +169,7 @@ def test_phone_must_be_11_digits_starting_with_1(client, alice, phone):
 
 def test_reason_with_control_characters_is_refused(client, alice):
     body = application_body(photos=[photo_id(client, alice)], reason="生活困难\x1b[31m")
-    assert error_code(file(client, alice, body)) == "control_characters"
+    assert error_code(file(client, alice, body)) == "text_invalid"
 
 
 def test_reason_over_500_characters_is_refused(client, alice):

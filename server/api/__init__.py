@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
+from server.api import guards
 from server.api.errors import ErrorSchema, register_error_handlers
 from server.api.messages import use_chinese_messages
 
@@ -75,6 +76,7 @@ def register_api(app: Flask) -> Api:
     import swagger_ui_bundle
 
     use_chinese_messages()
+    guards.install(app)
     app.config.update(
         API_TITLE="博山e救助 API (Boshan e-Rescue)",
         API_VERSION="v1",

@@ -12,6 +12,7 @@ from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
+from server.fields import bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
 from server.services import applications, decisions, notifications
 from server.services.outcomes import OUTCOMES
@@ -62,13 +63,13 @@ class OnBehalfSchema(Schema):
     consent_method = fields.String(
         required=True, validate=validate.OneOf(["signed_form", "verbal"])
     )
-    consent_photo_id = fields.Integer(load_default=None)
+    consent_photo_id = bounded_int(load_default=None)
     witness_name = fields.String(load_default=None, validate=validate.Length(max=50))
     applicant_phone = fields.String(required=True, validate=validate.Length(max=30))
 
 
 def _photo_id(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), **kwargs)
+    return bounded_int(**kwargs)
 
 
 #: "请上传 1 到 9 张照片": counted in photos, not in characters.
@@ -107,7 +108,7 @@ class _ApplicationFields(Schema):
 
 
 class ApplicationCreateSchema(_ApplicationFields):
-    photo_ids = fields.List(fields.Integer(), required=True, validate=_PHOTO_COUNT)
+    photo_ids = fields.List(bounded_int(), required=True, validate=_PHOTO_COUNT)
     on_behalf = fields.Nested(OnBehalfSchema, load_default=None)
 
 

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires
+from server.fields import Text
 from server.models import Role
 from server.services import areas
 from server.services.audit import record
@@ -35,7 +36,7 @@ class VillageCreateSchema(Schema):
         metadata={"description": "town code"},
     )
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    name = Text(50, min_len=1, required=True)
 
 
 class UploadSchema(Schema):

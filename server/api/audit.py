@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.api.deps import current_actor, db, now, requires
+from server.fields import INT32_MAX, bounded_int
 from server.models import Role
 from server.services import audit
 
@@ -24,14 +25,14 @@ _DAY_RANGE = validate.Range(
 
 
 class AuditArgsSchema(Schema):
-    actor_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
+    actor_id = bounded_int(high=INT32_MAX)
     actor_role = fields.String(validate=validate.OneOf([r.value for r in Role]))
     action = fields.String(
         validate=validate.Length(min=1, max=60),
         metadata={"description": "exact action, or a prefix ending in '.' (e.g. `lead.`)"},
     )
     target_type = fields.String(validate=validate.Length(min=1, max=40))
-    target_id = fields.Integer(validate=validate.Range(min=-(2**62), max=2**62))
+    target_id = bounded_int(low=-INT32_MAX - 1, high=INT32_MAX)
     start = fields.Date(
         data_key="from", validate=_DAY_RANGE, metadata={"description": "first day, inclusive"}
     )

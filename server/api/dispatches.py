@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from flask import Response
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from server.api.deps import (
     IDEMPOTENCY_HEADER,
@@ -21,6 +21,7 @@ from server.api.deps import (
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
+from server.fields import Text
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, supervision
 from server.services.decisions import Decision
@@ -39,18 +40,6 @@ READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAF
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_CONTROL = set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0x7F}
-
-
-def _plain_text(value: str) -> None:
-    if any(ord(ch) in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
-
-
-def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
-    )
 
 
 def _id_field(**kwargs: Any) -> fields.Integer:
@@ -66,10 +55,12 @@ class DispatchCreateSchema(Schema):
         validate=validate.OneOf([k.value for k in UnitKind]),
         metadata={"description": "department or town"},
     )
-    unit_code = _text(
+    unit_code = Text(
         32, min_len=1, required=True, metadata={"description": "department or town code"}
     )
-    instructions = _text(1000, min_len=1, required=True, metadata={"description": "转办要求"})
+    instructions = Text(
+        1000, multi_line=True, min_len=1, required=True, metadata={"description": "转办要求"}
+    )
 
 
 class UnitSchema(Schema):
@@ -159,7 +150,7 @@ class DispatchFilterSchema(Schema):
     deadline = fields.String(validate=validate.OneOf(["on_time", "due_soon", "overdue"]))
     lead_id = _id_field()
     unit_kind = fields.String(validate=validate.OneOf([k.value for k in UnitKind]))
-    unit_code = _text(32)
+    unit_code = Text(32)
     issued_from = fields.Date()
     issued_to = fields.Date()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
@@ -171,7 +162,9 @@ class DispatchPageSchema(NumberedPageSchema):
 
 
 class ReturnSchema(Schema):
-    reason = _text(500, min_len=1, required=True, metadata={"description": "退回原因"})
+    reason = Text(
+        500, multi_line=True, min_len=1, required=True, metadata={"description": "退回原因"}
+    )
 
 
 def _amount() -> fields.Decimal:
@@ -187,13 +180,15 @@ def _amount() -> fields.Decimal:
 class ApplicationDecisionSchema(Schema):
     application_id = _id_field(required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
-    reason = _text(500, load_default=None, allow_none=True)
+    reason = Text(500, multi_line=True, load_default=None, allow_none=True)
     amount = _amount()
     aid = aid_field()
 
 
 class FeedbackSchema(Schema):
-    findings = _text(2000, min_len=1, required=True, metadata={"description": "调查核实情况"})
+    findings = Text(
+        2000, multi_line=True, min_len=1, required=True, metadata={"description": "调查核实情况"}
+    )
     decisions = fields.List(
         fields.Nested(ApplicationDecisionSchema),
         load_default=None,
@@ -211,7 +206,7 @@ class FeedbackSchema(Schema):
             "applications (a department file's lead, a report)"
         },
     )
-    reason = _text(500, load_default=None, allow_none=True)
+    reason = Text(500, multi_line=True, load_default=None, allow_none=True)
     amount = _amount()
     photo_ids = fields.List(
         _id_field(),
@@ -236,12 +231,12 @@ class AttachmentSchema(Schema):
 class RevisitCreateSchema(Schema):
     satisfaction = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
     informed = fields.Boolean(load_default=True)
-    comment = _text(500, load_default=None, allow_none=True)
+    comment = Text(500, multi_line=True, load_default=None, allow_none=True)
 
 
 class RatingCreateSchema(Schema):
     satisfaction = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
-    comment = _text(500, load_default=None, allow_none=True)
+    comment = Text(500, multi_line=True, load_default=None, allow_none=True)
 
 
 class RevisitSchema(Schema):

@@ -9,14 +9,11 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
+from server.fields import Text
 from server.services.households import aid, chain, members
 from server.services.households.members import EDITORS, READERS
 
 blp = Blueprint("households", __name__, url_prefix="/api/v1", description="Households and aid")
-
-
-def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=min_len, max=max_len), **kwargs)
 
 
 _ID = validate.Range(min=1, max=2**53)
@@ -85,23 +82,23 @@ class HouseholdPageSchema(NumberedPageSchema):
 
 
 class HouseholdFilterSchema(PageArgsSchema):
-    town = _text(32, metadata={"description": "town code"})
-    village = _text(32, metadata={"description": "village code"})
-    name = _text(50, min_len=1, metadata={"description": "part of a current member's name"})
+    town = Text(32, metadata={"description": "town code"})
+    village = Text(32, metadata={"description": "village code"})
+    name = Text(50, min_len=1, metadata={"description": "part of a current member's name"})
 
 
 class PersonInSchema(Schema):
-    name = _text(50, min_len=1, required=True)
-    id_number = _text(40, load_default=None, allow_none=True)
+    name = Text(50, min_len=1, required=True)
+    id_number = Text(40, load_default=None, allow_none=True)
 
 
 class HouseholdMemberInSchema(PersonInSchema):
-    relation = _text(20, min_len=1, required=True, metadata={"description": "to the head"})
+    relation = Text(20, min_len=1, required=True, metadata={"description": "to the head"})
 
 
 class HouseholdCreateSchema(Schema):
-    village = _text(32, min_len=1, required=True, metadata={"description": "village code"})
-    address = _text(200, load_default=None, allow_none=True)
+    village = Text(32, min_len=1, required=True, metadata={"description": "village code"})
+    address = Text(200, multi_line=True, load_default=None, allow_none=True)
     head = fields.Nested(PersonInSchema, required=True)
     members = fields.List(
         fields.Nested(HouseholdMemberInSchema), load_default=list, validate=validate.Length(max=30)
@@ -110,27 +107,29 @@ class HouseholdCreateSchema(Schema):
 
 class HouseholdEditSchema(Schema):
     version = fields.Integer(validate=validate.Range(min=1, max=2**31), load_default=None)
-    address = _text(200, allow_none=True)
-    village = _text(32, min_len=1, metadata={"description": "village code (editor's area)"})
+    address = Text(200, multi_line=True, allow_none=True)
+    village = Text(32, min_len=1, metadata={"description": "village code (editor's area)"})
 
 
 class HouseholdMemberEditSchema(Schema):
-    name = _text(50, min_len=1)
-    relation = _text(20, min_len=1)
+    name = Text(50, min_len=1)
+    relation = Text(20, min_len=1)
     is_head = fields.Boolean(metadata={"description": "make this member the head"})
-    former_head_relation = _text(
+    former_head_relation = Text(
         20, min_len=1, metadata={"description": "the old head's relation to the new head"}
     )
 
 
 class MoveSchema(Schema):
     to_household_id = fields.Integer(required=True, validate=_ID)
-    relation = _text(20, min_len=1, required=True, metadata={"description": "to the new head"})
-    reason = _text(200, load_default=None, allow_none=True)
+    relation = Text(20, min_len=1, required=True, metadata={"description": "to the new head"})
+    reason = Text(200, multi_line=True, load_default=None, allow_none=True)
 
 
 class LeaveSchema(Schema):
-    reason = _text(200, min_len=1, required=True, metadata={"description": "去世, 迁出本区…"})
+    reason = Text(
+        200, multi_line=True, min_len=1, required=True, metadata={"description": "去世, 迁出本区…"}
+    )
 
 
 class ChainItemSchema(Schema):
@@ -191,7 +190,7 @@ class AidReviewSchema(Schema):
     next_review_on = fields.Date(
         required=True, allow_none=True, metadata={"description": "null: no further review"}
     )
-    note = _text(500, min_len=1, required=True)
+    note = Text(500, multi_line=True, min_len=1, required=True)
 
 
 # --- Views ----------------------------------------------------------------------------------

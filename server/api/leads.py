@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from json.encoder import encode_basestring as _string
 from typing import Any
 
@@ -22,6 +21,7 @@ from server.api.deps import (
     runtime,
 )
 from server.api.paging import page_size
+from server.fields import Text
 from server.models import Channel, DismissalReason, LeadStatus, Role
 from server.services import lead_life, leads
 from server.services.households import members as household_members
@@ -40,20 +40,6 @@ READERS = (
 #: Who registers reports and merges or separates leads.
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
 
-#: Control characters and lone surrogates (a JSON body can carry them; no database stores them).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-def _plain_text(value: str) -> None:
-    if _CONTROL.search(value):
-        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
-
-
-def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
-    )
-
 
 # --- Schemas --------------------------------------------------------------------------------
 
@@ -67,14 +53,14 @@ class QueueArgsSchema(Schema):
         validate=validate.OneOf([c.value for c in Channel]),
         metadata={"description": "the channel of the lead's first signal"},
     )
-    feed = _text(40, metadata={"description": "feed code: leads with evidence from that feed"})
-    town = _text(32, metadata={"description": "town code"})
-    village = _text(32, metadata={"description": "village code"})
+    feed = Text(40, metadata={"description": "feed code: leads with evidence from that feed"})
+    town = Text(32, metadata={"description": "town code"})
+    village = Text(32, metadata={"description": "village code"})
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
     created_from = fields.Date(metadata={"description": "created on or after (Shanghai date)"})
     created_to = fields.Date(metadata={"description": "created on or before (Shanghai date)"})
-    name = _text(
+    name = Text(
         50,
         min_len=1,
         metadata={"description": "part of the name, or its pinyin from the start (zhang san)"},
@@ -84,7 +70,7 @@ class QueueArgsSchema(Schema):
         metadata={"description": "leads this staff member handles (a user id, or `me`)"},
     )
     unassigned = fields.Boolean(metadata={"description": "true: leads nobody handles yet"})
-    cursor = _text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
+    cursor = Text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
     limit = page_size()
 
     @validates_schema
@@ -241,26 +227,28 @@ class LeadSchema(Schema):
 
 
 class ReporterSchema(Schema):
-    name = _text(50, load_default=None, allow_none=True)
-    organisation = _text(100, load_default=None, allow_none=True)
-    phone = _text(30, load_default=None, allow_none=True)
+    name = Text(50, load_default=None, allow_none=True)
+    organisation = Text(100, load_default=None, allow_none=True)
+    phone = Text(30, load_default=None, allow_none=True)
 
 
 class ReportCreateSchema(Schema):
     channel = fields.String(
         required=True, validate=validate.OneOf([c.value for c in REPORT_CHANNELS])
     )
-    name = _text(50, min_len=1, required=True)
-    summary = _text(
-        500, min_len=1, required=True, metadata={"description": "what the reporter said"}
+    name = Text(50, min_len=1, required=True)
+    summary = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        metadata={"description": "what the reporter said"},
     )
-    id_number = _text(40, load_default=None, allow_none=True)
-    phone = _text(30, load_default=None, allow_none=True, metadata={"description": "the person's"})
-    town = _text(32, load_default=None, allow_none=True, metadata={"description": "town code"})
-    village = _text(
-        32, load_default=None, allow_none=True, metadata={"description": "village code"}
-    )
-    address = _text(200, load_default=None, allow_none=True)
+    id_number = Text(40, load_default=None, allow_none=True)
+    phone = Text(30, load_default=None, allow_none=True, metadata={"description": "the person's"})
+    town = Text(32, load_default=None, allow_none=True, metadata={"description": "town code"})
+    village = Text(32, load_default=None, allow_none=True, metadata={"description": "village code"})
+    address = Text(200, multi_line=True, load_default=None, allow_none=True)
     categories = fields.List(
         fields.String(validate=validate.OneOf(list(CATEGORIES))),
         load_default=list,
@@ -300,7 +288,7 @@ class MergeSchema(Schema):
 
 class KeepApartSchema(Schema):
     other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
-    reason = _text(200, load_default=None, allow_none=True)
+    reason = Text(200, multi_line=True, load_default=None, allow_none=True)
 
 
 class DismissalSchema(Schema):
@@ -508,11 +496,11 @@ class DismissSchema(Schema):
             "重复线索, unreachable 无法联系, other 其他 (`note` required)"
         },
     )
-    note = _text(lead_life.TEXT_MAX, load_default=None, allow_none=True)
+    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
 
 
 class TriageNoteSchema(Schema):
-    note = _text(lead_life.TEXT_MAX, load_default=None, allow_none=True)
+    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
 
 
 class AssignSchema(Schema):
@@ -525,12 +513,12 @@ class AssignSchema(Schema):
 
 
 class NoteSchema(Schema):
-    text = _text(lead_life.NOTE_MAX, min_len=1, required=True)
+    text = Text(lead_life.NOTE_MAX, multi_line=True, min_len=1, required=True)
 
 
 class LeadSearchSchema(Schema):
-    id_number = _text(40, load_default=None, allow_none=True, metadata={"description": "whole"})
-    phone = _text(30, load_default=None, allow_none=True)
+    id_number = Text(40, load_default=None, allow_none=True, metadata={"description": "whole"})
+    phone = Text(30, load_default=None, allow_none=True)
 
 
 class SearchHitSchema(Schema):

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import ALL_ROLES, current_actor, db, now, public, requires, runtime
-from server.api.paging import NumberedPageSchema
+from server.api.paging import NumberedPageSchema, page_number
 from server.errors import Forbidden
 from server.models import Role, SubscriptionStatus
 from server.services import notifications
@@ -49,7 +49,7 @@ class SubscriptionSchema(Schema):
 
 class InboxArgsSchema(Schema):
     unread = fields.Boolean(load_default=False)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = page_number()
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 

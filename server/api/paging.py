@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+#: The highest page number asked for (past it every list is empty anyway).
+MAX_PAGE = 1_000_000
+
 
 def page_size() -> fields.Integer:
     """Rows per page, 1–100 (20): numbered pages' `per_page`, the lead queue's `limit`."""
@@ -15,8 +18,16 @@ def page_size() -> fields.Integer:
     )
 
 
+def page_number() -> fields.Integer:
+    """The page asked for, 1 to `MAX_PAGE` (1)."""
+    return fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=MAX_PAGE, error=f"页码应为 1 到 {MAX_PAGE}"),
+    )
+
+
 class PageArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码从 1 开始"))
+    page = page_number()
     per_page = page_size()
 
 

@@ -19,6 +19,7 @@ from server.api.deps import (
     runtime,
 )
 from server.api.paging import NumberedPageSchema, PageArgsSchema
+from server.fields import INT32_MAX
 from server.models import Cause, Hardship, Health, LabourCapacity, Role, VisitKind
 from server.services import ledgers, visits
 from server.services.leads import CATEGORIES
@@ -103,7 +104,7 @@ class VisitCreateSchema(VisitFieldsSchema):
 
 class VisitPatchSchema(VisitFieldsSchema):
     version = fields.Integer(
-        validate=validate.Range(min=1, max=2**31),
+        validate=validate.Range(min=1, max=INT32_MAX),
         metadata={"description": "the version read; a stale one is refused with 409"},
     )
 

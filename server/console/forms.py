@@ -14,23 +14,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from werkzeug.datastructures import MultiDict
 
 from server.errors import ValidationFailed
+from server.fields import Text
 from server.models import Channel, DispatchState, InformMethod, LeadStatus, Role, UnitKind
 from server.services.audit import AuditFilter
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
-
-_CONTROL = set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0x7F}
-
-
-def _plain_text(value: str) -> None:
-    if any(ord(ch) in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError("内容含有无法识别的控制字符，请删除后重新填写")
-
-
-def _text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=min_len, max=max_len), _plain_text], **kwargs
-    )
 
 
 def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -58,15 +46,15 @@ class QueueArgs(Schema):
 
     status = fields.String(validate=validate.OneOf([s.value for s in LeadStatus]))
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    feed = _text(40)
-    town = _text(32)
-    village = _text(32)
+    feed = Text(40)
+    town = Text(32)
+    village = Text(32)
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
     created_from = fields.Date()
     created_to = fields.Date()
-    name = _text(50, min_len=1)
-    cursor = _text(200)
+    name = Text(50, min_len=1)
+    cursor = Text(200)
 
 
 QUEUE_ARGS = QueueArgs()
@@ -103,10 +91,14 @@ class DispatchForm(Schema):
         unknown = EXCLUDE
 
     unit = UnitField(required=True, error_messages={"required": "请选择接收单位"})
-    instructions = _text(
-        1000, min_len=1, required=True, error_messages={"required": "请填写转办要求"}
+    instructions = Text(
+        1000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写转办要求"},
     )
-    idempotency_key = _text(80, load_default=None)
+    idempotency_key = Text(80, load_default=None)
 
 
 class BulkForm(Schema):
@@ -121,7 +113,7 @@ class BulkForm(Schema):
         error_messages={"required": "请先勾选线索"},
     )
     unit = UnitField(load_default=None)
-    instructions = _text(1000, load_default="")
+    instructions = Text(1000, multi_line=True, load_default="")
 
 
 class KeepApartForm(Schema):
@@ -129,7 +121,7 @@ class KeepApartForm(Schema):
         unknown = EXCLUDE
 
     other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
-    reason = _text(200, load_default=None)
+    reason = Text(200, multi_line=True, load_default=None)
 
 
 class MergeForm(Schema):
@@ -147,7 +139,7 @@ class DispatchListArgs(Schema):
     deadline = fields.String(validate=validate.OneOf(["on_time", "due_soon", "overdue"]))
     lead_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
     unit_kind = fields.String(validate=validate.OneOf([k.value for k in UnitKind]))
-    unit_code = _text(32)
+    unit_code = Text(32)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
 
 
@@ -155,7 +147,13 @@ class ReturnForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    reason = _text(500, min_len=1, required=True, error_messages={"required": "请填写退回原因"})
+    reason = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写退回原因"},
+    )
 
 
 class AnswerForm(Schema):
@@ -169,7 +167,7 @@ class AnswerForm(Schema):
         validate=validate.OneOf(list(OUTCOMES)),
         error_messages={"required": "请选择办理结果"},
     )
-    reason = _text(500, load_default=None)
+    reason = Text(500, multi_line=True, load_default=None)
     amount = fields.Decimal(
         load_default=None,
         places=2,
@@ -181,8 +179,12 @@ class FeedbackForm(AnswerForm):
     """The feedback: findings, and one outcome only when the lead has no undecided
     application (the service says so when it is missing)."""
 
-    findings = _text(
-        2000, min_len=1, required=True, error_messages={"required": "请填写调查核实情况"}
+    findings = Text(
+        2000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写调查核实情况"},
     )
     outcome = fields.String(load_default=None, validate=validate.OneOf(list(OUTCOMES)))
 
@@ -234,14 +236,20 @@ class InformedForm(Schema):
         format="%Y-%m-%dT%H:%M",
         error_messages={"required": "请填写告知时间", "invalid": "告知时间格式不正确"},
     )
-    note = _text(500, load_default=None)
+    note = Text(500, multi_line=True, load_default=None)
 
 
 class PapersForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    what = _text(500, min_len=1, required=True, error_messages={"required": "请说明需要补充的材料"})
+    what = Text(
+        500,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请说明需要补充的材料"},
+    )
 
 
 class HouseholdListArgs(Schema):
@@ -250,7 +258,7 @@ class HouseholdListArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = _text(50)
+    name = Text(50)
     review_due = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
 
@@ -258,14 +266,20 @@ class HouseholdListArgs(Schema):
 class ReportArgs(MonthArgs):
     """统计: the month (default this month) and, for the center and leaders, one town."""
 
-    town = _text(32)
+    town = Text(32)
 
 
 class SummaryForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    remarks = _text(2000, min_len=1, required=True, error_messages={"required": "请填写本月小结"})
+    remarks = Text(
+        2000,
+        min_len=1,
+        multi_line=True,
+        required=True,
+        error_messages={"required": "请填写本月小结"},
+    )
 
 
 class AuditArgs(Schema):
@@ -274,10 +288,10 @@ class AuditArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    actor = _text(64)
+    actor = Text(64)
     actor_role = fields.String(validate=validate.OneOf([r.value for r in Role]))
-    action = _text(60)
-    target_type = _text(40)
+    action = Text(60)
+    target_type = Text(40)
     target_id = fields.Integer(validate=validate.Range(min=-(2**62), max=2**62))
     start = fields.Date(
         data_key="from", validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
@@ -285,7 +299,7 @@ class AuditArgs(Schema):
     end = fields.Date(
         data_key="to", validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
     )
-    ip = _text(64)
+    ip = Text(64)
     unmasked = fields.Boolean(load_default=False)
     before = fields.Integer(validate=validate.Range(min=1, max=2**62))
 

@@ -6,7 +6,6 @@ transaction; every state change writes a timeline event and an audit row.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,7 +30,7 @@ from server.models import (
     Town,
     Village,
 )
-from server.services import idnumber
+from server.services import idnumber, text
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.households.members import absorb_application
@@ -56,7 +55,6 @@ STEP_TITLES: dict[ApplicationStatus, str] = {
     ApplicationStatus.DECIDED: "审核已有结果",
     ApplicationStatus.WITHDRAWN: "申请已撤回",
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class IdempotencyConflict(Conflict):
@@ -95,9 +93,7 @@ def _checked_phone(raw: str, field: str, *, landline: bool = False) -> str:
 
 
 def _checked_text(raw: str, field: str) -> str:
-    if _CONTROL.search(raw):
-        raise _invalid(field, "内容含有无法识别的控制字符，请删除后重新填写", "control_characters")
-    return raw.strip()
+    return text.check_text(raw, field=field).strip()
 
 
 def file_application(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -9,8 +10,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import Precompiled
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import Department, Role, Town, TownKind, Village
+from server.services import text
 from server.services.access import Actor
 from server.services.public_info import seed_public_info
 from server.services.tabular import read_table
@@ -132,14 +134,14 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
         town = towns.get(town_key)
         if town is None or not name or not code:
             column = "镇街" if town is None else ("村居" if not name else "编码")
-            result.errors.append(
-                {
-                    "row": offset,
-                    "column": column,
-                    "code": "invalid_value",
-                    "message": f"第{offset}行“{column}”无效或为空",
-                }
-            )
+            result.errors.append(_row_error(offset, column, f"第{offset}行“{column}”无效或为空"))
+            continue
+        problem = village_problem(code=code, name=name) or _name_taken(
+            existing, town=town, code=code, name=name
+        )
+        if problem is not None:
+            column, message = problem
+            result.errors.append(_row_error(offset, column, f"第{offset}行：{message}"))
             continue
         outcome = _upsert_village(db, existing, town=town, code=code, name=name)
         if outcome == "created":
@@ -150,14 +152,60 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
     return result
 
 
+#: A village code as files, URLs and poster QR codes carry it.
+_VILLAGE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+VILLAGE_NAME_MAX = 50
+
+
+class VillageNameTaken(Conflict):
+    code = "village_name_taken"
+
+
+def village_problem(*, code: str, name: str) -> tuple[str, str] | None:
+    """(column, Chinese reason) when a village's code or name breaks the rules, else None.
+    The name is printed on posters and slips: one line, plain text, at most 50 characters."""
+    if not _VILLAGE_CODE.match(code):
+        return "编码", "村居编码只能包含字母、数字、短横线和下划线，最多32个字符"
+    message = text.describe(name, field="village_name", single_line=True)
+    if message is not None:
+        return "村居", message
+    if len(name) > VILLAGE_NAME_MAX:
+        return "村居", f"村（社区）名称最多{VILLAGE_NAME_MAX}个字"
+    return None
+
+
+def _name_taken(
+    existing: dict[str, Village], *, town: Town, code: str, name: str
+) -> tuple[str, str] | None:
+    """Two villages of one town cannot share a name (residents pick it from a list)."""
+    for other in existing.values():
+        if other.town_id == town.id and other.name == name and other.code != code:
+            return "村居", f"{town.name}已有名为“{name}”的村（社区）（编码 {other.code}）"
+    return None
+
+
+def _row_error(row: int, column: str, message: str) -> dict[str, object]:
+    return {"row": row, "column": column, "code": "invalid_value", "message": message}
+
+
 def save_village(db: Session, *, actor: Actor, town_code: str, code: str, name: str) -> Village:
     """Add or rename one village. Town staff may only maintain villages of their own town."""
     town = town_by_code(db, town_code)
     if actor.role is Role.TOWN_STAFF and actor.town_id != town.id:
         raise Forbidden("只能维护本镇街的村（社区）")
+    problem = village_problem(code=code, name=name)
+    if problem is not None:
+        field_name = "code" if problem[0] == "编码" else "name"
+        raise ValidationFailed(problem[1], errors={field_name: [problem[1]]})
     existing = {v.code: v for v in db.scalars(select(Village).where(Village.code == code))}
     if existing and actor.role is Role.TOWN_STAFF and existing[code].town_id != actor.town_id:
         raise Forbidden("只能维护本镇街的村（社区）")
+    same_name = db.scalars(
+        select(Village).where(Village.town_id == town.id, Village.name == name)
+    ).all()
+    taken = _name_taken({v.code: v for v in same_name}, town=town, code=code, name=name)
+    if taken is not None:
+        raise VillageNameTaken(taken[1], errors={"name": [taken[1]]})
     _upsert_village(db, existing, town=town, code=code, name=name)
     db.flush()
     return existing[code]

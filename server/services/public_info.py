@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import ContactKind, PolicyInfo, PublicContact, Role, Town
+from server.services import text
 from server.services.access import Actor, require_role
 from server.services.audit import record
 
@@ -112,7 +113,6 @@ POLICIES: tuple[dict[str, Any], ...] = (
 )
 _PHONE = re.compile(r"^[0-9()（）\- ]{3,30}$")
 _CODE = re.compile(r"^[a-z0-9_]{1,32}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DEMO_NOTE = "演示号码，正式号码以区民政局公布为准"
 
 
@@ -198,9 +198,7 @@ def _checked_phone(raw: str) -> str:
 
 
 def _clean(value: str, field: str) -> str:
-    if _CONTROL.search(value):
-        raise _invalid(field, "内容含有无法识别的控制字符，请删除后重新填写")
-    return value.strip()
+    return text.check_text(value, field=field).strip()
 
 
 def _required(value: str, field: str) -> str:

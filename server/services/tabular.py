@@ -9,6 +9,7 @@ is what Chinese offices export.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import date, datetime
@@ -48,13 +49,24 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def decodes_whole(raw: bytes, encoding: str, *, chunk: int = 1 << 20) -> bool:
+    """Whether all of `raw` decodes in `encoding`, ending on a whole character (a GB18030 lead
+    byte left alone at the end is not), a megabyte at a time so no second copy is held."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(raw), chunk):
+            decoder.decode(raw[start : start + chunk], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _read_csv(content: bytes) -> list[list[str]]:
     for encoding in ("utf-8-sig", "gb18030"):
-        try:
+        if decodes_whole(content, encoding):
             text = content.decode(encoding)
             break
-        except UnicodeDecodeError:
-            continue
     else:
         raise ValidationFailed(
             "无法识别文件编码，请另存为 UTF-8 CSV 或 Excel", code="file_encoding"

@@ -33,7 +33,7 @@ from server.models import (
     VisitKind,
     VisitPhoto,
 )
-from server.services import idnumber
+from server.services import idnumber, text
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.households.members import absorb_visit
@@ -115,7 +115,6 @@ EDITABLE = (
     "next_visit_on",
 )
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +131,7 @@ def _invalid(field: str, message: str, code: str = "validation_error") -> Valida
 def _text(raw: str | None, field: str) -> str | None:
     if raw is None:
         return None
-    if _CONTROL.search(raw):
-        raise _invalid(field, "内容含有无法识别的控制字符，请删除后重新填写", "control_characters")
-    return raw.strip() or None
+    return text.check_text(raw, field=field).strip() or None
 
 
 def _checked_id(raw: str, field: str, *, today: date) -> str:

@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from server.services import text as text_rule
 from server.services.idnumber import check as check_id
 from server.services.idnumber import valid_value
 
@@ -60,7 +61,7 @@ def name(value: object) -> str:
         raise CellError("name_missing", "姓名为空")
     if len(text) > 50:
         raise CellError("name_too_long", "姓名过长")
-    return text
+    return _plain(text, "name")
 
 
 def id_number(value: object, *, today: date) -> str:
@@ -166,4 +167,12 @@ def grade(value: object) -> int:
 
 
 def text(value: object, *, max_length: int = 200) -> str:
-    return fold(value)[:max_length]
+    return _plain(fold(value)[:max_length], "content")
+
+
+def _plain(value: str, field: str) -> str:
+    """The house's text rule (services/text.py) for a cell: a refused cell rejects its row."""
+    message = text_rule.describe(value, field=field, single_line=True)
+    if message is not None:
+        raise CellError("text_invalid", message)
+    return value

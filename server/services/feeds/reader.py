@@ -8,7 +8,6 @@ the header is searched in the first rows, below any title rows ("2026年3月住�
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from server.errors import ValidationFailed
 from server.services import sheets
 from server.services.feeds.normalise import header_key
 from server.services.feeds.registry import Feed
+from server.services.tabular import decodes_whole
 
 #: Title rows above the header that are searched before giving up.
 HEADER_SEARCH_ROWS = 20
@@ -128,7 +128,7 @@ def _xlsx_rows(source: bytes | Path, *, head_only: bool) -> tuple[Iterator[list[
 
 def _csv_rows(source: bytes | Path) -> tuple[Iterator[list[Any]], int]:
     raw = source if isinstance(source, bytes) else source.read_bytes()
-    if b"\x00" in raw[:65536]:
+    if b"\x00" in raw:
         raise FileRefused("文件不是表格文件（xlsx 或 csv）", code="file_not_spreadsheet")
     encoding = _encoding(raw)
     total = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
@@ -137,12 +137,12 @@ def _csv_rows(source: bytes | Path) -> tuple[Iterator[list[Any]], int]:
 
 
 def _encoding(raw: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030, checked over the whole file before a single row
+    is read: a bad byte past the first megabyte, or a lone lead byte at the very end, refuses
+    the file here instead of failing its batch after thousands of rows are in."""
     for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(raw[:1_000_000], final=False)
+        if decodes_whole(raw, encoding):
             return encoding
-        except UnicodeDecodeError:
-            continue
     raise FileRefused("无法识别文件编码，请另存为 UTF-8 CSV 或 Excel", code="file_encoding")
 
 
