@@ -56,4 +56,5 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     leads,
     reports,
     supervision,
+    triage,
 )
