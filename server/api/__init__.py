@@ -28,6 +28,7 @@ def _blueprints() -> list:  # noqa: ANN202
         audit,
         auth,
         calendar,
+        data_rights,
         dispatches,
         feeds,
         helpers,
@@ -69,6 +70,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches.blp,
         informing.blp,
         reports.blp,
+        data_rights.blp,
     ]
 
 
