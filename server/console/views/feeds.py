@@ -100,6 +100,7 @@ def upload_batch(code: str) -> Any:
         pii=runtime().pii,
         actor=actor(),
         now=now(),
+        storage=runtime().storage,
     )
     if submitted.queued:
         flash("文件已接收，正在后台导入，可留在本页查看进度", "info")
