@@ -3,8 +3,8 @@
 `service_assignments` (the center or a town asks an organisation to serve a household),
 `service_records` (a service given: kind, date, duration, notes) and `service_photos`.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-03 12:03:02.868779
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime, JSONType
 
-revision: str = "0023"
-down_revision: str | None = "0022"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

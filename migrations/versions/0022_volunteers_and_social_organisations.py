@@ -4,8 +4,8 @@
 `social_org_invitations`, `social_members` (role `volunteer` while current), and
 `volunteer_reports` (what a volunteer reported, the lead it fed) with their photos.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-03 11:57:35.803156
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime, JSONType
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,8 +4,8 @@
 `donation_allocations` (to a household or a fund) and `donation_counters` (receipt numbers
 per year).
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 12:03:02.868779
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from server.models.base import AwareDateTime
 
-revision: str = "0022"
-down_revision: str | None = "0021"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
