@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.db import savepoint
 from server.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def enqueue(
         max_attempts=max_attempts,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(job)
             db.flush()
     except IntegrityError:
