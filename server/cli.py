@@ -347,6 +347,18 @@ def check_deadlines_cmd(schedule: bool) -> None:
         click.echo("daily check queued for the worker" if queued else "daily check already queued")
 
 
+@main.command("build-households")
+def build_households_cmd() -> None:
+    """Build households (户) from every application, visit and roster entry so far (safe to
+    repeat: people already in a household stay where they are)."""
+    from server.services.households.members import rebuild
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        counts = rebuild(db, pii=rt.pii, now=clock.now())
+    click.echo(f"households: {counts['households']}, current members: {counts['members']}")
+
+
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Fill an empty database with clearly synthetic demo data and print the demo logins."""
@@ -359,7 +371,7 @@ def seed_demo_cmd() -> None:
             db,
             pii=rt.pii,
             now=clock.now(),
-            upload_dir=rt.config.upload_dir,
+            storage=rt.storage,
             openid_for=fake_openid,
         )
     if not logins:

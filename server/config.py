@@ -31,6 +31,18 @@ class Config:
     env: str = "development"
     database_url: str = "sqlite:///instance/e-rescue.db"
     upload_dir: str = "instance/uploads"
+    #: Where photos and department files are kept: `local` (UPLOAD_DIR) or `s3` (server/storage).
+    storage_backend: str = "local"
+    s3_bucket: str = ""
+    #: Empty: AWS itself; else the S3-compatible server (`https://minio.intranet:9000`).
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    #: Keys are stored under this prefix in the bucket (several deployments may share one).
+    s3_prefix: str = ""
+    #: Empty: boto3's own credential chain (instance role, AWS_* variables).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_timeout: float = 10.0
     secret_key: str = DEV_SECRET_KEY
     #: Comma-separated `kid:base64key` pairs; the first one encrypts, all of them decrypt.
     field_encryption_key: str = f"k1:{DEV_FIELD_KEY}"
@@ -149,6 +161,10 @@ class Config:
             problems.append(
                 f"AUDIT_RETENTION_DAYS 少于 {MIN_AUDIT_RETENTION_DAYS} 天 (等保 needs 180 at least)"
             )
+        if self.storage_backend not in ("local", "s3"):
+            problems.append(f"STORAGE_BACKEND 须为 local 或 s3 ({self.storage_backend!r})")
+        elif self.storage_backend == "s3" and not self.s3_bucket:
+            problems.append("STORAGE_BACKEND=s3 需要 S3_BUCKET (S3_BUCKET missing)")
         if problems:
             raise ConfigError("Refusing to start in production:\n  - " + "\n  - ".join(problems))
 

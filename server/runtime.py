@@ -15,6 +15,8 @@ from server.config import Config
 from server.db import make_engine, make_read_session_factory, make_session_factory
 from server.services.audit import CHAIN_KEY
 from server.services.pii import PersonalData
+from server.storage import Storage, build_storage
+from server.wechat.interface import WeChatGateway
 
 
 @dataclass
@@ -26,7 +28,9 @@ class Runtime:
     #: Sessions without a transaction, for views marked `read_only` (api/deps.py).
     read_session_factory: sessionmaker[Session]
     read_engine: Engine
-    _gateway: Any = field(default=None, repr=False)
+    #: Photos and department files (local disk or S3-compatible object storage).
+    storage: Storage
+    _gateway: WeChatGateway | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -41,6 +45,7 @@ class Runtime:
             pii=PersonalData.from_spec(config.field_encryption_key),
             read_session_factory=make_read_session_factory(read_engine),
             read_engine=read_engine,
+            storage=build_storage(config),
         )
 
     def dispose(self) -> None:
@@ -49,7 +54,7 @@ class Runtime:
         self.read_engine.dispose()
 
     @property
-    def gateway(self) -> Any:
+    def gateway(self) -> WeChatGateway:
         """The WeChat gateway, built on first use (only `server.wechat` imports wechatpy)."""
         if self._gateway is None:
             from server.wechat import build_gateway
@@ -58,4 +63,4 @@ class Runtime:
         return self._gateway
 
     def job_deps(self) -> dict[str, Any]:
-        return {"config": self.config, "pii": self.pii, "runtime": self}
+        return {"config": self.config, "pii": self.pii, "storage": self.storage, "runtime": self}

@@ -57,7 +57,7 @@ def demo(db, runtime):  # noqa: ANN001, ANN201
         db,
         pii=runtime.pii,
         now=clock.now(),
-        upload_dir=runtime.config.upload_dir,
+        storage=runtime.storage,
         openid_for=fake_openid,
     )
     db.commit()

@@ -38,7 +38,7 @@ def _seed(db, runtime, now: datetime | None = None) -> list[tuple[str, str, str]
         db,
         pii=runtime.pii,
         now=now or clock.now(),
-        upload_dir=runtime.config.upload_dir,
+        storage=runtime.storage,
         openid_for=fake_openid,
     )
     db.commit()

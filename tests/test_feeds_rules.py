@@ -280,24 +280,15 @@ def _trimmed(row: list[object]) -> list[object]:
         ),
     ],
 )
-def test_a_streamed_sheet_gives_the_cells_a_loaded_one_gives(content, monkeypatch):
-    from server.services.feeds import reader
+def test_a_streamed_sheet_gives_the_cells_a_loaded_one_gives(content):
+    from server.services import sheets
 
-    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 0)
-    streamed = reader._streamed_if_large(content)
-    assert streamed is not None
-    rows, _total = streamed
-    assert [_trimmed(row) for row in rows] == _rows_as_calamine_gives_them(content)
-    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 10**9)
-    assert reader._streamed_if_large(content) is None  # small sheets are loaded whole
-
-
-def test_a_sheet_without_a_declared_size_is_loaded_whole(monkeypatch):
-    from server.services.feeds import reader
-
-    monkeypatch.setattr(reader, "STREAM_ABOVE_ROWS", 0)
-    content = _inline_string_xlsx([OOP_HEADER, _data_row()], dimension=False)
-    assert reader._streamed_if_large(content) is None
+    streamed = sheets.open_sheet(content, stream_above_rows=0)
+    assert streamed.engine == "stream"
+    assert [_trimmed(row) for row in streamed.rows] == _rows_as_calamine_gives_them(content)
+    loaded = sheets.open_sheet(content, stream_above_rows=10**9)
+    assert loaded.engine == "calamine"  # small sheets are loaded whole
+    assert [_trimmed(row) for row in loaded.rows] == _rows_as_calamine_gives_them(content)
 
 
 def test_aliases_added_by_the_center_are_recognised():

@@ -29,9 +29,9 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-#: The gateway's error type is part of the interface services receive, so they may catch it;
-#: the console turns SQLAlchemy's stale-version error into its 409 page.
-ALLOWED = {"server.wechat.errors", "sqlalchemy.orm.exc"}
+#: The gateway's interface (its protocol, value types and error) is what services receive, so
+#: they may type and catch it; the console turns SQLAlchemy's stale-version error into its 409.
+ALLOWED = {"server.wechat.interface", "server.wechat.errors", "sqlalchemy.orm.exc"}
 #: Where a forbidden import is the module's job: the console's request session and connection.
 ALLOWED_IN = {"console/deps.py": ("sqlalchemy",)}
 
@@ -63,6 +63,8 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
         ),
         ("services", ("server.api", "server.console", "server.wechat", "flask", "wechatpy")),
         ("wechat", ("server.services", "server.api", "server.console", "flask_smorest")),
+        # Storage is an adapter like the gateway: services receive it, it knows none of them.
+        ("storage", ("server.services", "server.api", "server.console", "server.wechat", "flask")),
         # The console calls the services, as the API does: never the API, never a query.
         ("console", ("server.api", "server.wechat", "sqlalchemy", "wechatpy", "flask_smorest")),
     ],
@@ -130,3 +132,24 @@ def test_only_the_clock_module_reads_the_clock() -> None:
         and any(reader in path.read_text(encoding="utf-8") for reader in readers)
     ]
     assert offenders == []
+
+
+def test_importing_the_services_loads_no_wechat_http_or_redis_client() -> None:
+    """Services type the gateway with `server.wechat.interface`, which imports no third-party
+    package; the wechatpy gateway is built by the runtime on first use. A clean interpreter
+    imports every service module and must not have loaded wechatpy, requests or redis."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "import server.services as s\n"
+        "for m in pkgutil.walk_packages(s.__path__, 'server.services.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(','.join(sorted(n for n in ('wechatpy', 'requests', 'redis') if n in sys.modules)))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == ""

@@ -7,13 +7,12 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from server.models import Photo
-from server.services.photos import photo_path
+from server.services.photos import photo_key
 from tests.builders import error_code
 
 GPS_IFD = 0x8825
@@ -68,8 +67,8 @@ def upload(client, login, content: bytes, filename: str = "photo.jpg", ctype="im
 
 def stored(runtime, photo_id: int, db, *, thumbnail: bool = False) -> Image.Image:
     photo = db.get(Photo, photo_id)
-    path = photo_path(runtime.config.upload_dir, photo.sha256, thumbnail=thumbnail)
-    return Image.open(path)
+    data = runtime.storage.get(photo_key(photo.sha256, thumbnail=thumbnail))
+    return Image.open(io.BytesIO(data))
 
 
 # --- accepted photos ------------------------------------------------------------------------
@@ -158,10 +157,9 @@ def test_same_photo_twice_is_stored_once(client, resident_login, runtime, db):
     assert other.get_json()["id"] != first.get_json()["id"]
     digest = db.get(Photo, first.get_json()["id"]).sha256
     assert db.get(Photo, other.get_json()["id"]).sha256 == digest
-    folder = Path(runtime.config.upload_dir) / digest[:2]
-    assert sorted(p.name for p in folder.glob(f"{digest}*")) == [
-        f"{digest}.jpg",
-        f"{digest}_thumb.jpg",
+    assert sorted(runtime.storage.keys(f"{digest[:2]}/{digest}")) == [
+        f"{digest[:2]}/{digest}.jpg",
+        f"{digest[:2]}/{digest}_thumb.jpg",
     ]
 
 

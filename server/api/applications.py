@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.fields import Money, bounded_int
@@ -214,6 +215,7 @@ class DecisionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
     amount = fields.Decimal(load_default=None, allow_none=True, **_MONEY)
+    aid = aid_field()
 
 
 class ApplicationPageSchema(NumberedPageSchema):
@@ -332,7 +334,9 @@ def decide_application(body: dict[str, Any], application_id: int) -> Any:
     application = decisions.decide_directly(
         db(),
         application_id,
-        decisions.Decision(body["outcome"], body.get("reason"), body.get("amount")),
+        decisions.Decision(
+            body["outcome"], body.get("reason"), body.get("amount"), **aid_dates(body)
+        ),
         actor=current_actor(),
         now=now(),
     )

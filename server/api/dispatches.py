@@ -18,6 +18,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
+from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
 from server.fields import Money, Text
@@ -181,6 +182,7 @@ class ApplicationDecisionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
     reason = Text(500, multi_line=True, load_default=None, allow_none=True)
     amount = _amount()
+    aid = aid_field()
 
 
 class FeedbackSchema(Schema):
@@ -405,7 +407,8 @@ def _answers(decisions: list[dict[str, Any]] | None) -> tuple[dispatches.Answer,
         return None
     return tuple(
         dispatches.Answer(
-            d["application_id"], Decision(d["outcome"], d.get("reason"), d.get("amount"))
+            d["application_id"],
+            Decision(d["outcome"], d.get("reason"), d.get("amount"), **aid_dates(d)),
         )
         for d in decisions
     )
@@ -428,7 +431,7 @@ def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
 def get_attachment(dispatch_id: int, photo_id: int) -> Response:
     """A photo attached to the slip's feedback, for whoever may see the slip."""
     photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=current_actor())
-    return send_photo(photo.sha256, thumbnail=False)
+    return send_photo(photo, thumbnail=False)
 
 
 @blp.route("/dispatches/<int:dispatch_id>/slip.html")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.api.deps import (
     IDEMPOTENCY_HEADER,
@@ -22,8 +22,9 @@ from server.api.deps import (
 )
 from server.api.paging import page_size
 from server.fields import Text
-from server.models import Channel, LeadStatus, Role
-from server.services import leads
+from server.models import Channel, DismissalReason, LeadStatus, Role
+from server.services import lead_life, leads
+from server.services.households import members as household_members
 from server.services.leads import CATEGORIES, REPORT_CHANNELS
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
@@ -64,8 +65,18 @@ class QueueArgsSchema(Schema):
         min_len=1,
         metadata={"description": "part of the name, or its pinyin from the start (zhang san)"},
     )
+    handler = fields.String(
+        validate=validate.Regexp(r"^(me|[1-9][0-9]{0,15})$", error="请填写经办人编号或 me"),
+        metadata={"description": "leads this staff member handles (a user id, or `me`)"},
+    )
+    unassigned = fields.Boolean(metadata={"description": "true: leads nobody handles yet"})
     cursor = Text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
     limit = page_size()
+
+    @validates_schema
+    def _one_handler_filter(self, data: dict[str, Any], **_: Any) -> None:
+        if "handler" in data and data.get("unassigned"):
+            raise ValidationError("经办人与“未指派”不能同时筛选", field_name="unassigned")
 
 
 class QueueItemSchema(Schema):
@@ -80,6 +91,7 @@ class QueueItemSchema(Schema):
     village_id = fields.Integer(allow_none=True)
     has_id_number = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
+    handler_id = fields.Integer(allow_none=True)
 
 
 class QueuePageSchema(Schema):
@@ -124,6 +136,50 @@ class MergeRefSchema(Schema):
     undone_at = fields.DateTime(allow_none=True)
 
 
+class LeadHouseholdLeadSchema(Schema):
+    lead_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    relation = fields.String(required=True, metadata={"description": "to the head"})
+    status = fields.String(required=True)
+    priority = fields.Integer(required=True)
+
+
+class LeadHouseholdSchema(Schema):
+    id = fields.Integer(required=True)
+    head_name = fields.String(allow_none=True)
+    relation = fields.String(required=True, metadata={"description": "the lead's person's"})
+    members = fields.Integer(required=True, metadata={"description": "current members"})
+    other_open_leads = fields.List(
+        fields.Nested(LeadHouseholdLeadSchema),
+        required=True,
+        metadata={"description": "shown, not scored: no lead's priority changes"},
+    )
+
+
+class PersonRefSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(allow_none=True)
+
+
+class LeadEventSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(
+        required=True,
+        metadata={
+            "description": "dismissed, covered, reopened, assigned, claimed, reassigned, "
+            "unassigned, note"
+        },
+    )
+    label = fields.String(required=True)
+    at = fields.DateTime(required=True)
+    actor = fields.Nested(PersonRefSchema, allow_none=True)
+    handler = fields.Nested(PersonRefSchema, allow_none=True)
+    previous_handler = fields.Nested(PersonRefSchema, allow_none=True)
+    reason = fields.String(allow_none=True)
+    reason_label = fields.String(allow_none=True)
+    text = fields.String(allow_none=True, metadata={"description": "staff only"})
+
+
 class LeadSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
@@ -147,6 +203,27 @@ class LeadSchema(Schema):
     closed_at = fields.DateTime(allow_none=True)
     evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
     merges = fields.List(fields.Nested(MergeRefSchema), required=True)
+    household = fields.Nested(
+        LeadHouseholdSchema,
+        allow_none=True,
+        metadata={"description": "the person's household and its other open leads"},
+    )
+    handler = fields.Nested(PersonRefSchema, allow_none=True)
+    assigned_at = fields.DateTime(allow_none=True)
+    dismissed_at = fields.DateTime(allow_none=True)
+    dismissal_reason = fields.String(allow_none=True)
+    dismissal_reason_label = fields.String(allow_none=True)
+    dismissal_note = fields.String(allow_none=True, metadata={"description": "staff only"})
+    covered_at = fields.DateTime(allow_none=True)
+    reopened_at = fields.DateTime(allow_none=True)
+    reopen_until = fields.DateTime(
+        allow_none=True, metadata={"description": "a dismissed or covered lead reopens until"}
+    )
+    timeline = fields.List(
+        fields.Nested(LeadEventSchema),
+        required=True,
+        metadata={"description": "the lead's own steps; notes for staff only"},
+    )
 
 
 class ReporterSchema(Schema):
@@ -258,6 +335,8 @@ def list_leads(args: dict[str, Any]) -> Any:
             created_from=args.get("created_from"),
             created_to=args.get("created_to"),
             name=args.get("name"),
+            handler_id=_handler_filter(args.get("handler")),
+            unassigned=args.get("unassigned") or None,
         ),
         cursor=args.get("cursor"),
         limit=args["limit"],
@@ -266,6 +345,12 @@ def list_leads(args: dict[str, Any]) -> Any:
     items = ",".join(map(_item_json, page.items))
     cursor = _string(page.next_cursor) if page.next_cursor is not None else "null"
     return Response(f'{{"items":[{items}],"next_cursor":{cursor}}}', mimetype="application/json")
+
+
+def _handler_filter(value: str | None) -> int | None:
+    if value is None:
+        return None
+    return current_actor().user_id if value == "me" else int(value)
 
 
 def _item_json(i: leads.QueueItem) -> str:
@@ -279,7 +364,8 @@ def _item_json(i: leads.QueueItem) -> str:
         f'"categories":{i.categories_json or "[]"},'
         f'"town_id":{_int_or_null(i.town_id)},"village_id":{_int_or_null(i.village_id)},'
         f'"has_id_number":{"true" if i.has_id_number else "false"},'
-        f'"created_at":"{i.created_at.isoformat()}"}}'
+        f'"created_at":"{i.created_at.isoformat()}",'
+        f'"handler_id":{_int_or_null(i.handler_id)}}}'
     )
 
 
@@ -323,7 +409,7 @@ def report_lead(body: dict[str, Any]) -> Any:
         idempotency_key=idempotency_key(),
     )
     return {
-        "lead": leads.lead_view(db(), outcome.lead, pii=pii),
+        "lead": _lead_answer(outcome.lead),
         "lead_created": outcome.lead_created,
         "candidates": outcome.candidates,
     }
@@ -333,9 +419,12 @@ def report_lead(body: dict[str, Any]) -> Any:
 @requires(*READERS)
 @blp.response(200, LeadSchema)
 def get_lead(lead_id: int) -> Any:
-    """One lead with its evidence timeline; ID and phone numbers masked."""
+    """One lead with its evidence timeline and its person's household (with the household's
+    other open leads); ID and phone numbers masked."""
     lead = leads.access_lead_by_id(db(), lead_id, actor=current_actor())
-    return leads.lead_view(db(), lead, pii=runtime().pii)
+    view = _lead_answer(lead)
+    view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
+    return view
 
 
 @blp.route("/leads/<int:lead_id>/personal-data", methods=["POST"])
@@ -369,7 +458,7 @@ def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
     target = leads.merge_leads(
         db(), lead_id, into_id=body["into_lead_id"], actor=current_actor(), now=now()
     )
-    return leads.lead_view(db(), target, pii=runtime().pii)
+    return _lead_answer(target)
 
 
 @blp.route("/leads/<int:lead_id>/unmerge", methods=["POST"])
@@ -379,7 +468,7 @@ def unmerge_lead(lead_id: int) -> Any:
     """Undo the merge of this lead: it reopens with its evidence, the other lead loses exactly
     what the merge gave it."""
     source = leads.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
-    return leads.lead_view(db(), source, pii=runtime().pii)
+    return _lead_answer(source)
 
 
 @blp.route("/leads/<int:lead_id>/keep-apart", methods=["POST"])
@@ -396,3 +485,156 @@ def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
         actor=current_actor(),
         now=now(),
     )
+
+
+class DismissSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in DismissalReason]),
+        metadata={
+            "description": "out_of_scope 不属于救助范围, already_aided 已享受相应救助, duplicate "
+            "重复线索, unreachable 无法联系, other 其他 (`note` required)"
+        },
+    )
+    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
+
+
+class TriageNoteSchema(Schema):
+    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
+
+
+class AssignSchema(Schema):
+    handler_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**53),
+        metadata={"description": "a staff member of the center or of the lead's town; null: none"},
+    )
+
+
+class NoteSchema(Schema):
+    text = Text(lead_life.NOTE_MAX, multi_line=True, min_len=1, required=True)
+
+
+class LeadSearchSchema(Schema):
+    id_number = Text(40, load_default=None, allow_none=True, metadata={"description": "whole"})
+    phone = Text(30, load_default=None, allow_none=True)
+
+
+class SearchHitSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    town_id = fields.Integer(allow_none=True)
+    village_id = fields.Integer(allow_none=True)
+    handler_id = fields.Integer(allow_none=True)
+    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    created_at = fields.DateTime(required=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class SearchResultSchema(Schema):
+    items = fields.List(fields.Nested(SearchHitSchema), required=True)
+
+
+def _lead_answer(lead: Any) -> dict[str, Any]:
+    return lead_life.full_view(db(), lead, pii=runtime().pii, actor=current_actor())
+
+
+@blp.route("/leads/<int:lead_id>/dismiss", methods=["POST"])
+@requires(*lead_life.TRIAGERS)
+@blp.arguments(DismissSchema)
+@blp.response(200, LeadSchema)
+def dismiss_lead(body: dict[str, Any], lead_id: int) -> Any:
+    """排除 a lead at triage, with its reason (`other` needs `note`). Only a lead not yet sent
+    anywhere and without undecided applications; it can be reopened for 30 days."""
+    lead = lead_life.dismiss_lead(
+        db(),
+        lead_id,
+        reason=DismissalReason(body["reason"]),
+        note=body.get("note"),
+        actor=current_actor(),
+        now=now(),
+    )
+    return _lead_answer(lead)
+
+
+@blp.route("/leads/<int:lead_id>/covered", methods=["POST"])
+@requires(*lead_life.TRIAGERS)
+@blp.arguments(TriageNoteSchema)
+@blp.response(200, LeadSchema)
+def mark_covered(body: dict[str, Any], lead_id: int) -> Any:
+    """已纳入保障: the person already has the aid they need; the lead closes (reopenable for
+    30 days)."""
+    lead = lead_life.mark_covered(
+        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
+    )
+    return _lead_answer(lead)
+
+
+@blp.route("/leads/<int:lead_id>/reopen", methods=["POST"])
+@requires(*lead_life.TRIAGERS)
+@blp.arguments(TriageNoteSchema)
+@blp.response(200, LeadSchema)
+def reopen_lead(body: dict[str, Any], lead_id: int) -> Any:
+    """重新打开 a dismissed or covered lead within 30 days (after: 409 `reopen_window_passed`;
+    the person has another open lead: 409 `person_has_open_lead`)."""
+    lead = lead_life.reopen_lead(
+        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
+    )
+    return _lead_answer(lead)
+
+
+@blp.route("/leads/<int:lead_id>/assign", methods=["POST"])
+@requires(*lead_life.TRIAGERS)
+@blp.arguments(AssignSchema)
+@blp.response(200, LeadSchema)
+def assign_lead(body: dict[str, Any], lead_id: int) -> Any:
+    """指派 / 改派: the lead's handler (center staff, or staff of the lead's town; anyone else
+    is 422 `handler_not_eligible`); `null` takes the handler away."""
+    lead = lead_life.assign_lead(
+        db(), lead_id, handler_id=body["handler_id"], actor=current_actor(), now=now()
+    )
+    return _lead_answer(lead)
+
+
+@blp.route("/leads/<int:lead_id>/claim", methods=["POST"])
+@requires(*lead_life.TRIAGERS)
+@blp.response(200, LeadSchema)
+def claim_lead(lead_id: int) -> Any:
+    """认领 ("assign to me") a lead nobody handles; one someone else handles is 409
+    `lead_has_handler`."""
+    lead = lead_life.claim_lead(db(), lead_id, actor=current_actor(), now=now())
+    return _lead_answer(lead)
+
+
+@blp.route("/leads/<int:lead_id>/notes", methods=["POST"])
+@requires(*lead_life.NOTE_WRITERS)
+@blp.arguments(NoteSchema)
+@blp.response(201, LeadEventSchema)
+def add_note(body: dict[str, Any], lead_id: int) -> Any:
+    """An internal note on the lead: in its timeline for staff, never shown to residents or
+    helpers."""
+    event = lead_life.add_note(db(), lead_id, text_=body["text"], actor=current_actor(), now=now())
+    return lead_life.event_view(db(), event)
+
+
+@blp.route("/leads/search", methods=["POST"])
+@requires(*lead_life.SEARCHERS)
+@blp.arguments(LeadSearchSchema)
+@blp.response(200, SearchResultSchema)
+def search_leads(body: dict[str, Any]) -> Any:
+    """Find a person's leads (open and closed, in the caller's scope) by a whole ID number
+    (exact, through its keyed hash) or a phone number — in the body, never in a URL. Audited
+    as `lead.searched` (never the number)."""
+    items = lead_life.search_leads(
+        db(),
+        lead_life.LeadSearch(id_number=body.get("id_number"), phone=body.get("phone")),
+        pii=runtime().pii,
+        actor=current_actor(),
+        now=now(),
+    )
+    return {"items": items}

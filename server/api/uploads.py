@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Response, send_file
@@ -44,7 +45,7 @@ def store_upload(file: FileStorage) -> Photo:
     return photos.upload_photo(
         db(),
         content=file.read(config.max_upload_bytes + 1),
-        upload_dir=config.upload_dir,
+        storage=runtime().storage,
         max_bytes=config.max_upload_bytes,
         actor=current_actor(),
         now=now(),
@@ -59,7 +60,7 @@ def get_photo(photo_id: int) -> Response:
     staff and helpers whose area holds a visit record carrying it. A staff member's view of
     someone else's photo is audited (`pii.viewed`)."""
     photo = photos.view_photo(db(), photo_id, actor=current_actor(), now=now())
-    return send_photo(photo.sha256, thumbnail=False)
+    return send_photo(photo, thumbnail=False)
 
 
 @blp.route("/uploads/<int:photo_id>/thumbnail")
@@ -68,13 +69,14 @@ def get_photo(photo_id: int) -> Response:
 def get_thumbnail(photo_id: int) -> Response:
     """A thumbnail (longest side ≤ 320 px) of the photo; same access as the photo."""
     photo = photos.access_photo_by_id(db(), photo_id, actor=current_actor())
-    return send_photo(photo.sha256, thumbnail=True)
+    return send_photo(photo, thumbnail=True)
 
 
-def send_photo(sha256: str, *, thumbnail: bool) -> Response:
+def send_photo(photo: Photo, *, thumbnail: bool) -> Response:
     """A stored photo, never cached by anyone but the caller."""
-    path = photos.photo_path(runtime().config.upload_dir, sha256, thumbnail=thumbnail)
-    response = send_file(path.resolve(), mimetype="image/jpeg", max_age=0, etag=sha256)
+    data = photos.read_photo(runtime().storage, photo, thumbnail=thumbnail)
+    etag = f"{photo.sha256}-t" if thumbnail else photo.sha256
+    response = send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0, etag=etag)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -22,6 +22,8 @@ LEAD_STATUS_LABELS = {
     LeadStatus.AWAITING_REVISIT.value: "待回访",
     LeadStatus.CLOSED.value: "已办结",
     LeadStatus.MERGED.value: "已合并",
+    LeadStatus.DISMISSED.value: "已排除",
+    LeadStatus.COVERED.value: "已纳入保障",
 }
 APPLICATION_STATUS_LABELS = {
     ApplicationStatus.SUBMITTED.value: "待受理",

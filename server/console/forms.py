@@ -248,3 +248,14 @@ class PapersForm(Schema):
         required=True,
         error_messages={"required": "请说明需要补充的材料"},
     )
+
+
+class HouseholdListArgs(Schema):
+    """The households page: a name to find, or the grants whose review date has passed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = Text(50)
+    review_due = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))

@@ -35,6 +35,7 @@ from server.models.dispatches import (
     SupervisionNotice,
     UnitKind,
 )
+from server.models.families import AidGrant, AidPeriod, Family, FamilyMember, FamilySource
 from server.models.feeds import (
     BatchStatus,
     FeedBatch,
@@ -51,7 +52,10 @@ from server.models.jobs import Job, JobStatus
 from server.models.leads import (
     OPEN_STATUSES,
     Channel,
+    DismissalReason,
     Lead,
+    LeadEvent,
+    LeadEventKind,
     LeadEvidence,
     LeadMerge,
     LeadPairDismissal,
@@ -108,6 +112,11 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "BatchStatus",
+    "AidGrant",
+    "AidPeriod",
+    "Family",
+    "FamilyMember",
+    "FamilySource",
     "FeedBatch",
     "FeedBatchFile",
     "FeedRejectedRow",
@@ -129,6 +138,9 @@ __all__ = [
     "JobStatus",
     "Lead",
     "LeadEvidence",
+    "LeadEvent",
+    "LeadEventKind",
+    "DismissalReason",
     "LeadMerge",
     "LeadPairDismissal",
     "LeadStatus",

@@ -37,11 +37,36 @@ class LeadStatus(enum.StrEnum):
     AWAITING_REVISIT = "awaiting_revisit"  # every slip answered; the center revisits
     CLOSED = "closed"
     MERGED = "merged"  # folded into another lead (hotline reports without an ID)
+    DISMISSED = "dismissed"  # triaged out with a reason (不予处理); may be reopened for 30 days
+    COVERED = "covered"  # the person is already covered (已纳入保障); may be reopened for 30 days
 
 
 OPEN_STATUSES = frozenset(
     {LeadStatus.NEW, LeadStatus.TRIAGED, LeadStatus.DISPATCHED, LeadStatus.AWAITING_REVISIT}
 )
+
+
+class DismissalReason(enum.StrEnum):
+    """Why staff dismissed a lead at triage."""
+
+    OUT_OF_SCOPE = "out_of_scope"  # 不属于救助范围
+    ALREADY_AIDED = "already_aided"  # 已享受相应救助
+    DUPLICATE = "duplicate"  # 重复线索
+    UNREACHABLE = "unreachable"  # 无法联系
+    OTHER = "other"  # 其他 (the text says what)
+
+
+class LeadEventKind(enum.StrEnum):
+    """One step of a lead's own life, as its timeline shows it."""
+
+    DISMISSED = "dismissed"
+    COVERED = "covered"
+    REOPENED = "reopened"
+    ASSIGNED = "assigned"  # a handler given to a lead that had none
+    CLAIMED = "claimed"  # "assign to me"
+    REASSIGNED = "reassigned"  # from one handler to another
+    UNASSIGNED = "unassigned"
+    NOTE = "note"  # an internal note (staff only)
 
 
 def _in_queue_order(name: str, *leading: str, **options: Any) -> Index:
@@ -76,6 +101,12 @@ class Lead(Base):
         _in_queue_order("ix_leads_channel_queue", "channel"),
         _in_queue_order(
             "ix_leads_village_queue", "village_id", **_only_where("village_id IS NOT NULL")
+        ),
+        # "My leads" / one handler's leads, in queue order. Partial: a department file's leads
+        # have no handler and add no entry; "unassigned" walks `ix_leads_queue`, where most
+        # open leads are.
+        _in_queue_order(
+            "ix_leads_handler_queue", "handler_id", **_only_where("handler_id IS NOT NULL")
         ),
         # Matching by phone: only reports carry one, so feed leads add no entry.
         Index("ix_leads_phone_hash", "phone_hash", **_only_where("phone_hash IS NOT NULL")),
@@ -120,6 +151,17 @@ class Lead(Base):
     triaged_at: Mapped[datetime | None]
     dispatched_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    #: The staff member (center, or the lead's town) who handles the lead; null: unassigned.
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: When the current handler was given the lead.
+    assigned_at: Mapped[datetime | None]
+    #: Triage: dismissed (with a reason; `other` needs the text), or already covered.
+    dismissed_at: Mapped[datetime | None]
+    dismissal_reason: Mapped[DismissalReason | None] = mapped_column(enum_column(DismissalReason))
+    dismissal_note: Mapped[str | None] = mapped_column(String(500))
+    covered_at: Mapped[datetime | None]
+    #: The last time a dismissed or covered lead was reopened (within 30 days).
+    reopened_at: Mapped[datetime | None]
     #: Optimistic concurrency: a stale update raises StaleDataError → 409.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -172,6 +214,29 @@ class LeadEvidence(Base):
     created_at: Mapped[datetime]
 
     lead: Mapped[Lead] = relationship(back_populates="evidence", foreign_keys=[lead_id])
+
+
+class LeadEvent(Base):
+    """One step of a lead's own life (triage, assignment) or an internal note, in its timeline.
+
+    Notes are for staff only: they never reach a resident or a helper."""
+
+    __tablename__ = "lead_events"
+    __table_args__ = (Index("ix_lead_events_lead", "lead_id", "id"),)
+
+    id: Mapped[intpk]
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    kind: Mapped[LeadEventKind] = mapped_column(enum_column(LeadEventKind, 20))
+    #: Who did it (null: the system).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    #: Assignment: the handler before and after.
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    previous_handler_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Dismissal: the reason.
+    reason: Mapped[DismissalReason | None] = mapped_column(enum_column(DismissalReason))
+    #: The note, or the text that came with a dismissal, a cover or a reopening.
+    text: Mapped[str | None] = mapped_column(Text)
 
 
 class LeadMerge(Base):

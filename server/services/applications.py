@@ -34,6 +34,7 @@ from server.models import (
 from server.services import idnumber, text
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
+from server.services.households.members import absorb_application
 from server.services.idempotency import create_once
 from server.services.leads import Signal, record_signal, set_lead_status
 from server.services.notifications import notify_application_event, notify_papers_requested
@@ -218,6 +219,7 @@ def _create(
     application.lead_id = outcome.lead.id
     _step(db, application, ApplicationStatus.SUBMITTED, actor=actor, now=now)
     db.flush()
+    absorb_application(db, application, pii=pii, now=now)
     return application
 
 

@@ -29,7 +29,7 @@ from server.services.audit import record_event
 from server.services.crypto import token_hash
 from server.services.passwords import PasswordPolicy
 from server.services.pii import PersonalData
-from server.wechat.errors import WeChatError
+from server.wechat.interface import WeChatError, WeChatGateway
 
 #: WeChat login errors → (HTTP status, our code, Chinese message).
 _WECHAT_LOGIN_ERRORS: dict[int | None, tuple[int, str, str]] = {
@@ -82,10 +82,10 @@ def wechat_login(
     db: Session,
     *,
     code: str,
-    gateway,
+    gateway: WeChatGateway,
     pii: PersonalData,
     now: datetime,
-    ttl: int,  # noqa: ANN001
+    ttl: int,
 ) -> IssuedToken:
     """Exchange a `wx.login` code for our bearer token; create the resident on first login."""
     try:

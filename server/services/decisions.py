@@ -15,7 +15,7 @@ settles the lead seeing the first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -36,6 +36,7 @@ from server.models import (
 from server.services.access import Actor, require_role
 from server.services.applications import access_application_by_id, application_number, take_step
 from server.services.audit import record
+from server.services.households import aid
 from server.services.informing import open_inform_task
 from server.services.leads import set_lead_status
 from server.services.outcomes import (
@@ -55,6 +56,10 @@ class Decision:
     outcome: str
     reason: str | None = None
     amount: Decimal | None = None
+    #: For aid granted (救助台账): from when it is paid, and when it is reviewed (复核);
+    #: defaults: the decision's day, and a year on for monthly aid.
+    aid_start_on: date | None = None
+    aid_review_on: date | None = None
 
     @property
     def text(self) -> str:
@@ -85,7 +90,10 @@ def checked_decision(decision: Decision, *, field: str = "") -> Decision:
             raise invalid("amount", "该结果不涉及救助金额")
         if amount <= 0:
             raise invalid("amount", "救助金额应大于0")
-    return Decision(decision.outcome, reason, amount)
+    start_on, review_on = aid.checked_dates(
+        decision.outcome, decision.aid_start_on, decision.aid_review_on, field=field
+    )
+    return Decision(decision.outcome, reason, amount, start_on, review_on)
 
 
 def record_decision(
@@ -98,7 +106,8 @@ def record_decision(
     dispatch_id: int | None = None,
 ) -> Application:
     """Decide `application` (办结) from 调查核实: its outcome, reason and amount, a timeline step
-    and a message naming the application, and an audit row. `decision` must be checked
+    and a message naming the application, and an audit row; an outcome that grants aid records
+    the grant against the applicant's household (救助台账). `decision` must be checked
     (`checked_decision`). 409 `application_state` from any other step."""
     application.outcome = decision.outcome
     application.outcome_reason = decision.reason
@@ -126,6 +135,14 @@ def record_decision(
             "amount": amount_text(decision.amount),
             "dispatch_id": dispatch_id,
         },
+    )
+    aid.grant_aid(
+        db,
+        application,
+        start_on=decision.aid_start_on,
+        review_on=decision.aid_review_on,
+        actor=actor,
+        now=now,
     )
     return application
 

@@ -30,6 +30,7 @@ from server.services.leads import Signal, record_signal
 from server.services.pii import PersonalData
 from server.services.staff import create_staff
 from server.services.visits import record_visit
+from server.storage import Storage
 
 if TYPE_CHECKING:
     from server.services.workdays import WorkCalendar
@@ -68,12 +69,12 @@ def seed_demo(
     *,
     pii: PersonalData,
     now: datetime,
-    upload_dir: str | None = None,
+    storage: Storage | None = None,
     openid_for: Callable[[str], str] | None = None,
     seed: int = 2021,
 ) -> list[tuple[str, str, str]]:
     """Add demo staff, villages, leads, department feed batches, transfer slips in each state,
-    a revisit and (given `upload_dir` and `openid_for`, the fake WeChat server's openid for a
+    a revisit and (given `storage` and `openid_for`, the fake WeChat server's openid for a
     user name) applications to a database without them; returns the logins.
 
     Idempotent: a database that already has the demo's `center` account is left as it is (the
@@ -121,9 +122,9 @@ def seed_demo(
     actors = _staff_actors(db)
     _demo_visits(db, villages, pii=pii, actor=actors["center"], now=now, rng=rng)
     _demo_casework(db, villages, pii=pii, actors=actors, now=now, rng=rng)
-    if upload_dir is not None and openid_for is not None:
+    if storage is not None and openid_for is not None:
         _demo_applications(
-            db, villages, pii=pii, now=now, upload_dir=upload_dir, openid_for=openid_for, rng=rng
+            db, villages, pii=pii, now=now, storage=storage, openid_for=openid_for, rng=rng
         )
         logins.append(("wechat code demo-alice", "-", Role.RESIDENT.value))
     return logins
@@ -149,7 +150,7 @@ def _demo_applications(
     *,
     pii: PersonalData,
     now: datetime,
-    upload_dir: str,
+    storage: Storage,
     openid_for: Callable[[str], str],
     rng: random.Random,
 ) -> None:
@@ -168,7 +169,7 @@ def _demo_applications(
         photo = photos.upload_photo(
             db,
             content=_demo_photo(n),
-            upload_dir=upload_dir,
+            storage=storage,
             max_bytes=10_000_000,
             actor=actor,
             now=now,
@@ -187,7 +188,7 @@ def _demo_applications(
     photo = photos.upload_photo(
         db,
         content=_demo_photo(9),
-        upload_dir=upload_dir,
+        storage=storage,
         max_bytes=10_000_000,
         actor=helper_actor,
         now=now,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import NotFound
 from server.models import Village
-from server.wechat.errors import WeChatError
+from server.wechat.interface import WeChatError, WeChatGateway
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def code_png(
     target: LaunchTarget,
     *,
     kind: CodeKind,
-    gateway: object,
+    gateway: WeChatGateway | None,
     link_base: str,
     miniprogram_state: str = "formal",
 ) -> tuple[bytes, CodeKind]:
@@ -93,9 +93,9 @@ def code_png(
     link's QR code (also when the scene would not fit WeChat's 32 characters)."""
     from server.services.helpers import qr_png
 
-    if kind is CodeKind.WXACODE and SCENE_RE.fullmatch(target.scene):
+    if kind is CodeKind.WXACODE and gateway is not None and SCENE_RE.fullmatch(target.scene):
         try:
-            png = gateway.get_unlimited_wxacode(  # type: ignore[attr-defined]
+            png = gateway.get_unlimited_wxacode(
                 scene=target.scene,
                 page=target.page,
                 check_path=False,

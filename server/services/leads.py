@@ -246,13 +246,22 @@ _STATUS_STAMPS: dict[LeadStatus, str] = {
     LeadStatus.DISPATCHED: "dispatched_at",
     LeadStatus.CLOSED: "closed_at",
     LeadStatus.MERGED: "closed_at",
+    LeadStatus.DISMISSED: "dismissed_at",
+    LeadStatus.COVERED: "covered_at",
 }
 
 
 def set_lead_status(
-    db: Session, lead: Lead, status: LeadStatus, *, actor: Actor, now: datetime
+    db: Session,
+    lead: Lead,
+    status: LeadStatus,
+    *,
+    actor: Actor,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """Move `lead` to `status`, keeping `is_open` in step and writing an audit row."""
+    """Move `lead` to `status`, keeping `is_open` in step and writing an audit row (with
+    `detail` beside the old and new status)."""
     old = lead.status
     lead.status = status
     lead.is_open = status in OPEN_STATUSES
@@ -267,7 +276,7 @@ def set_lead_status(
         target_type="lead",
         target_id=lead.id,
         now=now,
-        detail={"old": old.value, "new": status.value},
+        detail={"old": old.value, "new": status.value, **(detail or {})},
     )
 
 
@@ -503,6 +512,9 @@ def _checked_phone(raw: str | None, field_name: str) -> str | None:
     return digits
 
 
+#: The one rule for a phone number staff type (reports, search).
+checked_phone = _checked_phone
+
 _FULL_WIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
 
 
@@ -557,6 +569,9 @@ class QueueFilter:
     created_from: date | None = None
     created_to: date | None = None
     name: str | None = None
+    #: Leads one staff member handles; or (`unassigned`) leads nobody handles yet.
+    handler_id: int | None = None
+    unassigned: bool | None = None
 
 
 class QueueItem(NamedTuple):
@@ -574,6 +589,7 @@ class QueueItem(NamedTuple):
     village_id: int | None
     has_id_number: bool
     created_at: datetime
+    handler_id: int | None
 
 
 @dataclass
@@ -596,6 +612,7 @@ _QUEUE_COLUMNS = (
     Lead.village_id,
     Lead.person_hash.is_not(None).label("has_id_number"),
     Lead.created_at,
+    Lead.handler_id,
 )
 
 
@@ -721,6 +738,10 @@ def _filter_shape(f: QueueFilter) -> tuple[tuple[str, ...], dict[str, Any]]:
         use("category", category_like=f'%"{f.category}"%')
     if f.min_priority is not None:
         use("min_priority", min_priority=f.min_priority)
+    if f.handler_id is not None:
+        use("handler", handler_id=f.handler_id)
+    if f.unassigned:
+        use("unassigned")
     if f.created_from is not None:
         use("created_from", created_from=_day_start(f.created_from))
     if f.created_to is not None:
@@ -761,6 +782,11 @@ def _filter_condition(name: str) -> Any:
         return cast(Lead.categories, String).like(bindparam("category_like", type_=String))
     if name == "min_priority":
         return Lead.priority >= bindparam("min_priority", type_=Integer)
+    if name == "handler":
+        # `ix_leads_handler_queue` (partial: handler_id IS NOT NULL, which `=` implies).
+        return Lead.handler_id == bindparam("handler_id", type_=Integer)
+    if name == "unassigned":
+        return Lead.handler_id.is_(None)
     if name == "created_from":
         return Lead.created_at >= bindparam("created_from", type_=Lead.created_at.type)
     if name == "created_to":

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.config import Config
 from server.models import OutboxMessage, OutboxState, Subscription, SubscriptionStatus, User
 from server.services.notifications import template_for
-from server.wechat.errors import WeChatError
+from server.wechat.interface import WeChatError, WeChatGateway
 
 #: How long a claimed row stays with its worker; longer than the slowest WeChat answer.
 LEASE = timedelta(seconds=60)
@@ -73,7 +73,7 @@ def retry_delay(attempts: int, rng: random.Random) -> timedelta:
 
 def deliver_due(
     session_factory: sessionmaker[Session],
-    gateway: Any,
+    gateway: WeChatGateway,
     *,
     config: Config,
     clock: Callable[[], datetime],
@@ -195,7 +195,7 @@ def _settle(row: OutboxMessage, state: OutboxState, reason: str | None, *, now: 
 
 def _send(
     session_factory: sessionmaker[Session],
-    gateway: Any,
+    gateway: WeChatGateway,
     message: _Claimed,
     *,
     config: Config,

@@ -1,7 +1,8 @@
 """Photo uploads: decide the type from the content, refuse bombs and broken files, strip all
-metadata, scale, re-encode as JPEG and store once by content hash. Photos never leave our disk.
+metadata, scale, re-encode as JPEG and store once by content hash (server/storage: local disk or
+object storage). Photos never leave our storage.
 
-Deduplication is by the SHA-256 of the *processed* JPEG: the file on disk is named by it, so the
+Deduplication is by the SHA-256 of the *processed* JPEG: the stored object is named by it, so the
 same picture uploaded twice (by anyone) is stored once, and the same owner gets the same row back.
 Processing is deterministic, so identical input always gives identical output.
 """
@@ -10,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -25,6 +23,7 @@ from server.errors import DomainError, NotFound, ValidationFailed
 from server.models import Application, ApplicationPhoto, Photo, Visit, VisitPhoto
 from server.services.access import Actor, scope_by_area
 from server.services.audit import record, record_unmasked_view
+from server.storage import ObjectMissing, Storage
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
 #: Largest image we agree to decode (pixels); larger headers are refused before decoding.
@@ -141,31 +140,31 @@ def _encode(im: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-def photo_path(upload_dir: str, sha256: str, *, thumbnail: bool = False) -> Path:
+def photo_key(sha256: str, *, thumbnail: bool = False) -> str:
+    """The storage key of a photo (or its thumbnail): `<first two hex digits>/<sha256>.jpg`."""
     suffix = "_thumb.jpg" if thumbnail else ".jpg"
-    return Path(upload_dir) / sha256[:2] / f"{sha256}{suffix}"
+    return f"{sha256[:2]}/{sha256}{suffix}"
 
 
-def _write_once(path: Path, data: bytes) -> None:
-    """Write atomically (temp file + rename); an existing file with this hash is kept."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+def _write_once(storage: Storage, key: str, data: bytes) -> None:
+    """Store `data` unless an object with this hash is already there (same hash, same bytes)."""
+    if not storage.exists(key):
+        storage.put(key, data)
+
+
+def read_photo(storage: Storage, photo: Photo, *, thumbnail: bool = False) -> bytes:
+    """The stored JPEG of `photo` (404 when its file is gone)."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return storage.get(photo_key(photo.sha256, thumbnail=thumbnail))
+    except ObjectMissing as exc:
+        raise NotFound("未找到该照片") from exc
 
 
 def upload_photo(
     db: Session,
     *,
     content: bytes,
-    upload_dir: str,
+    storage: Storage,
     max_bytes: int,
     actor: Actor,
     now: datetime,
@@ -177,8 +176,8 @@ def upload_photo(
     existing = db.scalar(
         select(Photo).where(Photo.owner_id == actor.user_id, Photo.sha256 == digest)
     )
-    _write_once(photo_path(upload_dir, digest), processed.jpeg)
-    _write_once(photo_path(upload_dir, digest, thumbnail=True), processed.thumbnail)
+    _write_once(storage, photo_key(digest), processed.jpeg)
+    _write_once(storage, photo_key(digest, thumbnail=True), processed.thumbnail)
     if existing is not None:
         return existing
     photo = Photo(

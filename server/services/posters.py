@@ -34,6 +34,7 @@ from server.errors import NotFound
 from server.models import ContactKind, PublicContact, Role, Town, Village
 from server.services import launch
 from server.services.access import Actor, require_role, scope_by_area
+from server.wechat.interface import WeChatGateway
 
 #: A4 at 300 dpi (210 × 297 mm), the proportions 1 : √2.
 WIDTH, HEIGHT = 2480, 3508
@@ -163,7 +164,7 @@ def village_poster(
     upload_dir: str | Path,
     link_base: str,
     code_kind: launch.CodeKind = launch.CodeKind.LINK,
-    gateway: object = None,
+    gateway: WeChatGateway | None = None,
     miniprogram_state: str = "formal",
 ) -> Poster:
     """The poster of a village, drawn now or taken from the cache if its content is unchanged.

@@ -39,6 +39,8 @@ _STATUS = {
     "awaiting_revisit": "待回访",
     "closed": "已办结",
     "merged": "已合并",
+    "dismissed": "已排除",
+    "covered": "已纳入保障",
 }
 
 

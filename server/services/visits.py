@@ -37,6 +37,7 @@ from server.models import (
 from server.services import idnumber, text
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
+from server.services.households.members import absorb_visit
 from server.services.idempotency import create_once
 from server.services.leads import CATEGORIES, Signal, record_signal
 from server.services.photos import owned_photo_ids
@@ -253,6 +254,7 @@ def _record_visit(
     _link_photos(db, visit)
     reported = _report(db, visit, pii=pii, actor=actor, now=now)
     _refresh_household(db, household, now=now)
+    absorb_visit(db, visit, pii=pii, now=now)
     record(
         db,
         actor=actor,

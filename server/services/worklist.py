@@ -27,6 +27,7 @@ from server.models import (
 from server.services import applications, dispatches, informing, leads, reports
 from server.services.access import Actor
 from server.services.feeds.batches import list_feeds
+from server.services.households import aid
 from server.services.workdays import WorkCalendar
 
 #: How many of the newest open leads without an ID number the duplicate review scores.
@@ -96,9 +97,21 @@ def _center_worklist(db: Session, *, actor: Actor, calendar: WorkCalendar, today
             {"status": "submitted"},
         ),
         WorkItem("逾期未报送的部门数据", len(late_feeds), "console.feeds", {}, urgent=True),
+        _review_item(db, actor, today),
         *_inform_items(db, actor, today),
     ]
     return Worklist(items=items)
+
+
+def _review_item(db: Session, actor: Actor, today: date) -> WorkItem:
+    """Aid whose review date has passed (救助复核到期), in the actor's area."""
+    return WorkItem(
+        "救助复核已到期",
+        aid.count_due_reviews(db, actor=actor, today=today),
+        "console.households",
+        {"review_due": "1"},
+        urgent=True,
+    )
 
 
 def _town_worklist(
@@ -120,6 +133,7 @@ def _town_worklist(
             {"status": "investigating"},
         ),
         WorkItem("本镇街在办线索", mine.count, "console.queue", {}, mine.capped),
+        _review_item(db, actor, today),
         *_inform_items(db, actor, today),
     ]
     first_of_month = today.replace(day=1)

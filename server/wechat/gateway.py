@@ -9,8 +9,7 @@ that timed out), surfaces as `WeChatError`; transport and store failures have er
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import requests
 from redis.exceptions import RedisError
@@ -21,6 +20,7 @@ from wechatpy.exceptions import WeChatClientException
 from server.config import Config
 from server.wechat.client import BoshanWeChatClient
 from server.wechat.errors import TOKEN_ERRCODES, WeChatError
+from server.wechat.interface import LoginSession, WeChatGateway
 from server.wechat.tokens import DatabaseTokenStore, RedisTokenStore, TokenStore
 
 T = TypeVar("T")
@@ -29,42 +29,6 @@ SUBSCRIBE_SEND = "cgi-bin/message/subscribe/send"
 WXACODE_UNLIMITED = "wxa/getwxacodeunlimit"
 PHONE_NUMBER = "wxa/business/getuserphonenumber"
 CODE_TO_SESSION = "sns/jscode2session"
-
-
-@dataclass(frozen=True)
-class LoginSession:
-    openid: str
-    #: Never leaves the server; WeChat may rotate it on every login.
-    session_key: str = field(repr=False)
-    #: Only when the mini-program is bound to an Open Platform account.
-    unionid: str | None = None
-
-
-class WeChatGateway(Protocol):
-    def code_to_session(self, code: str) -> LoginSession: ...
-
-    def send_subscribe_message(
-        self,
-        *,
-        openid: str,
-        template_id: str,
-        data: dict[str, str],
-        page: str | None,
-        miniprogram_state: str = "formal",
-        lang: str = "zh_CN",
-    ) -> None: ...
-
-    def get_unlimited_wxacode(
-        self,
-        *,
-        scene: str,
-        page: str,
-        check_path: bool = False,
-        env_version: str = "release",
-        width: int = 430,
-    ) -> bytes: ...
-
-    def get_phone_number(self, code: str) -> str: ...
 
 
 class WechatpyGateway:

@@ -40,6 +40,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     dispatches,
     duplicates,
     home,
+    households,
     informing,
     leads,
     supervision,

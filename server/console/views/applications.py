@@ -94,6 +94,6 @@ def photo(photo_id: int) -> Any:
     """A photo of an application: the thumbnail, or at full size (audited as `pii.viewed`)."""
     if request.args.get("size") == "thumb":
         found = photos.access_photo_by_id(db(), photo_id, actor=actor())
-        return _send_photo(found.sha256, thumbnail=True)
+        return _send_photo(found, thumbnail=True)
     found = photos.open_full_photo(db(), photo_id, actor=actor(), now=now())
-    return _send_photo(found.sha256, thumbnail=False)
+    return _send_photo(found, thumbnail=False)

@@ -3,6 +3,7 @@ and a receiving unit's inbox (sign, return, answer)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, send_file, url_for
@@ -153,7 +154,7 @@ def feedback(dispatch_id: int) -> Any:
         photo = photos.upload_photo(
             db(),
             content=upload.read(config.max_upload_bytes + 1),
-            upload_dir=config.upload_dir,
+            storage=runtime().storage,
             max_bytes=config.max_upload_bytes,
             actor=actor(),
             now=now(),
@@ -200,12 +201,13 @@ def _answers(form: Any) -> tuple[dispatches.Answer, ...] | None:
 @page(*READERS)
 def attachment(dispatch_id: int, photo_id: int) -> Any:
     photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=actor())
-    return _send_photo(photo.sha256, thumbnail=request.args.get("size") == "thumb")
+    return _send_photo(photo, thumbnail=request.args.get("size") == "thumb")
 
 
-def _send_photo(sha256: str, *, thumbnail: bool) -> Response:
-    path = photos.photo_path(runtime().config.upload_dir, sha256, thumbnail=thumbnail)
-    response = send_file(path.resolve(), mimetype="image/jpeg", max_age=0, etag=sha256)
+def _send_photo(photo: Any, *, thumbnail: bool) -> Response:
+    data = photos.read_photo(runtime().storage, photo, thumbnail=thumbnail)
+    etag = f"{photo.sha256}-t" if thumbnail else photo.sha256
+    response = send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0, etag=etag)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Files up to this size are imported inside the upload request; larger ones go to the worker.
 INLINE_MAX_BYTES = 256 * 1024
+#: ... and hold at most this many rows (from the sheet's real extent, or the csv's lines).
+INLINE_MAX_ROWS = 20_000
 JOB_KIND = "feeds.import_batch"
 #: Rows per statement when filling the pinyin keys of the leads an import opened.
 NAME_KEY_CHUNK = 5000
@@ -74,10 +76,17 @@ def submit_batch(
     access_feed(db, code, actor=actor, upload=True)
     feed = effective_feed(db, code)
     limit = INLINE_MAX_BYTES if inline_max_bytes is None else inline_max_bytes
-    inline = len(content) <= limit
-    # Refusals happen here, before anything is kept. A large file is only checked from its
-    # first rows: the worker reads it whole.
-    table = open_table(content, filename, feed) if inline else peek_table(content, filename, feed)
+    # Refusals happen here, before anything is kept. A large file is only checked (whole) and
+    # read from its first rows: the worker reads it. A small file of many rows (a zip of
+    # repetitive rows is tiny) is large too, by its real row count.
+    if len(content) <= limit:
+        table = open_table(content, filename, feed)
+        if table.rows_total is not None and table.rows_total > INLINE_MAX_ROWS:
+            table.close()
+            table._rows = iter(())
+    else:
+        table = peek_table(content, filename, feed)
+    inline = len(content) <= limit and (table.rows_total or 0) <= INLINE_MAX_ROWS
     batch = _new_batch(db, feed, filename=filename, content=content, actor=actor, now=now)
     if inline:
         _import(db, batch, feed, table, pii=pii, now=now, checkpoint=None)
