@@ -230,6 +230,9 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         engine = make_engine(url)
         factory = make_session_factory(engine, info={CHAIN_KEY: Config().audit_chain_key_bytes})
         pii = PersonalData.from_spec(Config().field_encryption_key)
+        from server.storage.local import LocalStorage
+
+        storage = LocalStorage(Path(path).parent / "storage")
         content = Path(path).read_bytes()  # what the upload request receives
         with engine.connect() as conn:  # connect before the clock starts, as a pool would
             conn.exec_driver_sql("SELECT 1")
@@ -245,6 +248,7 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
                 pii=pii,
                 actor=SYSTEM,
                 now=clock.now(),
+                storage=storage,
             )
             assert submitted.queued, "a file this size goes to the worker"
             batch_id = submitted.batch.id
@@ -257,7 +261,8 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         reset_peak()
         # ... and what `e-rescue worker` then runs: the job (import, then pinyin name keys).
         ran = jobs.run_due(
-            factory, worker_id=f"bench:{socket.gethostname()}", clock=clock.now, deps={"pii": pii}
+            factory, worker_id=f"bench:{socket.gethostname()}", clock=clock.now,
+            deps={"pii": pii, "storage": storage},
         )
         assert ran == 1
         with factory() as db:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -49,27 +50,34 @@ def _trust_proxies(app: Flask, hops: int) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        from flask import has_request_context
-
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        return True
-
-
 def _configure_logging(config: Config) -> None:
-    root = logging.getLogger("server")
-    if any(isinstance(f, _RequestIdFilter) for h in root.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.addFilter(_RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    from server.logs import configure
+
+    configure(config.log_format, config.log_level)
+
+
+def _measure(response: Response) -> None:
+    """Count and time the request (server/metrics.py) and log one line about it: method, route
+    pattern, status and time; never the query string or the body (they may name a person)."""
+    from server.metrics import HTTP_REQUESTS, HTTP_SECONDS
+
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    HTTP_SECONDS.labels(route).observe(seconds)
+    logging.getLogger("server.request").info(
+        "%s %s %s %.1f ms",
+        request.method,
+        request.path,
+        response.status_code,
+        seconds * 1000,
+        extra={
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "ms": round(seconds * 1000, 1),
+        },
     )
-    root.addHandler(handler)
-    root.setLevel(config.log_level)
-    # Our handler prints request ids; do not print each line again through the root logger.
-    root.propagate = False
 
 
 def _commit_failed(session: Any, exc: Exception) -> Response:
@@ -94,10 +102,9 @@ def _commit_failed(session: Any, exc: Exception) -> Response:
 
 
 def _register_request_hooks(app: Flask) -> None:
-    log = logging.getLogger("server.request")
-
     @app.before_request
     def assign_request_id() -> None:
+        g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
@@ -118,7 +125,7 @@ def _register_request_hooks(app: Flask) -> None:
             finally:
                 session.close()
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        log.info("%s %s %s", request.method, request.path, response.status_code)
+        _measure(response)
         return response
 
     @app.teardown_request

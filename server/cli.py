@@ -421,6 +421,78 @@ def import_feed_cmd(code: str, file: Path) -> None:
     )
 
 
+@main.command("backup")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="default: e-rescue-<time>.tar in the working directory")  # fmt: skip
+def backup_cmd(out: Path | None) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup) and every stored object into
+    one tar file, while the app runs."""
+    from server import backup
+
+    rt = _runtime()
+    now = clock.now()
+    out = out or Path(f"e-rescue-{now:%Y%m%d-%H%M%S}.tar")
+    try:
+        manifest = backup.create(
+            rt.engine, rt.config.database_url, rt.storage, out, now=now,
+            progress=lambda step: click.echo(f"  {step}…"),
+        )  # fmt: skip
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = sum(manifest.tables.values())
+    click.echo(
+        f"backup {out}: {len(manifest.tables)} tables, {rows} rows, {manifest.objects} objects "
+        f"(revision {manifest.revision})"
+    )
+
+
+@main.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="replace the database's contents without asking")
+def restore_cmd(archive: Path, yes: bool) -> None:
+    """Replace the database's contents and put the stored objects back from ARCHIVE (stop the
+    app and the workers first); every table's row count is checked against the backup."""
+    from server import backup
+
+    rt = _runtime()
+    try:
+        manifest = backup.read_manifest(archive)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not yes:
+        click.confirm(
+            f"Replace everything in {_redact(rt.config.database_url)} with the backup of "
+            f"{manifest.created_at}?",
+            abort=True,
+        )
+    try:
+        backup.restore(
+            rt.engine, rt.config.database_url, rt.storage, archive,
+            progress=lambda step: click.echo(f"  {step}…"),
+        )  # fmt: skip
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"restored {sum(manifest.tables.values())} rows in {len(manifest.tables)} tables and "
+        f"{manifest.objects} objects (revision {manifest.revision}); row counts checked"
+    )
+
+
+@main.command("purge-feed-files")
+def purge_feed_files_cmd() -> None:
+    """Delete what department files left behind: stored files of ended batches, stored files no
+    batch names, rejected rows 30 days after their batch (safe to run at any time)."""
+    from server.services.feeds.batches import purge_files
+
+    rt = _runtime()
+    with unit_of_work(rt.session_factory) as db:
+        done = purge_files(db, storage=rt.storage, now=clock.now())
+    click.echo(
+        f"files of ended batches: {done['files']}, orphaned files: {done['orphans']}, "
+        f"rejected rows past retention: {done['rejected_rows']}"
+    )
+
+
 # --- processes --------------------------------------------------------------------------------
 
 
@@ -438,6 +510,22 @@ def fake_wechat_cmd(port: int) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+@main.command("metrics")
+@click.option("--host", default="127.0.0.1", show_default=True, help="keep it private")
+@click.option("--port", type=int, default=None, help="default: METRICS_PORT (9464)")
+def metrics_cmd(host: str, port: int | None) -> None:
+    """Serve Prometheus metrics on a private port: the counters of every app and worker process
+    on this machine (PROMETHEUS_MULTIPROC_DIR) and gauges read from the database."""
+    from server.metrics import serve
+
+    rt = _runtime()
+    port = port or rt.config.metrics_port
+    serve(port, host=host, session_factory=rt.read_session_factory, clock=clock.now)
+    click.echo(f"metrics: http://{host}:{port}/metrics")
+    while True:
+        time.sleep(3600)
 
 
 @main.command("worker")

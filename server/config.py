@@ -96,6 +96,10 @@ class Config:
     miniprogram_link_base: str = DEV_LINK_BASE
     district_hotline: str = "0533-4180000"
     log_level: str = "INFO"
+    #: `text` or `json` (one object per line, with the request id; server/logs.py).
+    log_format: str = "text"
+    #: The private port `e-rescue metrics` serves Prometheus metrics on (server/metrics.py).
+    metrics_port: int = 9464
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

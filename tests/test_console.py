@@ -502,3 +502,136 @@ def test_console_asking_for_more_papers_messages_the_filer_and_shows_in_the_time
     assert len(db.scalars(select(InboxMessage.id)).all()) == before + 1
     empty = post(client, f"/console/applications/{app_id}/request-papers", csrf, what="")
     assert empty.status_code == 422 and "请说明需要补充的材料" in empty.text
+
+
+def _new_lead_of(db, town_code: str) -> int:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from server.models import Lead, LeadStatus, Town
+
+    return db.scalar(
+        select(Lead.id)
+        .join(Town, Town.id == Lead.town_id)
+        .where(Town.code == town_code, Lead.status == LeadStatus.NEW)
+        .order_by(Lead.id)
+        .limit(1)
+    )
+
+
+def test_console_triage_dismisses_with_a_reason_and_reopens_within_30_days(client, demo, db):
+    from server.models import Lead, LeadStatus
+
+    lead_id = _new_lead_of(db, "chengdong")
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    page = client.get(f"/console/leads/{lead_id}").text
+    assert 'id="dismiss"' in page and "未指派" in page
+    other = post(client, f"/console/leads/{lead_id}/dismiss", csrf, reason="other")
+    assert other.status_code == 422 and "请写明原因" in other.text
+    resp = post(client, f"/console/leads/{lead_id}/dismiss", csrf, reason="unreachable")
+    assert resp.status_code == 303
+    db.expire_all()
+    assert db.get(Lead, lead_id).status is LeadStatus.DISMISSED
+    page = client.get(f"/console/leads/{lead_id}").text
+    assert "无法联系" in page and 'id="reopen"' in page and 'id="dismiss"' not in page
+    assert post(client, f"/console/leads/{lead_id}/reopen", csrf).status_code == 303
+    db.expire_all()
+    assert db.get(Lead, lead_id).is_open
+
+
+def test_console_assign_to_me_then_the_queue_filters_by_handler(client, demo, db):
+    from sqlalchemy import select
+
+    from server.models import Lead, User
+
+    lead_id = _new_lead_of(db, "chengdong")
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    assert post(client, f"/console/leads/{lead_id}/claim", csrf).status_code == 303
+    db.expire_all()
+    center = db.scalar(select(User).where(User.username == "center"))
+    assert db.get(Lead, lead_id).handler_id == center.id
+    mine = client.get("/console/leads?handler=me").text
+    assert f'value="{lead_id}"' in mine
+    assert f'value="{lead_id}"' not in client.get("/console/leads?handler=none").text
+    page = client.get(f"/console/leads/{lead_id}").text
+    assert "认领" in page and 'id="claim"' not in page
+
+
+def test_console_a_handler_from_another_town_is_refused(client, demo, db):
+    from sqlalchemy import select
+
+    from server.models import User
+
+    lead_id = _new_lead_of(db, "chengdong")
+    baita = db.scalar(select(User.id).where(User.username == "baita"))
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    page = client.get(f"/console/leads/{lead_id}").text
+    assert f'<option value="{baita}"' not in page
+    resp = post(client, f"/console/leads/{lead_id}/assign", csrf, handler_id=str(baita))
+    assert resp.status_code == 422 and "经办人只能是" in resp.text
+
+
+def test_console_internal_notes_are_in_the_timeline_for_staff(client, demo, db):
+    lead_id = _new_lead_of(db, "chengdong")
+    csrf = console_login(client, "chengdong", DEMO_PASSWORD)
+    assert (
+        post(client, f"/console/leads/{lead_id}/notes", csrf, text="家属说下周再来").status_code
+        == 303
+    )
+    page = client.get(f"/console/leads/{lead_id}").text
+    assert "内部备注" in page and "家属说下周再来" in page
+
+
+def test_console_triage_of_another_towns_lead_is_404_and_a_leader_may_not_triage(client, demo, db):
+    lead_id = _new_lead_of(db, "chengdong")
+    csrf = console_login(client, "baita", DEMO_PASSWORD)
+    assert (
+        post(client, f"/console/leads/{lead_id}/dismiss", csrf, reason="duplicate").status_code
+        == 404
+    )
+    leader = client.application.test_client()
+    csrf = console_login(leader, "leader", DEMO_PASSWORD)
+    assert (
+        post(leader, f"/console/leads/{lead_id}/dismiss", csrf, reason="duplicate").status_code
+        == 403
+    )
+    assert 'id="dismiss"' not in leader.get(f"/console/leads/{lead_id}").text
+
+
+def test_console_bulk_claim_and_dismiss_the_selected_leads(client, demo, db):
+    import re
+
+    from server.models import Lead, LeadStatus
+
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    ids = re.findall(r'name="lead_ids" value="(\d+)"', client.get("/console/leads?status=new").text)
+    ids = ids[:3]
+    resp = client.post(
+        "/console/leads/bulk",
+        data={"csrf_token": csrf, "action": "claim", "lead_ids": ids[:2]},
+    )
+    assert resp.status_code == 303
+    resp = client.post(
+        "/console/leads/bulk",
+        data={"csrf_token": csrf, "action": "dismiss", "lead_ids": ids[2:], "reason": "duplicate"},
+    )
+    assert resp.status_code == 303
+    db.expire_all()
+    assert all(db.get(Lead, int(i)).handler_id for i in ids[:2])
+    assert db.get(Lead, int(ids[2])).status is LeadStatus.DISMISSED
+
+
+def test_console_search_by_a_whole_id_number_is_a_post_and_audited(client, demo, db, runtime):
+    from sqlalchemy import select
+
+    from server.models import Lead
+
+    lead = db.scalar(select(Lead).where(Lead.id_number_enc.is_not(None)).order_by(Lead.id))
+    whole = runtime.pii.open(lead.id_number_enc)
+    csrf = console_login(client, "center", DEMO_PASSWORD)
+    assert client.get("/console/leads/search").status_code == 200
+    resp = post(client, "/console/leads/search", csrf, id_number=whole)
+    assert resp.status_code == 200 and f"#{lead.id}" in resp.text
+    assert whole not in resp.text
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.searched"))
+    neither = post(client, "/console/leads/search", csrf)
+    assert neither.status_code == 422 and "二选一" in neither.text

@@ -188,6 +188,12 @@ def test_console_center_and_town_rounds_reach_the_residents_inbox(
     center.wait_for_selector("text=本次查看已记录")
     assert "****" not in center.inner_text("#pii")
     center.screenshot(path=screenshots / "lead_detail.png")
+    # Triage: take the lead (指派给我) and leave an internal note for colleagues.
+    center.click("#claim")
+    assert "已认领" in center.inner_text(".flashes")
+    center.fill("#note-text", "已电话联系本人，同意入户核实")
+    center.click("#add-note")
+    assert "已电话联系本人" in center.inner_text(".timeline")
     center.click("text=签发转办单")
     assert "前反馈" in center.inner_text("#due-date")
     center.select_option("#unit", "town:chengdong")

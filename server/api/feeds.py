@@ -199,6 +199,7 @@ def upload_batch(files: dict[str, Any], code: str) -> Any:
         pii=rt.pii,
         actor=current_actor(),
         now=now(),
+        storage=rt.storage,
     )
     view = batches.batch_view(db(), submitted.batch, pii=rt.pii)
     return (view, 202) if submitted.queued else view

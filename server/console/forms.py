@@ -14,7 +14,14 @@ from werkzeug.datastructures import MultiDict
 
 from server.errors import ValidationFailed
 from server.fields import Text
-from server.models import Channel, DispatchState, InformMethod, LeadStatus, UnitKind
+from server.models import (
+    Channel,
+    DismissalReason,
+    DispatchState,
+    InformMethod,
+    LeadStatus,
+    UnitKind,
+)
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
 
@@ -52,14 +59,19 @@ class QueueArgs(Schema):
     created_from = fields.Date()
     created_to = fields.Date()
     name = Text(50, min_len=1)
+    #: "me" (the caller) or "none" (nobody handles it yet): the API's handler / unassigned.
+    handler = fields.String(validate=validate.OneOf(["me", "none"]))
     cursor = Text(200)
 
 
 QUEUE_ARGS = QueueArgs()
 
 
-def queue_filter(args: dict[str, Any]) -> QueueFilter:
+def queue_filter(args: dict[str, Any], *, me: int | None = None) -> QueueFilter:
+    handler = args.get("handler")
     return QueueFilter(
+        handler_id=me if handler == "me" else None,
+        unassigned=True if handler == "none" else None,
         status=LeadStatus(args["status"]) if "status" in args else None,
         channel=Channel(args["channel"]) if "channel" in args else None,
         feed=args.get("feed"),
@@ -103,7 +115,7 @@ class BulkForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    action = fields.String(required=True, validate=validate.OneOf(["dispatch"]))
+    action = fields.String(required=True, validate=validate.OneOf(["dispatch", "claim", "dismiss"]))
     lead_ids = fields.List(
         fields.Integer(validate=validate.Range(min=1, max=2**53)),
         required=True,
@@ -112,6 +124,10 @@ class BulkForm(Schema):
     )
     unit = UnitField(load_default=None)
     instructions = Text(1000, multi_line=True, load_default="")
+    reason = fields.String(
+        load_default=None, validate=validate.OneOf([r.value for r in DismissalReason])
+    )
+    note = Text(500, load_default=None)
 
 
 class KeepApartForm(Schema):
@@ -248,6 +264,58 @@ class PapersForm(Schema):
         required=True,
         error_messages={"required": "请说明需要补充的材料"},
     )
+
+
+class DismissForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in DismissalReason]),
+        error_messages={"required": "请选择排除原因"},
+    )
+    note = Text(500, load_default=None)
+
+
+class TriageNoteForm(Schema):
+    """已纳入保障 / 重新打开: an optional word on why."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    note = Text(500, load_default=None)
+
+
+class AssignForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    #: Empty: take the handler away.
+    handler_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**53))
+
+
+class NoteForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    text = Text(
+        1000,
+        multi_line=True,
+        min_len=1,
+        required=True,
+        error_messages={"required": "请填写备注内容"},
+    )
+
+
+class SearchForm(Schema):
+    """A whole ID number or a phone number (the service says when both or neither are given)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id_number = Text(18, load_default=None)
+    phone = Text(20, load_default=None)
 
 
 class HouseholdListArgs(Schema):

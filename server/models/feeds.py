@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, enum_column, intpk, key_string
@@ -69,14 +69,17 @@ class FeedBatch(Base):
 
 
 class FeedBatchFile(Base):
-    """The uploaded bytes of a batch the worker still has to import (deleted once imported)."""
+    """Where the uploaded file of a batch the worker still has to import is kept: sealed
+    (`PersonalData.seal_bytes`) in the storage (server/storage), deleted with this row when the
+    batch ends, imported or failed (services/feeds/batches.py)."""
 
     __tablename__ = "feed_batch_files"
 
     batch_id: Mapped[int] = mapped_column(
         ForeignKey("feed_batches.id", ondelete="CASCADE"), primary_key=True
     )
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The storage key of the sealed bytes (`feed-batches/<stored at>-<batch>-<random>.sealed`).
+    storage_key: Mapped[str] = mapped_column(String(200))
 
 
 class FeedRejectedRow(Base):

@@ -41,10 +41,30 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     """Register a job handler. Handlers live in the service module that owns the work."""
 
     def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = fn
+        _HANDLERS[kind] = _measured(kind, fn)
         return fn
 
     return register
+
+
+def _measured(kind: str, fn: Handler) -> Handler:
+    """`fn`, counted and timed for the metrics (`e_rescue_jobs_total{kind, outcome}`)."""
+    import time
+
+    from server.metrics import JOB_SECONDS, JOBS
+
+    def run(ctx: JobContext, payload: dict[str, Any]) -> None:
+        start = time.perf_counter()
+        try:
+            fn(ctx, payload)
+        except Exception:
+            JOBS.labels(kind, "error").inc()
+            raise
+        finally:
+            JOB_SECONDS.labels(kind).observe(time.perf_counter() - start)
+        JOBS.labels(kind, "done").inc()
+
+    return run
 
 
 def registered_kinds() -> list[str]:

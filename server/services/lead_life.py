@@ -490,3 +490,15 @@ def _hit(lead: Lead, *, pii: PersonalData) -> dict[str, Any]:
         "created_at": lead.created_at,
         "closed_at": lead.closed_at,
     }
+
+
+def eligible_handlers(db: Session, lead: Lead) -> list[dict[str, Any]]:
+    """Who may handle `lead` (the picker of the console's 指派): active center staff, and the
+    active staff of the lead's own town, as `_require_eligible` checks."""
+    who = User.role == Role.CENTER_STAFF
+    if lead.town_id is not None:
+        who = who | ((User.role == Role.TOWN_STAFF) & (User.town_id == lead.town_id))
+    users = db.scalars(
+        select(User).where(User.is_active.is_(True), who).order_by(User.role, User.id)
+    )
+    return [{"id": u.id, "name": _user_name(db, u.id)} for u in users]

@@ -1,16 +1,21 @@
 """Delivering the outbox: every queued message reaches WeChat once, or ends with its reason.
 
-Each round claims a batch of due rows in a short transaction (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL, so several workers share the table; SQLite runs one worker), marks them SENDING with a
-lease, and commits. Each message is then sent outside any transaction, and its result written in
-another short transaction right away.
+Each round claims up to 100 due rows in one short transaction (one SELECT joined with the
+recipient's openid, `FOR UPDATE SKIP LOCKED` on PostgreSQL so several workers share the table,
+SQLite runs one worker; then one UPDATE gives them a lease), with Core statements, not ORM
+objects. The messages are then sent one after another outside any transaction, over a kept
+HTTP connection (server/wechat/transport.py), and each `sent` mark is one autocommit UPDATE on
+a connection kept for the whole run: a single round trip, committed before the next send.
 
-At-least-once window: if a worker dies after WeChat accepted a message and before that last
-commit (a few milliseconds, or up to the read timeout when WeChat answers slowly), the row is
-still SENDING; when its lease runs out another worker sends it again. WeChat's send API has no
-idempotency key, so that one message may arrive twice. Nothing else can duplicate a message: the
-dedup key makes each change enqueue once, and a claimed row is invisible to other workers until
-its lease expires.
+At-least-once window: one message per worker crash. A worker that dies after WeChat accepted
+a message and before its mark committed (one round trip, or up to the read timeout when WeChat
+answers slowly) leaves that one row SENDING; when its lease runs out another worker sends it
+again. It cannot leave two: the next send starts only after the mark committed, and a worker
+sends nothing concurrently (N sends in flight would make the window N messages; throughput
+comes from more worker processes instead). Marks of refusals and retries are outside the
+window (a refused message reached nobody). WeChat's send API has no idempotency key, so that
+one message may arrive twice. Nothing else can duplicate a message: the dedup key makes each
+change enqueue once, and a claimed row is invisible to other workers until its lease expires.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
+from server.metrics import OUTBOX
 from server.models import OutboxMessage, OutboxState, Subscription, SubscriptionStatus, User
 from server.services.notifications import template_for
 from server.wechat.interface import WeChatError, WeChatGateway
@@ -77,88 +83,149 @@ def deliver_due(
     *,
     config: Config,
     clock: Callable[[], datetime],
-    batch: int = 50,
+    batch: int = 100,
     max_rounds: int | None = None,
     rng: random.Random | None = None,
 ) -> DeliveryReport:
     """Send what is due until nothing is left (or `max_rounds` batches); returns the counts."""
     rng = rng or random.Random()
     report = DeliveryReport()
+    engine = _engine(session_factory)
     rounds = 0
-    while max_rounds is None or rounds < max_rounds:
-        rounds += 1
-        claimed = _claim(session_factory, config=config, now=clock(), batch=batch, report=report)
-        if not claimed:
-            break
-        for message in claimed:
-            _send(
-                session_factory,
-                gateway,
-                message,
-                config=config,
-                clock=clock,
-                rng=rng,
-                report=report,
-            )
+    # One connection in autocommit for every `sent` mark of this run: one round trip each.
+    with engine.connect() as marks:
+        marks.execution_options(isolation_level="AUTOCOMMIT")
+        while max_rounds is None or rounds < max_rounds:
+            rounds += 1
+            claimed = _claim(engine, config=config, now=clock(), batch=batch, report=report)
+            if not claimed:
+                break
+            for message in claimed:
+                _send(
+                    marks,
+                    session_factory,
+                    gateway,
+                    message,
+                    config=config,
+                    clock=clock,
+                    rng=rng,
+                    report=report,
+                )
+    _count(report)
     return report
 
 
+def _count(report: DeliveryReport) -> None:
+    for outcome in ("sent", "skipped", "failed", "retried"):
+        if value := getattr(report, outcome):
+            OUTBOX.labels(outcome).inc(value)
+
+
+def _engine(session_factory: sessionmaker[Session]) -> Engine:
+    bind = session_factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        return bind
+    with session_factory() as db:
+        return db.get_bind().engine  # type: ignore[union-attr]
+
+
+_OUT = OutboxMessage.__table__
+_USERS = User.__table__
+#: The claim: due rows with their recipient, locked (PostgreSQL; skipped if another worker
+#: holds them). SQLite ignores FOR UPDATE: one worker, and its writes are serialised anyway.
+_DUE_COLUMNS = (
+    _OUT.c.id,
+    _OUT.c.user_id,
+    _OUT.c.event,
+    _OUT.c.data,
+    _OUT.c.page,
+    _OUT.c.attempts,
+    _OUT.c.state,
+    _USERS.c.openid,
+)
+_MARK_SENT = (
+    update(_OUT)
+    .where(_OUT.c.id == bindparam("m_id"), _OUT.c.state == OutboxState.SENDING)
+    .values(state=OutboxState.SENT, sent_at=bindparam("m_at"), lease_until=None, last_error=None)
+)
+_SETTLE = (
+    update(_OUT)
+    .where(_OUT.c.id == bindparam("m_id"))
+    .values(state=bindparam("m_state"), last_error=bindparam("m_reason"), lease_until=None)
+)
+
+
 def _claim(
-    session_factory: sessionmaker[Session],
+    engine: Engine,
     *,
     config: Config,
     now: datetime,
     batch: int,
     report: DeliveryReport,
 ) -> list[_Claimed]:
-    """Take up to `batch` due rows; settle at once those that cannot be sent (no quota)."""
+    """Take up to `batch` due rows in one short transaction (one SELECT, one UPDATE for the
+    lease); settle at once those that cannot be sent (no WeChat identity, no quota)."""
+    due = or_(
+        (_OUT.c.state == OutboxState.PENDING) & (_OUT.c.next_attempt_at <= now),
+        # A worker died holding these: its lease ran out (the at-least-once window).
+        (_OUT.c.state == OutboxState.SENDING) & (_OUT.c.lease_until < now),
+    )
     claimed: list[_Claimed] = []
-    with session_factory() as db, db.begin():
-        due = or_(
-            (OutboxMessage.state == OutboxState.PENDING) & (OutboxMessage.next_attempt_at <= now),
-            # A worker died holding these: its lease ran out (the at-least-once window).
-            (OutboxMessage.state == OutboxState.SENDING) & (OutboxMessage.lease_until < now),
-        )
-        rows = db.scalars(
-            select(OutboxMessage)
+    settled: list[dict[str, Any]] = []
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(*_DUE_COLUMNS)
+            .join_from(_OUT, _USERS, _USERS.c.id == _OUT.c.user_id)
             .where(due)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .order_by(_OUT.c.next_attempt_at, _OUT.c.id)
             .limit(batch)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=_OUT)
         ).all()
         for row in rows:
             template = template_for(config, row.event)
-            openid = db.scalar(select(User.openid).where(User.id == row.user_id))
-            if not openid:
-                _settle(row, OutboxState.FAILED, "该用户没有微信身份", now=now)
+            if not row.openid:
+                settled.append(_settled(row.id, OutboxState.FAILED, "该用户没有微信身份"))
                 report.failed += 1
                 continue
             reclaimed = row.state is OutboxState.SENDING  # still holds its reservation
             if not (template.long_term or reclaimed) and not _reserve_quota(
-                db, row.user_id, template.template_id
+                conn, row.user_id, template.template_id
             ):
-                _settle(row, OutboxState.SKIPPED, "未订阅该消息", now=now)
+                settled.append(_settled(row.id, OutboxState.SKIPPED, "未订阅该消息"))
                 report.skipped += 1
                 continue
-            row.state = OutboxState.SENDING
-            row.lease_until = now + LEASE
-            row.attempts += 1
             claimed.append(
                 _Claimed(
                     id=row.id,
                     user_id=row.user_id,
-                    openid=openid,
+                    openid=row.openid,
                     template_id=template.template_id,
                     long_term=template.long_term,
                     data=dict(row.data),
                     page=row.page,
-                    attempts=row.attempts,
+                    attempts=row.attempts + 1,
+                )
+            )
+        if settled:
+            conn.execute(_SETTLE, settled)
+        if claimed:
+            conn.execute(
+                update(_OUT)
+                .where(_OUT.c.id.in_([m.id for m in claimed]))
+                .values(
+                    state=OutboxState.SENDING,
+                    lease_until=now + LEASE,
+                    attempts=_OUT.c.attempts + 1,
                 )
             )
     return claimed
 
 
-def _reserve_quota(db: Session, user_id: int, template_id: str) -> bool:
+def _settled(message_id: int, state: OutboxState, reason: str) -> dict[str, Any]:
+    return {"m_id": message_id, "m_state": state, "m_reason": reason}
+
+
+def _reserve_quota(db: Session | Connection, user_id: int, template_id: str) -> bool:
     """Take one send from the user's one-time acceptances; False when none is left.
 
     Taken when the row is claimed (so a batch cannot overspend it), given back when WeChat
@@ -194,6 +261,7 @@ def _settle(row: OutboxMessage, state: OutboxState, reason: str | None, *, now: 
 
 
 def _send(
+    marks: Connection,
     session_factory: sessionmaker[Session],
     gateway: WeChatGateway,
     message: _Claimed,
@@ -214,12 +282,8 @@ def _send(
     except WeChatError as exc:
         _record_failure(session_factory, message, exc, now=clock(), rng=rng, report=report)
         return
-    with session_factory() as db, db.begin():
-        db.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.state == OutboxState.SENDING)
-            .values(state=OutboxState.SENT, sent_at=clock(), lease_until=None, last_error=None)
-        )
+    # The at-least-once window is this statement's round trip: it commits before the next send.
+    marks.execute(_MARK_SENT, {"m_id": message.id, "m_at": clock()})
     report.sent += 1
 
 

@@ -6,7 +6,10 @@ import base64
 import os
 from dataclasses import dataclass, field
 
-from server.services.crypto import Aead, FieldCipher, KeyedHash, aead_for
+from server.services.crypto import Aead, FieldCipher, KeyConfigError, KeyedHash, aead_for
+
+#: The first bytes of a sealed file (format version 1).
+SEALED_MAGIC = b"ERSEAL1\x00"
 
 
 @dataclass
@@ -40,6 +43,26 @@ class PersonalData:
 
     def open(self, token: str | None) -> str | None:
         return None if token is None else self.cipher.decrypt(token)
+
+    def seal_bytes(self, data: bytes) -> bytes:
+        """A whole file sealed like a field (department uploads at rest): `SEALED_MAGIC`, the
+        kid's length and the kid, then nonce | ciphertext | tag, the kid as associated data."""
+        kid = self._kid.encode()
+        nonce = os.urandom(12)
+        return SEALED_MAGIC + bytes([len(kid)]) + kid + nonce + self._aead.encrypt(nonce, data, kid)
+
+    def open_bytes(self, blob: bytes) -> bytes:
+        """The file `seal_bytes` sealed, under whichever configured key sealed it."""
+        if not blob.startswith(SEALED_MAGIC):
+            raise ValueError("not a sealed file")
+        at = len(SEALED_MAGIC)
+        size = blob[at]
+        kid = blob[at + 1 : at + 1 + size]
+        key = dict(self.cipher.keys).get(kid.decode())
+        if key is None:
+            raise KeyConfigError(f"no key {kid.decode()!r} configured to open this file")
+        body = blob[at + 1 + size :]
+        return aead_for(kid.decode(), key).decrypt(body[:12], body[12:], kid)
 
     def hash(self, normalised_value: str) -> str:
         """Keyed hash for exact-match lookups and joins (ID numbers, phones): HMAC-SHA256 (or

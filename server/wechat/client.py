@@ -5,6 +5,7 @@ Differences from a stock `WeChatClient`:
   (the fake server in development and tests);
 - `auto_retry=False` (its retry recurses without bound) and a `(connect, read)` timeout on every
   request, including the token fetch (wechatpy's own token fetch has none);
+- its HTTP goes through `KeepAliveSession` (one kept connection per thread, not requests);
 - the access token comes from a `TokenStore` shared by all processes and is fetched with
   `POST cgi-bin/stable_token`, WeChat's recommended endpoint.
 """
@@ -21,6 +22,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from server.config import Config
 from server.wechat.tokens import FetchedToken, TokenStore
+from server.wechat.transport import KeepAliveSession
 
 WECHAT_BASE = "https://api.weixin.qq.com/"
 
@@ -33,6 +35,8 @@ class BoshanWeChatClient(WeChatClient):
             timeout=(config.wechat_timeout_connect, config.wechat_timeout_read),
             auto_retry=False,
         )
+        # Keep-alive connections without requests' per-call overhead (server/wechat/transport.py).
+        self._http = KeepAliveSession()
         self.token_store = token_store
         self.api_base = config.wechat_api_base.rstrip("/") + "/"
         # Instance attributes: other clients in the process keep their own bases.

@@ -48,6 +48,7 @@ import hashlib
 import io
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -519,14 +520,54 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class _KeepAliveHandler(_QuietHandler):
+    """HTTP/1.1 keep-alive, as api.weixin.qq.com offers: werkzeug's own handler closes every
+    connection (it cannot drain a body the app left unread), so this one reads each request's
+    body (`Content-Length`) before the app runs and keeps the connection for the next request.
+    A chunked body, or a client asking for `Connection: close`, still closes it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in separate writes: without this, Nagle's algorithm holds the
+        # body until the client's delayed ACK (40 ms) on a kept connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Transfer-Encoding"):
+            self._keep = False
+            return super().run_wsgi()
+        length = int(self.headers.get("Content-Length") or 0)
+        self._keep = self.headers.get("Connection", "").lower() != "close"
+        real, self.rfile = self.rfile, io.BytesIO(self.rfile.read(length) if length else b"")
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = real
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and self._keep:
+            return  # werkzeug always says close; this handler keeps the connection
+        super().send_header(keyword, value)
+
+
 class FakeWeChatServer:
     """The fake on 127.0.0.1 in a background thread; port 0 picks a free port."""
 
     def __init__(
-        self, port: int = 0, host: str = "127.0.0.1", *, quiet: bool = True, **app_options: Any
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        quiet: bool = True,
+        keep_alive: bool = True,
+        **app_options: Any,
     ) -> None:
         self.app = create_fake_wechat_app(**app_options)
-        self._handler = _QuietHandler if quiet else WSGIRequestHandler
+        self._handler: type[WSGIRequestHandler] = (
+            _KeepAliveHandler if keep_alive else _QuietHandler if quiet else WSGIRequestHandler
+        )
         self.state: FakeWeChatState = self.app.extensions["fake_wechat"]
         self._host = host
         self._port = port

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
 from server.config import Config
+from server.metrics import WECHAT_CALLS, count_wechat_error
 from server.wechat.client import BoshanWeChatClient
 from server.wechat.errors import TOKEN_ERRCODES, WeChatError
 from server.wechat.interface import LoginSession, WeChatGateway
@@ -121,7 +122,17 @@ class WechatpyGateway:
 
 
 def _translated(path: str, request: Callable[[], T]) -> T:
-    """Run `request`, turning wechatpy's and requests' exceptions into WeChatError."""
+    """Run `request`, turning wechatpy's and requests' exceptions into WeChatError (each
+    counted by its errcode in the metrics)."""
+    WECHAT_CALLS.labels(path).inc()
+    try:
+        return _raising(path, request)
+    except WeChatError as exc:
+        count_wechat_error(path, exc.errcode)
+        raise
+
+
+def _raising(path: str, request: Callable[[], T]) -> T:
     try:
         return request()
     except WeChatClientException as exc:

@@ -44,4 +44,5 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     informing,
     leads,
     supervision,
+    triage,
 )

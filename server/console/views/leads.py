@@ -15,8 +15,8 @@ from server.console.format import LEAD_STATUS_LABELS
 from server.console.security import page, safe_next
 from server.console.views import blp
 from server.errors import NotFound, ValidationFailed
-from server.models import Role
-from server.services import applications, areas, dispatches, leads, queue_export
+from server.models import DismissalReason, Role
+from server.services import applications, areas, dispatches, lead_life, leads, queue_export
 from server.services.leads import CATEGORIES
 from server.services.reports import CHANNEL_LABELS
 from server.services.workdays import WorkCalendar
@@ -43,8 +43,8 @@ def read_only(view: Any) -> Any:
 def queue() -> Any:
     """Most urgent first; filters as `GET /api/v1/leads`; 20 a page with a keyset cursor."""
     args = forms.parse(forms.QUEUE_ARGS, request.args)
-    filters = forms.queue_filter(args)
     who = actor()
+    filters = forms.queue_filter(args, me=who.user_id)
     result = leads.list_queue(
         connection(), actor=who, filters=filters, cursor=args.get("cursor"), limit=20
     )
@@ -73,6 +73,7 @@ def queue() -> Any:
         category_choices=present.choices(CATEGORIES, args.get("category")),
         town_choices=present.choices({t.code: t.name for t in all_towns}, args.get("town")),
         units=_units(all_towns) if who.role in HANDLERS else [],
+        dismissal_reasons=lead_life.DISMISSAL_LABELS,
         **context,
     )
 
@@ -83,7 +84,7 @@ def export_queue() -> Response:
     """The filtered queue as a workbook, masked; the export is audited."""
     args = forms.parse(forms.QUEUE_ARGS, request.args)
     content, filename, _rows = queue_export.export_queue(
-        db(), actor=actor(), filters=forms.queue_filter(args), now=now()
+        db(), actor=actor(), filters=forms.queue_filter(args, me=actor().user_id), now=now()
     )
     response = Response(content, mimetype=_XLSX)
     response.headers["Content-Disposition"] = (
@@ -116,6 +117,23 @@ def bulk() -> Any:
                 now=now(),
             )
         flash(f"已将{len(ids)}条线索转办", "success")
+    elif body["action"] == "claim":
+        for lead_id in ids:
+            lead_life.claim_lead(db(), lead_id, actor=actor(), now=now())
+        flash(f"已认领{len(ids)}条线索", "success")
+    elif body["action"] == "dismiss":
+        if body["reason"] is None:
+            raise ValidationFailed("请选择排除原因", errors={"reason": ["请选择排除原因"]})
+        for lead_id in ids:
+            lead_life.dismiss_lead(
+                db(),
+                lead_id,
+                reason=DismissalReason(body["reason"]),
+                note=body["note"],
+                actor=actor(),
+                now=now(),
+            )
+        flash(f"已排除{len(ids)}条线索", "success")
     return redirect(safe_next(request.form.get("back") or url_for("console.queue")), code=303)
 
 
@@ -145,7 +163,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
     who = actor()
     session = db()
     found = leads.access_lead_by_id(session, lead_id, actor=who)
-    view = leads.lead_view(session, found, pii=runtime().pii)
+    view = lead_life.full_view(session, found, pii=runtime().pii, actor=who)
     calendar = WorkCalendar.load(session)
     today = now().date()
     slips = []
@@ -170,6 +188,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         else []
     )
     can_issue = who.role in HANDLERS and found.status in dispatches.ISSUABLE_LEAD_STATES
+    can_triage = who.role in lead_life.TRIAGERS
     return {
         "lead": view,
         "slips": slips,
@@ -178,6 +197,15 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         "can_issue": can_issue,
         "can_merge": who.role in HANDLERS,
         "can_reveal": who.role is Role.CENTER_STAFF,
+        "can_triage": can_triage and found.status in lead_life.TRIAGE_FROM,
+        "can_assign": can_triage and found.is_open,
+        "can_reopen": can_triage
+        and view["reopen_until"] is not None
+        and now() <= view["reopen_until"],
+        "can_note": who.role in lead_life.NOTE_WRITERS,
+        "handlers": lead_life.eligible_handlers(session, found) if can_triage else [],
+        "dismissal_reasons": lead_life.DISMISSAL_LABELS,
+        "my_id": who.user_id,
         "revealed": revealed,
         "timeline": _timeline(view, slips, apps),
     }
@@ -219,6 +247,8 @@ def _timeline(
     for a in apps:
         for step in a["timeline"]:
             events.append({"at": step["at"], "kind": "application", "item": step, "app": a})
+    for step in view["timeline"]:
+        events.append({"at": step["at"], "kind": "life", "item": step})
     events.sort(key=lambda ev: ev["at"])
     return events
 

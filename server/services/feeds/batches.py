@@ -1,5 +1,10 @@
 """Batches: a department uploads a file; small files are imported at once, large ones by the
 worker (`feeds.import_batch` job) with progress; the CLI imports a file from disk the same way.
+
+A queued file waits sealed (`PersonalData.seal_bytes`, the field cipher) in the storage, never in
+clear and never in the database, and is deleted when its batch ends, imported or failed; what
+is kept afterwards is the batch's counters and its rejected rows (sealed, for errors.xlsx) for
+`REJECTED_KEEP_DAYS`. `purge_files` removes whatever an interrupted run left behind.
 """
 
 from __future__ import annotations
@@ -8,9 +13,11 @@ import hashlib
 import io
 import json
 import logging
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +25,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.errors import DomainError, NotFound
+from server.metrics import count_feed_batch
 from server.models import (
     BatchStatus,
     Channel,
@@ -25,6 +33,8 @@ from server.models import (
     FeedBatch,
     FeedBatchFile,
     FeedRejectedRow,
+    Job,
+    JobStatus,
     Lead,
     Role,
 )
@@ -38,6 +48,7 @@ from server.services.feeds.registry import FEEDS, Feed
 from server.services.feeds.settings import access_feed, department_code, effective_feed
 from server.services.pii import PersonalData
 from server.services.workdays import WorkCalendar
+from server.storage import ObjectMissing, Storage
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,13 @@ NAME_KEY_CHUNK = 5000
 #: Rejected rows listed in a batch's JSON answer; errors.xlsx has all that were kept.
 REJECTED_IN_ANSWER = 200
 BROKEN = "导入过程中出错，请稍后重新上传；如仍失败请联系区社会救助综合服务中心"
+#: Sealed files waiting for the worker are kept under this storage prefix.
+FILES_PREFIX = "feed-batches/"
+_FILE_KEY = re.compile(r"^feed-batches/(\d+)-(\d+)-[0-9a-f]+\.sealed$")
+#: A stored file no batch names (its upload never committed) is removed once this old.
+ORPHAN_AFTER = timedelta(hours=1)
+#: Rejected rows (sealed) stay this long after their batch ended, for errors.xlsx.
+REJECTED_KEEP_DAYS = 30
 
 
 @dataclass
@@ -68,11 +86,12 @@ def submit_batch(
     pii: PersonalData,
     actor: Actor,
     now: datetime,
+    storage: Storage | None = None,
     inline_max_bytes: int | None = None,
 ) -> Submitted:
     """Accept a department's file. The whole file is refused (422) when it is empty, not a
     spreadsheet or has no recognisable header; otherwise small files are imported now and large
-    ones are queued for the worker (the caller answers 202)."""
+    ones are sealed into `storage` and queued for the worker (the caller answers 202)."""
     access_feed(db, code, actor=actor, upload=True)
     feed = effective_feed(db, code)
     limit = INLINE_MAX_BYTES if inline_max_bytes is None else inline_max_bytes
@@ -93,7 +112,9 @@ def submit_batch(
         fill_name_keys(db, checkpoint=None)
         return Submitted(batch, queued=False)
     batch.rows_total = table.rows_total
-    db.add(FeedBatchFile(batch_id=batch.id, content=content))
+    if storage is None:
+        raise RuntimeError("a file imported by the worker needs the storage to wait in")
+    _store_file(db, batch, content, pii=pii, storage=storage, now=now)
     jobs.enqueue(
         db,
         kind=JOB_KIND,
@@ -104,6 +125,37 @@ def submit_batch(
     )
     db.flush()
     return Submitted(batch, queued=True)
+
+
+def _store_file(
+    db: Session, batch: FeedBatch, content: bytes, *, pii: PersonalData, storage: Storage,
+    now: datetime,
+) -> None:
+    """Seal the file into the storage and name it on the batch. The key starts with the time so
+    that `purge_files` can tell an upload whose transaction never committed from one in flight."""
+    key = f"{FILES_PREFIX}{int(now.timestamp())}-{batch.id}-{secrets.token_hex(8)}.sealed"
+    storage.put(key, pii.seal_bytes(content))
+    db.add(FeedBatchFile(batch_id=batch.id, storage_key=key))
+
+
+def _read_file(db: Session, batch_id: int, *, pii: PersonalData, storage: Storage) -> bytes | None:
+    stored = db.get(FeedBatchFile, batch_id)
+    if stored is None:
+        return None
+    try:
+        return pii.open_bytes(storage.get(stored.storage_key))
+    except ObjectMissing:
+        return None
+
+
+def discard_file(db: Session, batch_id: int, *, storage: Storage) -> None:
+    """Delete a batch's stored file and its row (the batch ended, either way)."""
+    stored = db.get(FeedBatchFile, batch_id)
+    if stored is None:
+        return
+    storage.delete(stored.storage_key)
+    db.delete(stored)
+    db.flush()
 
 
 def _new_batch(
@@ -162,6 +214,7 @@ def _import(
     batch.result = importer.run(table)
     batch.status, batch.finished_at = BatchStatus.DONE, now
     db.flush()
+    count_feed_batch(feed.code, BatchStatus.DONE.value, batch.result)
 
 
 def import_stored_batch(
@@ -169,6 +222,7 @@ def import_stored_batch(
     batch_id: int,
     *,
     pii: PersonalData,
+    storage: Storage,
     now: datetime,
     checkpoint: Callable[[FeedBatch], None],
 ) -> FeedBatch:
@@ -177,43 +231,47 @@ def import_stored_batch(
     `checkpoint` (the caller's commit) runs after each chunk so progress shows and memory stays
     bounded. A file refused as a whole, or an import that breaks, leaves the batch FAILED with
     the reason; repeating an import is harmless (evidence and ledger keys make it idempotent).
+    The stored file is deleted when the batch ends, either way.
     """
     batch = db.get(FeedBatch, batch_id)
     if batch is None or batch.status is BatchStatus.DONE:
         raise NotFound("未找到待导入的批次", code="batch_not_found")
-    stored = db.get(FeedBatchFile, batch_id)
-    if stored is None:
+    content = _read_file(db, batch_id, pii=pii, storage=storage)
+    if content is None:
+        discard_file(db, batch_id, storage=storage)
         return _fail(batch, "file_missing", "上传的文件已不在，请重新上传", now=now)
     feed = effective_feed(db, batch.feed_code)
     try:
-        table = open_table(stored.content, batch.filename, feed)
+        table = open_table(content, batch.filename, feed)
     except DomainError as exc:
+        discard_file(db, batch_id, storage=storage)
         return _fail(batch, exc.code, exc.message, now=now)
-    # The reader holds its own copy of the workbook: the stored bytes need not stay in memory
+    # The reader holds its own copy of the workbook: the opened bytes need not stay in memory
     # for the whole import.
-    db.expunge(stored)
-    del stored
+    del content
     db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
     _import(db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint)
-    db.execute(delete(FeedBatchFile).where(FeedBatchFile.batch_id == batch.id))
-    db.flush()
+    discard_file(db, batch_id, storage=storage)
     return batch
 
 
 def _fail(batch: FeedBatch, code: str, message: str, *, now: datetime) -> FeedBatch:
     batch.status, batch.finished_at = BatchStatus.FAILED, now
     batch.failure_code, batch.failure = code[:40], message[:500]
+    count_feed_batch(batch.feed_code, BatchStatus.FAILED.value, {})
     return batch
 
 
 @jobs.handler(JOB_KIND)
 def _import_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
     batch_id = int(payload["batch_id"])
+    storage: Storage = ctx.deps["storage"]
     try:
         import_stored_batch(
             ctx.db,
             batch_id,
             pii=ctx.deps["pii"],
+            storage=storage,
             now=ctx.now,
             checkpoint=lambda _b: ctx.db.commit(),
         )
@@ -224,6 +282,53 @@ def _import_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
         batch = ctx.db.get(FeedBatch, batch_id)
         if batch is not None and batch.status is not BatchStatus.DONE:
             _fail(batch, "import_broke", BROKEN, now=ctx.now)
+            discard_file(ctx.db, batch_id, storage=storage)
+    ctx.db.commit()
+    try:
+        purge_files(ctx.db, storage=storage, now=ctx.now)
+    except Exception:  # the import stands; what is left is purged next time
+        log.exception("purging feed files after batch %s failed", batch_id)
+        ctx.db.rollback()
+
+
+def purge_files(db: Session, *, storage: Storage, now: datetime) -> dict[str, int]:
+    """Remove what nothing needs any more (run after each queued import, and by
+    `e-rescue feeds purge` from cron): the stored file of every batch that has ended (imported,
+    failed, or whose job gave up), stored files no batch names once `ORPHAN_AFTER` old, and
+    rejected rows `REJECTED_KEEP_DAYS` after their batch ended. Only flushes."""
+    gave_up = select(Job.payload).where(Job.kind == JOB_KIND, Job.status == JobStatus.FAILED)
+    abandoned = {
+        int(p["batch_id"]) for p in db.scalars(gave_up) if isinstance(p, dict) and "batch_id" in p
+    }
+    files = db.execute(
+        select(FeedBatchFile.batch_id, FeedBatch.status).join(
+            FeedBatch, FeedBatch.id == FeedBatchFile.batch_id
+        )
+    ).all()
+    ended = 0
+    for batch_id, status in files:
+        if status in (BatchStatus.DONE, BatchStatus.FAILED) or batch_id in abandoned:
+            batch = db.get(FeedBatch, batch_id)
+            if batch is not None and batch.status not in (BatchStatus.DONE, BatchStatus.FAILED):
+                _fail(batch, "import_broke", BROKEN, now=now)
+            discard_file(db, batch_id, storage=storage)
+            ended += 1
+    named = set(db.scalars(select(FeedBatchFile.storage_key)))
+    orphans = 0
+    for key in list(storage.keys(FILES_PREFIX)):
+        match = _FILE_KEY.match(key)
+        stored_at = int(match.group(1)) if match else 0
+        if key not in named and now.timestamp() - stored_at > ORPHAN_AFTER.total_seconds():
+            storage.delete(key)
+            orphans += 1
+    old = select(FeedBatch.id).where(
+        FeedBatch.finished_at < now - timedelta(days=REJECTED_KEEP_DAYS)
+    )
+    rejected = db.execute(
+        delete(FeedRejectedRow).where(FeedRejectedRow.batch_id.in_(old))
+    ).rowcount
+    db.flush()
+    return {"files": ended, "orphans": orphans, "rejected_rows": rejected or 0}
 
 
 def import_file(
