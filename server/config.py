@@ -15,6 +15,7 @@ from typing import Any
 
 #: Values that only ever appear in development; production refuses them.
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+DEV_CALLBACK_TOKEN = "fake-callback-token"
 DEV_LINK_BASE = "https://e-rescue.example.invalid/mp/"
 DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-only-field-key-32-bytes-long").decode()
 FAKE_WECHAT_MARKERS = ("127.0.0.1", "localhost", "::1")
@@ -51,7 +52,7 @@ class Config:
     wechat_api_base: str = "http://127.0.0.1:5100/"
     wechat_timeout_connect: float = 3.0
     wechat_timeout_read: float = 10.0
-    wechat_callback_token: str = "fake-callback-token"
+    wechat_callback_token: str = DEV_CALLBACK_TOKEN
     wechat_callback_aes_key: str = ""
     redis_url: str = ""
     #: Subscribe-message template ids, one per event (see services/notifications.py for fields).
@@ -158,6 +159,11 @@ class Config:
             problems.append(
                 "MINIPROGRAM_LINK_BASE 须为在微信后台登记的 https 地址 "
                 "(the district's https link prefix for plain QR codes)"
+            )
+        if not self.wechat_callback_token or self.wechat_callback_token == DEV_CALLBACK_TOKEN:
+            problems.append(
+                "WECHAT_CALLBACK_TOKEN 未设置或仍为开发默认值 (the callback token WeChat signs "
+                "pushes with is missing or default)"
             )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 为 SQLite; production needs PostgreSQL")

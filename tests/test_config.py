@@ -12,6 +12,7 @@ SAFE = {
     "SECRET_KEY": "s" * 40,
     "FIELD_ENCRYPTION_KEY": "k1:" + "QUJD" * 10 + "QUJDRA==",
     "WECHAT_SECRET": "real-secret",
+    "WECHAT_CALLBACK_TOKEN": "district-callback-token-2026",
     "WECHAT_API_BASE": "https://api.weixin.qq.com/",
     "MINIPROGRAM_LINK_BASE": "https://jiuzhu.example.cn/mp/",
 }
@@ -30,6 +31,8 @@ def test_production_with_safe_settings_starts():
         ("DATABASE_URL", "sqlite:///x.db", "DATABASE_URL"),
         ("MINIPROGRAM_LINK_BASE", "http://jiuzhu.example.cn/mp/", "MINIPROGRAM_LINK_BASE"),
         ("MINIPROGRAM_LINK_BASE", "", "MINIPROGRAM_LINK_BASE"),
+        ("WECHAT_CALLBACK_TOKEN", "fake-callback-token", "WECHAT_CALLBACK_TOKEN"),
+        ("WECHAT_CALLBACK_TOKEN", "", "WECHAT_CALLBACK_TOKEN"),
     ],
 )
 def test_production_refuses_unsafe_settings_and_names_them(name, value, named):

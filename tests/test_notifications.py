@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from datetime import date, datetime
 
 import pytest
@@ -25,6 +26,7 @@ from tests.test_applications import (
     photo_id,
     village,
 )
+from tests.test_dispatches import at_time  # noqa: F401  (fixture)
 
 # --- field rules -----------------------------------------------------------------------------
 
@@ -236,6 +238,11 @@ def _signature(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
+def _ts() -> str:
+    """Now, as WeChat stamps a push (pushes older than 5 minutes are refused)."""
+    return str(int(clock.now().timestamp()))
+
+
 def _popup_xml(openid: str, template_id: str, status: str) -> str:
     return (
         f"<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName>"
@@ -255,9 +262,10 @@ def test_the_callback_url_check_echoes_only_when_signed(client):
 
 
 def test_a_signed_popup_event_records_the_acceptance(client, alice, db):
-    sig = _signature(TOKEN, "1764300000", "n2")
+    ts = _ts()
+    sig = _signature(TOKEN, ts, "n2")
     resp = client.post(
-        f"/wechat/callback?signature={sig}&timestamp=1764300000&nonce=n2",
+        f"/wechat/callback?signature={sig}&timestamp={ts}&nonce=n2",
         data=_popup_xml(db.get(User, alice.user_id).openid, "tmpl-application-result", "accept"),
         content_type="text/xml",
     )
@@ -296,14 +304,16 @@ def test_a_safe_mode_json_change_event_is_decrypted_and_applied(client, alice, d
             "List": [{"TemplateId": "tmpl-application-result", "SubscribeStatusString": "reject"}],
         }
     )
-    envelope = crypto.encrypt_message(payload, "n3", "1764300000")
+    ts = _ts()
+    envelope = crypto.encrypt_message(payload, "n3", ts)
     encrypted = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-    msg_sig = _signature(TOKEN, "1764300000", "n3", encrypted)
+    msg_sig = _signature(TOKEN, ts, "n3", encrypted)
+    sig = _signature(TOKEN, ts, "n3")
     app.extensions["e_rescue"].config = config.with_overrides(wechat_callback_aes_key=AES_KEY)
     try:
         resp = client.post(
-            f"/wechat/callback?encrypt_type=aes&msg_signature={msg_sig}"
-            "&timestamp=1764300000&nonce=n3",
+            f"/wechat/callback?encrypt_type=aes&msg_signature={msg_sig}&signature={sig}"
+            f"&timestamp={ts}&nonce=n3",
             data=json.dumps({"ToUserName": "gh_x", "Encrypt": encrypted}),
             content_type="application/json",
         )
@@ -316,11 +326,67 @@ def test_a_safe_mode_json_change_event_is_decrypted_and_applied(client, alice, d
 
 
 def test_a_push_about_an_unknown_user_is_accepted_and_ignored(client, db):
-    sig = _signature(TOKEN, "1764300000", "n4")
+    ts = _ts()
+    sig = _signature(TOKEN, ts, "n4")
     resp = client.post(
-        f"/wechat/callback?signature={sig}&timestamp=1764300000&nonce=n4",
+        f"/wechat/callback?signature={sig}&timestamp={ts}&nonce=n4",
         data=_popup_xml(fake_openid("nobody"), "tmpl-application-result", "accept"),
         content_type="text/xml",
     )
     assert resp.status_code == 200
     assert db.scalar(select(User.id)) is None
+
+
+def _push(client, body: bytes | str, *, ts: str | None = None, nonce: str = "n5", sig=None):
+    ts = ts or _ts()
+    sig = sig or _signature(TOKEN, ts, nonce)
+    return client.post(
+        f"/wechat/callback?signature={sig}&timestamp={ts}&nonce={nonce}",
+        data=body,
+        content_type="text/xml",
+    )
+
+
+def test_an_unsigned_push_of_1_4_mb_nested_xml_is_refused_without_parsing(client):
+    body = "<xml>" + "<a>" * 200_000 + "</a>" * 200_000 + "</xml>"
+    assert len(body) > 1_400_000
+    started = time.perf_counter()
+    resp = _push(client, body, sig="forged")
+    assert resp.status_code == 403 and resp.get_json()["code"] == "bad_signature"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_signed_push_larger_than_64_kb_is_refused(client):
+    body = "<xml>" + "<a>" * 20_000 + "</a>" * 20_000 + "</xml>"
+    resp = _push(client, body)
+    assert resp.status_code == 413 and resp.get_json()["code"] == "push_too_large"
+
+
+@pytest.mark.parametrize("offset", [-301, 301], ids=["too-old", "from-the-future"])
+def test_a_push_stamped_more_than_5_minutes_away_is_refused(client, alice, db, offset):
+    ts = str(int(_ts()) + offset)
+    body = _popup_xml(db.get(User, alice.user_id).openid, "tmpl-application-result", "accept")
+    resp = _push(client, body, ts=ts)
+    assert resp.status_code == 403 and resp.get_json()["code"] == "push_stale"
+    assert db.scalar(select(Subscription)) is None
+
+
+def test_a_replayed_push_is_refused_and_changes_nothing_more(client, alice, db):
+    ts = _ts()
+    body = _popup_xml(db.get(User, alice.user_id).openid, "tmpl-application-result", "accept")
+    assert _push(client, body, ts=ts, nonce="once").status_code == 200
+    again = _push(client, body, ts=ts, nonce="once")
+    assert again.status_code == 403 and again.get_json()["code"] == "push_replayed"
+    db.expire_all()
+    assert db.scalar(select(Subscription)).quota == 1
+
+
+def test_nonces_past_the_window_are_forgotten(client, db, at_time):  # noqa: F811
+    from server.models import WeChatPushNonce
+
+    at_time(2026, 12, 3, 9, 0)
+    assert _push(client, "<xml><Event>x</Event></xml>", nonce="old").status_code == 200
+    at_time(2026, 12, 3, 9, 11)
+    assert _push(client, "<xml><Event>x</Event></xml>", nonce="new").status_code == 200
+    db.expire_all()
+    assert list(db.scalars(select(WeChatPushNonce.nonce))) == ["new"]

@@ -204,6 +204,86 @@ def test_decompression_bomb_is_refused_before_decoding(client, resident_login, w
     assert error_code(resp) == "photo_too_many_pixels"
 
 
+def test_a_png_too_large_once_decoded_is_refused_before_decoding(client, resident_login):
+    """7000×7000 RGBA is under 50 megapixels but 196 MB decoded (pixels × bands)."""
+    resp = upload(client, resident_login(), png_claiming(7000, 7000), "big.png", "image/png")
+    assert resp.status_code == 422
+    assert error_code(resp) == "photo_too_large_decoded" and "64 MB" in resp.get_json()["message"]
+
+
+def test_a_large_jpeg_is_bounded_by_its_reduced_scale_decode(client, resident_login):
+    """A JPEG is decoded at 1/2–1/8 scale (draft): 6000×4500 RGB costs ≈ 20 MB, accepted."""
+    resp = upload(client, resident_login(), make_jpeg(size=(6000, 4500)))
+    assert resp.status_code == 201, resp.get_json()
+
+
+def test_a_multi_picture_jpeg_is_accepted_as_its_first_picture(client, resident_login, runtime, db):
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (640, 480), (220, 20, 20)), Image.new("RGB", (640, 480))
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    resp = upload(client, resident_login(), out.getvalue())
+    assert resp.status_code == 201, resp.get_json()
+    r, g, b = stored(runtime, resp.get_json()["id"], db).convert("RGB").getpixel((320, 240))
+    assert r > 180 and g < 60 and b < 60
+
+
+def test_while_every_decode_turn_is_taken_an_upload_is_answered_503(
+    client, resident_login, monkeypatch
+):
+    from server.services import photos
+
+    monkeypatch.setattr(photos, "DECODE_WAIT_SECONDS", 0.05)
+    login = resident_login()
+    taken = [photos._DECODES.acquire(timeout=1) for _ in range(photos.MAX_CONCURRENT_DECODES)]
+    try:
+        assert all(taken)
+        resp = upload(client, login, make_jpeg())
+        assert resp.status_code == 503
+        body = resp.get_json()
+        assert body["code"] == "photos_busy" and body["message"] == "正在处理的照片较多，请稍后重试"
+    finally:
+        for _ in taken:
+            photos._DECODES.release()
+    assert upload(client, login, make_jpeg()).status_code == 201
+
+
+def test_no_more_than_two_photos_are_decoded_at_once(resident_login, app, monkeypatch):
+    """Eight uploads at once: the others wait their turn, none is refused."""
+    import threading
+    import time
+
+    from server.services import photos
+
+    running, peak, lock = [0], [0], threading.Lock()
+    real = photos._process
+
+    def counted(content):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)
+            return real(content)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(photos, "_process", counted)
+    login = resident_login()
+    codes: list[int] = []
+
+    def send(i: int) -> None:
+        with app.test_client() as own:
+            codes.append(upload(own, login, make_jpeg(color=(i * 20, 80, 40))).status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [201] * 8 and peak[0] == photos.MAX_CONCURRENT_DECODES
+
+
 def test_file_over_the_size_limit_is_413(client, resident_login, runtime):
     content = make_jpeg() + b"\0" * runtime.config.max_upload_bytes
     resp = upload(client, resident_login(), content)

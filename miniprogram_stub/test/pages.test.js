@@ -265,12 +265,50 @@ describe('the pages against the real backend', { skip }, () => {
     const privacy = await ready(who.open('pages/privacy/privacy'));
     ['我们收集什么', '为什么收集', '谁能看到', '保存多久', '查看和删除'].forEach((h) => assert.match(mp.text(privacy), new RegExp(h)));
     await mp.tap(me, '.my-data');
-    await mp.until(() => me.data.myData || who.wx.shown.some((s) => s.kind === 'modal'), { what: 'my data', page: me });
+    assert.equal(who.wx.lastNavigation().url, '/pages/mydata/mydata');
+    const mine = await ready(who.open('pages/mydata/mydata'));
+    assert.match(mp.text(mine), /我提交的申请（0）/);
+    // 注销账号 asks first: declining sends nothing.
+    const asked = () => who.wx.calls.filter((c) => c.method === 'POST' && /deletion-request$/.test(c.url)).length;
+    who.wx.nextModalAnswer = false;
     await mp.tap(me, '.delete-account');
-    await mp.until(() => me.data.deletionRequested || who.wx.shown.filter((s) => s.kind === 'modal').length >= 2, { what: 'deletion', page: me });
+    await mp.until(() => who.wx.shown.some((s) => s.kind === 'modal' && s.title === '注销账号'), { what: 'the confirmation', page: me });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(asked(), 0);
+    assert.equal(me.data.deletionRequested, false);
+    await mp.tap(me, '.delete-account');
+    await mp.until(() => me.data.deletionRequested, { what: 'deletion requested', page: me });
+    assert.equal(asked(), 1);
+    assert.match(mp.text(me), /注销申请已提交/);
+    const again = await ready(who.open('pages/mydata/mydata'));
+    assert.match(mp.text(again), /注销申请办理中/);
     await mp.tap(me, '.logout');
     await mp.until(() => who.wx.lastNavigation() && who.wx.lastNavigation().how === 'reLaunch', { what: 'logout' });
     assert.equal(who.wx.storage.has('e_rescue_token'), false);
+  });
+
+  test('我的数据 shows my application whole; the center closes my account and I am logged out', async () => {
+    const who = person('gus');
+    await ready(who.open('pages/me/me'));
+    await fileOne(who.app.api);
+    const mine = await ready(who.open('pages/mydata/mydata'));
+    assert.equal(mine.data.applications.length, 1);
+    assert.match(mine.data.applications[0].idNumber, /^37030419720701\d{3}[\dX]$/, 'whole, not masked');
+    assert.equal(mp.all(mine, '.lead').length, 1);
+    const me = await ready(who.open('pages/me/me'));
+    await mp.tap(me, '.delete-account');
+    await mp.until(() => me.data.deletionRequested, { what: 'deletion requested', page: me });
+
+    backend.run(['create-staff', '--username', 'center-del', '--password', 'long-enough-pass-1', '--role', 'center_staff']);
+    const center = await staffApi('center-del');
+    const pending = await center.request('GET', '/api/v1/deletion-requests?status=pending');
+    const request = pending.find((r) => r.user_id === mine.data.account.id);
+    const done = await center.request('POST', '/api/v1/deletion-requests/' + request.id + '/decide', { outcome: 'completed' });
+    assert.equal(done.outcome.kept.length, 1, 'the application is kept under the retention duty');
+    // The old token is revoked: the next request logs in again as a new, empty account.
+    const after = await ready(who.open('pages/mydata/mydata'));
+    assert.equal(after.data.applications.length, 0);
+    assert.notEqual(after.data.account.id, mine.data.account.id);
   });
 
   test('home, policy per kind with its papers, service points and phones', async () => {

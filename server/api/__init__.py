@@ -29,6 +29,7 @@ def _blueprints() -> list:  # noqa: ANN202
         audit,
         auth,
         calendar,
+        data_rights,
         dispatches,
         feeds,
         helpers,
@@ -70,6 +71,7 @@ def _blueprints() -> list:  # noqa: ANN202
         dispatches.blp,
         informing.blp,
         reports.blp,
+        data_rights.blp,
     ]
 
 

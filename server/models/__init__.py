@@ -5,6 +5,8 @@ from server.models.accounts import (
     CASEWORK_ROLES,
     STAFF_ROLES,
     AuthToken,
+    DeletionRequest,
+    DeletionStatus,
     LoginThrottle,
     PasswordHistory,
     Role,
@@ -84,7 +86,7 @@ from server.models.visits import (
     VisitKind,
     VisitPhoto,
 )
-from server.models.wechat import WeChatAccessToken
+from server.models.wechat import WeChatAccessToken, WeChatPushNonce
 
 __all__ = [
     "OPEN_DISPATCH_STATES",
@@ -111,6 +113,8 @@ __all__ = [
     "AuditChain",
     "AuditEntry",
     "AuthToken",
+    "DeletionRequest",
+    "DeletionStatus",
     "BatchStatus",
     "AidGrant",
     "AidPeriod",
@@ -157,6 +161,7 @@ __all__ = [
     "User",
     "Village",
     "WeChatAccessToken",
+    "WeChatPushNonce",
     "Cause",
     "ContactKind",
     "Hardship",

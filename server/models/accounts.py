@@ -1,11 +1,12 @@
-"""Users of every role, their bearer tokens, and login throttling."""
+"""Users of every role, their bearer tokens, login throttling, and account deletion requests."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.areas import Department, Town, Village
@@ -107,3 +108,32 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class DeletionStatus(enum.StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    REFUSED = "refused"
+
+
+class DeletionRequest(Base):
+    """A resident's request to close their account and delete what we hold about them (PIPL
+    art. 47); the center carries it out or refuses it with a reason."""
+
+    __tablename__ = "deletion_requests"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[DeletionStatus] = mapped_column(enum_column(DeletionStatus, 10))
+    #: The user id while the request is pending, NULL once decided: one pending request per
+    #: user, also for two requests at the same moment (NULLs never collide).
+    pending_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    #: What the resident wrote, if anything.
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The center's note (required for a refusal).
+    note: Mapped[str | None] = mapped_column(Text)
+    #: What was deleted and what was kept under a legal retention duty, and why.
+    outcome: Mapped[dict[str, Any] | None]

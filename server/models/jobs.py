@@ -21,7 +21,10 @@ class JobStatus(enum.StrEnum):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_due", "status", "run_at"),)
+    __table_args__ = (
+        Index("ix_jobs_due", "status", "run_at"),
+        Index("ix_jobs_lease", "status", "lease_expires_at"),
+    )
 
     id: Mapped[intpk]
     #: Name of a handler registered in `server.services.jobs`.
@@ -34,8 +37,12 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(default=5)
     #: Optional key so the same work is never queued twice (e.g. one deadline check per day).
     dedup_key: Mapped[str | None] = mapped_column(key_string(120), unique=True)
+    #: The worker running it (host:pid:thread) and when it claimed it.
     locked_by: Mapped[str | None] = mapped_column(String(100))
     locked_at: Mapped[datetime | None]
+    #: While running: the worker's lease, extended by its heartbeat. A running job whose lease
+    #: has passed belongs to a worker that died; the next worker claims it again (an attempt).
+    lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

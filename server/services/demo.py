@@ -540,7 +540,7 @@ def _insurance_xlsx(people: dict[str, _Person], *, month_start: date, rng: rando
     """区医保分局's monthly file of last month's stays, as exported: a title row above the
     header, amounts written in several ways, two stays below the threshold and one ID number
     with a wrong check digit (the rejected row errors.xlsx gives back)."""
-    import xlsxwriter
+    from server.services.workbooks import new_workbook, write_row
 
     last_month = (month_start - timedelta(days=1)).replace(day=1)
     amounts = {
@@ -559,9 +559,9 @@ def _insurance_xlsx(people: dict[str, _Person], *, month_start: date, rng: rando
     }
     hospitals = ("演示区人民医院", "演示市中心医院", "演示中医院")
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book = new_workbook(buffer)
     sheet = book.add_worksheet("住院大额自付")
-    sheet.write_row(0, 0, [f"{last_month:%Y年%m月}医保大额自付住院人员名单（演示数据）"])
+    write_row(sheet, 0, 0, [f"{last_month:%Y年%m月}医保大额自付住院人员名单（演示数据）"])
     header = [
         "序号",
         "参保人姓名",
@@ -573,7 +573,7 @@ def _insurance_xlsx(people: dict[str, _Person], *, month_start: date, rng: rando
         "所属镇街",
         "所属村居",
     ]
-    sheet.write_row(1, 0, header)
+    write_row(sheet, 1, 0, header)
     for n, (key, amount) in enumerate(amounts.items(), start=1):
         p = people[key]
         id_number = p.id_number
@@ -581,7 +581,8 @@ def _insurance_xlsx(people: dict[str, _Person], *, month_start: date, rng: rando
             id_number = id_number[:17] + ("0" if id_number[17] != "0" else "1")
         admitted = last_month + timedelta(days=rng.randint(0, 14))
         discharged = admitted + timedelta(days=rng.randint(5, 12))
-        sheet.write_row(
+        write_row(
+            sheet,
             n + 1,
             0,
             [

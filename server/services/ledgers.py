@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from server.errors import NotFound, ValidationFailed
 from server.models import Cause, Hardship, Household, HouseholdCategory, Role, Town, Village
-from server.services import idnumber
+from server.services import idnumber, workbooks
 from server.services.access import Actor, require_role, scope_by_area
 from server.services.audit import record
 from server.services.leads import CATEGORIES
@@ -232,7 +232,7 @@ def export_xlsx(
     rows = [row_view(h, pii=pii, today=today) for h in households]
     area = _area_title(db, where, actor=actor)
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book = workbooks.new_workbook(out)
     book.set_properties({"title": f"{area}困难群众分类台帐", "author": "博山e救助"})
     styles = _styles(book)
     _sheet(book, styles, "汇总", f"{area}困难群众分类台帐", rows, today=today)
@@ -307,19 +307,18 @@ def _sheet(
 ) -> None:
     sheet = book.add_worksheet(name[:31])
     last = len(_COLUMNS) - 1
-    sheet.merge_range(0, 0, 0, last, title, styles["title"])
+    workbooks.merge(sheet, (0, 0), (0, last), title, styles["title"])
     overdue = sum(1 for r in rows if r["overdue"])
-    sheet.merge_range(
-        1,
-        0,
-        1,
-        last,
+    workbooks.merge(
+        sheet,
+        (1, 0),
+        (1, last),
         f"统计日期：{today.isoformat()}    共{len(rows)}户，其中逾期未走访{overdue}户",
         styles["subtitle"],
     )
     for col, (header, width, _key) in enumerate(_COLUMNS):
         sheet.set_column(col, col, width)
-        sheet.write_string(2, col, header, styles["header"])
+        workbooks.write(sheet, 2, col, header, styles["header"])
     sheet.set_row(0, 28)
     for i, row in enumerate(rows, start=1):
         line = i + 2
@@ -328,19 +327,16 @@ def _sheet(
             if isinstance(value, list):
                 value = "、".join(value)
             if isinstance(value, date):
-                sheet.write_datetime(
-                    line, col, datetime(value.year, value.month, value.day), styles["date"]
-                )
+                workbooks.write(sheet, line, col, value, styles["date"])
             elif isinstance(value, int):
                 style = styles["overdue"] if key == "days_overdue" and value else styles["center"]
-                sheet.write_number(line, col, value, style)
+                workbooks.write(sheet, line, col, value, style)
             else:
-                sheet.write_string(line, col, value or "", styles["cell"])
-    sheet.merge_range(
-        len(rows) + 4,
-        0,
-        len(rows) + 4,
-        last,
+                workbooks.write(sheet, line, col, value or "", styles["cell"])
+    workbooks.merge(
+        sheet,
+        (len(rows) + 4, 0),
+        (len(rows) + 4, last),
         f"填报人：              审核人：              填报日期：{today.isoformat()}",
         styles["subtitle"],
     )

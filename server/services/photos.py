@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +29,20 @@ from server.services.audit import record, record_unmasked_view
 from server.storage import ObjectMissing, Storage
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
+#: Multi-picture JPEGs (many phone cameras write them) are read as their first picture.
+_OPENED_AS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}
 #: Largest image we agree to decode (pixels); larger headers are refused before decoding.
 MAX_PIXELS = 50_000_000
+#: Largest decoded image (pixels × bands × bytes per band, after a JPEG's reduced-scale
+#: decode): a 190 KB PNG of 7000×7000 RGBA is 196 MB decoded and cost 600 MB to process.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+#: Photos decoded at once per process, and how long an upload waits for its turn before it is
+#: answered 503 (four 7000×7000 PNGs at once peaked at 2.6 GB).
+MAX_CONCURRENT_DECODES = 2
+DECODE_WAIT_SECONDS = 10.0
+_DECODES = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+#: Bytes per band of Pillow's modes (others: 1).
+_BAND_BYTES = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 #: Longest side of the stored photo and of its thumbnail.
 MAX_SIDE = 2000
 THUMB_SIDE = 320
@@ -54,6 +69,38 @@ class PhotoCorrupt(ValidationFailed):
 class PhotoTooManyPixels(ValidationFailed):
     code = "photo_too_many_pixels"
     message = "照片像素过大，无法处理，请缩小后重新上传"
+
+
+class PhotoTooLargeDecoded(ValidationFailed):
+    code = "photo_too_large_decoded"
+    message = (
+        f"照片解码后超过 {MAX_DECODED_BYTES >> 20} MB（像素 × 颜色通道），无法处理，"
+        "请缩小尺寸或另存为 JPG 后重新上传"
+    )
+
+
+class PhotosBusy(DomainError):
+    status = 503
+    code = "photos_busy"
+    message = "正在处理的照片较多，请稍后重试"
+
+
+@contextmanager
+def decode_slot() -> Iterator[None]:
+    """One of the process's MAX_CONCURRENT_DECODES turns to decode a photo; PhotosBusy (503)
+    when none frees up within DECODE_WAIT_SECONDS."""
+    if not _DECODES.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise PhotosBusy()
+    try:
+        yield
+    finally:
+        _DECODES.release()
+
+
+def decoded_bytes(im: Image.Image) -> int:
+    """What decoding `im` at its current size (after any draft) holds in memory."""
+    width, height = im.size
+    return width * height * len(im.getbands()) * _BAND_BYTES.get(im.mode, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,33 +133,45 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 
 def process(content: bytes, *, max_bytes: int) -> Processed:
-    """Turn an uploaded file into a clean JPEG and its thumbnail, or refuse it with a reason."""
+    """Turn an uploaded file into a clean JPEG and its thumbnail, or refuse it with a reason.
+    Decoding waits for one of the process's decode turns (`decode_slot`)."""
     if len(content) > max_bytes:
         raise PhotoTooLarge()
+    with decode_slot():
+        return _process(content)
+
+
+def _process(content: bytes) -> Processed:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(content), formats=list(ALLOWED_FORMATS))
+            # An MPO is found by the JPEG opener (it has no opener of its own).
+            im = Image.open(io.BytesIO(content), formats=["JPEG", "PNG"])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoTooManyPixels() from exc
     except UnidentifiedImageError as exc:
         raise PhotoUnsupported() from exc
     except Exception as exc:  # broken headers raise all sorts (SyntaxError, struct.error, ...)
         raise PhotoCorrupt() from exc
-    if im.format not in ALLOWED_FORMATS:
+    kind = _OPENED_AS.get(im.format or "")
+    if kind is None:
         raise PhotoUnsupported()
     width, height = im.size
     if width * height > MAX_PIXELS:  # checked on the header, before a single pixel is decoded
         raise PhotoTooManyPixels()
+    if kind == "PNG" and decoded_bytes(im) > MAX_DECODED_BYTES:
+        raise PhotoTooLargeDecoded()  # before getexif(), which decodes a PNG to find eXIf
     try:
         # EXIF orientation 5–8 swaps the sides: the final box is computed on the upright size.
         orientation = im.getexif().get(0x0112, 1)
         upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
         final = _fit(*upright, MAX_SIDE)
-        if im.format == "JPEG":
+        if kind == "JPEG":
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale, never smaller than the final size.
             target = (final[1], final[0]) if orientation in (5, 6, 7, 8) else final
             im.draft("RGB", target)
+        if decoded_bytes(im) > MAX_DECODED_BYTES:  # still nothing decoded
+            raise PhotoTooLargeDecoded()
         im.load()
         im = ImageOps.exif_transpose(im)
         im = _to_rgb(im)

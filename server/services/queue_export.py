@@ -7,11 +7,10 @@ import io
 import json
 from datetime import datetime
 
-import xlsxwriter
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.services import leads
+from server.services import leads, workbooks
 from server.services.access import Actor
 from server.services.areas import list_towns, village_names
 from server.services.audit import record
@@ -63,23 +62,26 @@ def export_queue(
     towns = {t.id: t.name for t in list_towns(db.connection())}
     villages = village_names(db.connection(), {i.village_id for i in items if i.village_id})
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False})
+    book = workbooks.new_workbook(out)
     sheet = book.add_worksheet("线索库")
     bold = book.add_format({"bold": True})
-    sheet.write_row(0, 0, _HEADER, bold)
+    workbooks.write_row(sheet, 0, 0, _HEADER, bold)
     for row, i in enumerate(items, start=1):
-        sheet.write_number(row, 0, i.id)
-        sheet.write_string(row, 1, i.name)
-        sheet.write_string(row, 2, _STATUS.get(i.status, i.status))
-        sheet.write_string(row, 3, CHANNEL_LABELS.get(i.channel, i.channel))
-        sheet.write_number(row, 4, i.priority)
-        sheet.write_string(row, 5, "；".join(json.loads(i.priority_reasons_json or "[]")))
         categories = json.loads(i.categories_json or "[]")
-        sheet.write_string(row, 6, "、".join(leads.CATEGORIES.get(c, c) for c in categories))
-        sheet.write_string(row, 7, towns.get(i.town_id or 0, ""))
-        sheet.write_string(row, 8, villages.get(i.village_id or 0, ""))
-        sheet.write_string(row, 9, "是" if i.has_id_number else "否")
-        sheet.write_string(row, 10, i.created_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"))
+        values = [
+            i.id,
+            i.name,
+            _STATUS.get(i.status, i.status),
+            CHANNEL_LABELS.get(i.channel, i.channel),
+            i.priority,
+            "；".join(json.loads(i.priority_reasons_json or "[]")),
+            "、".join(leads.CATEGORIES.get(c, c) for c in categories),
+            towns.get(i.town_id or 0, ""),
+            villages.get(i.village_id or 0, ""),
+            "是" if i.has_id_number else "否",
+            i.created_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
+        ]
+        workbooks.write_row(sheet, row, 0, values)
     sheet.freeze_panes(1, 0)
     sheet.set_column(0, 0, 10)
     sheet.set_column(5, 6, 30)

@@ -536,10 +536,10 @@ def _summary_view(
 
 def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> bytes:
     """The month's figures as an xlsx workbook (aggregates only: no personal data)."""
-    import xlsxwriter
+    from server.services.workbooks import new_workbook, write, write_row
 
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book = new_workbook(buffer)
     bold = book.add_format({"bold": True})
     title = book.add_format({"bold": True, "font_size": 14})
     scope = statistics["town"]["name"] if statistics["town"] else "全区"
@@ -547,7 +547,7 @@ def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> b
     sheet = book.add_worksheet("概况")
     sheet.set_column(0, 0, 28)
     sheet.set_column(1, 1, 14)
-    sheet.write(0, 0, f"博山区社会救助主动发现 {statistics['month']} 月度统计（{scope}）", title)
+    write(sheet, 0, 0, f"博山区社会救助主动发现 {statistics['month']} 月度统计（{scope}）", title)
     slips, satisfaction = statistics["slips"], statistics["satisfaction"]
     rows: list[tuple[str, Any]] = [
         ("新增线索", statistics["leads"]["total"]),
@@ -560,10 +560,9 @@ def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> b
         ("回访测评次数", satisfaction["count"]),
         ("平均满意度（1–5）", satisfaction["average"] if satisfaction["count"] else "—"),
     ]
-    sheet.write_row(2, 0, ["项目", "数值"], bold)
+    write_row(sheet, 2, 0, ["项目", "数值"], bold)
     for i, (label, value) in enumerate(rows, start=3):
-        sheet.write(i, 0, label)
-        sheet.write(i, 1, value)
+        write_row(sheet, i, 0, [label, value])
 
     sheet = book.add_worksheet("线索")
     sheet.set_column(0, 0, 24)
@@ -574,36 +573,40 @@ def monthly_workbook(statistics: dict[str, Any], summaries: dict[str, Any]) -> b
         ("按镇街", "by_town"),
         ("按对象类别", "by_category"),
     ):
-        sheet.write_row(line, 0, [heading, "线索数"], bold)
+        write_row(sheet, line, 0, [heading, "线索数"], bold)
         line += 1
         for item in statistics["leads"][key]:
-            sheet.write_row(line, 0, [item["label"], item["count"]])
+            write_row(sheet, line, 0, [item["label"], item["count"]])
             line += 1
         line += 1
 
     sheet = book.add_worksheet("转办单")
     sheet.set_column(0, 0, 24)
-    sheet.write_row(
-        0, 0, ["承办单位", "类型", "本月签发", "按期反馈", "逾期反馈", "退回", "月末在办"], bold
+    write_row(
+        sheet,
+        0,
+        0,
+        ["承办单位", "类型", "本月签发", "按期反馈", "逾期反馈", "退回", "月末在办"],
+        bold,
     )
     for i, unit in enumerate(slips["by_unit"], start=1):
         kind = "镇街" if unit["kind"] == "town" else "部门"
-        sheet.write_row(i, 0, [unit["label"], kind, *(unit[n] for n in _SLIP_FIGURES)])
+        write_row(sheet, i, 0, [unit["label"], kind, *(unit[n] for n in _SLIP_FIGURES)])
 
     sheet = book.add_worksheet("办理结果")
     sheet.set_column(0, 0, 24)
-    sheet.write_row(0, 0, ["办理结果", "件数", "金额（元）"], bold)
+    write_row(sheet, 0, 0, ["办理结果", "件数", "金额（元）"], bold)
     for i, item in enumerate(statistics["outcomes"], start=1):
-        sheet.write_row(i, 0, [item["label"], item["count"]])
-        sheet.write_number(i, 2, float(item["amount"]))
+        write_row(sheet, i, 0, [item["label"], item["count"], float(item["amount"])])
 
     sheet = book.add_worksheet("镇街小结")
     sheet.set_column(0, 0, 16)
     sheet.set_column(4, 4, 40)
-    sheet.write_row(0, 0, ["镇街", "状态", "截止日期", "提交时间", "备注"], bold)
+    write_row(sheet, 0, 0, ["镇街", "状态", "截止日期", "提交时间", "备注"], bold)
     for i, item in enumerate(summaries["items"], start=1):
         submitted = item["submitted_at"]
-        sheet.write_row(
+        write_row(
+            sheet,
             i,
             0,
             [

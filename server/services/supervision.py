@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy import Select, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,7 +41,7 @@ from server.models import (
     UnitKind,
     User,
 )
-from server.services import jobs
+from server.services import jobs, workbooks
 from server.services.access import SYSTEM, Actor, require_role
 from server.services.audit import record
 from server.services.dispatches import deadline, unit_name, unit_staff_ids
@@ -398,16 +397,15 @@ def export_notices(
     data. Returns (content, file name)."""
     rows = list_notices(db, actor=actor, month=month)
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book = workbooks.new_workbook(out)
     book.set_properties({"title": "转办单超期通报", "author": "博山e救助"})
     sheet = book.add_worksheet("超期通报")
     bold = book.add_format({"bold": True, "border": 1, "bg_color": "#DDEBF7"})
     cell = book.add_format({"border": 1, "text_wrap": True, "valign": "top"})
     title = book.add_format({"bold": True, "font_size": 14})
-    sheet.write(0, 0, f"转办单超期通报{'（' + month + '）' if month else ''}", title)
+    workbooks.write(sheet, 0, 0, f"转办单超期通报{'（' + month + '）' if month else ''}", title)
     headers = ["月份", "单位类型", "单位", "超期件数", "最长超期（工作日）", "转办单编号"]
-    for col, header in enumerate(headers):
-        sheet.write(2, col, header, bold)
+    workbooks.write_row(sheet, 2, 0, headers, bold)
     for i, row in enumerate(rows, start=3):
         kind = "部门" if row["unit"]["kind"] == UnitKind.DEPARTMENT.value else "镇街"
         values = [
@@ -418,13 +416,12 @@ def export_notices(
             row["max_overdue_days"],
             "、".join(row["dispatch_numbers"]),
         ]
-        for col, value in enumerate(values):
-            sheet.write(i, col, value, cell)
+        workbooks.write_row(sheet, i, 0, values, cell)
     sheet.set_column(0, 1, 10)
     sheet.set_column(2, 2, 22)
     sheet.set_column(3, 4, 14)
     sheet.set_column(5, 5, 60)
-    sheet.write(len(rows) + 4, 0, f"导出时间：{now.astimezone(TZ):%Y-%m-%d %H:%M}")
+    workbooks.write(sheet, len(rows) + 4, 0, f"导出时间：{now.astimezone(TZ):%Y-%m-%d %H:%M}")
     book.close()
     record(
         db,

@@ -149,15 +149,18 @@ def _town_worklist(
 def _inform_items(db: Session, actor: Actor, today: date) -> list[WorkItem]:
     """Inform-the-person tasks not yet done, and those past their 3 working days."""
     counts = {
-        state: informing.list_tasks(
-            db, actor=actor, today=today, state=state, page=1, per_page=1
-        )[1]
+        state: informing.list_tasks(db, actor=actor, today=today, state=state, page=1, per_page=1)[
+            1
+        ]
         for state in ("open", "overdue")
     }
     return [
         WorkItem("待告知办理结果的群众", counts["open"], "console.inform_tasks", {"state": "open"}),
         WorkItem(
-            "逾期未告知", counts["overdue"], "console.inform_tasks", {"state": "overdue"},
+            "逾期未告知",
+            counts["overdue"],
+            "console.inform_tasks",
+            {"state": "overdue"},
             urgent=True,
         ),
     ]

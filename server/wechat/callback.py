@@ -32,8 +32,13 @@ def verify_url(config: Config, *, signature: str, timestamp: str, nonce: str) ->
 
 
 def read_push(config: Config, body: bytes, args: dict[str, str]) -> dict[str, Any]:
-    """Verify and decode one push; raises CallbackRejected."""
+    """Decode one push whose URL signature (`verify_url`) was checked already, and in safe mode
+    check the message's own signature and decrypt it; raises CallbackRejected."""
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    if not verify_url(
+        config, signature=args.get("signature", ""), timestamp=timestamp, nonce=nonce
+    ):
+        raise CallbackRejected("bad signature")  # the URL signature, in both modes
     try:
         outer = _parse(body)
         if args.get("encrypt_type") == "aes":
@@ -45,10 +50,6 @@ def read_push(config: Config, body: bytes, args: dict[str, str]) -> dict[str, An
             plain = crypto.decrypt_message(outer, args.get("msg_signature", ""), timestamp, nonce)
             message = _parse(plain if isinstance(plain, bytes) else str(plain).encode())
         else:
-            if not verify_url(
-                config, signature=args.get("signature", ""), timestamp=timestamp, nonce=nonce
-            ):
-                raise CallbackRejected("bad signature")
             message = outer
     except CallbackRejected:
         raise

@@ -38,7 +38,7 @@ from server.models import (
     Lead,
     Role,
 )
-from server.services import jobs
+from server.services import jobs, workbooks
 from server.services.access import Actor
 from server.services.audit import record, record_unmasked_export
 from server.services.feeds.importer import COUNTERS, Importer
@@ -121,7 +121,10 @@ def submit_batch(
         payload={"batch_id": batch.id},
         now=now,
         dedup_key=f"feed-batch:{batch.id}",
-        max_attempts=1,
+        # A failure inside the import marks the batch failed itself; further attempts are for
+        # a worker that died mid-import (its lease expires): the import starts again from the
+        # stored file and adds nothing twice (evidence is keyed).
+        max_attempts=3,
     )
     db.flush()
     return Submitted(batch, queued=True)
@@ -205,11 +208,20 @@ def _import(
     now: datetime,
     checkpoint: Callable[[FeedBatch], None] | None,
     chunk_rows: int | None = None,
+    resume_after: int = 0,
 ) -> None:
-    batch.status, batch.started_at = BatchStatus.RUNNING, now
+    if not resume_after:
+        batch.status, batch.started_at = BatchStatus.RUNNING, now
     kwargs = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     importer = Importer(
-        db, batch=batch, feed=feed, pii=pii, now=now, checkpoint=checkpoint, **kwargs
+        db,
+        batch=batch,
+        feed=feed,
+        pii=pii,
+        now=now,
+        checkpoint=checkpoint,
+        resume_after=resume_after,
+        **kwargs,
     )
     batch.result = importer.run(table)
     batch.status, batch.finished_at = BatchStatus.DONE, now
@@ -249,8 +261,14 @@ def import_stored_batch(
     # The reader holds its own copy of the workbook: the opened bytes need not stay in memory
     # for the whole import.
     del content
-    db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
-    _import(db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint)
+    # A batch left running with rows committed belongs to a worker that died mid-import (its
+    # job was claimed again): carry on after those rows, with their counts and rejected rows.
+    resume_after = batch.rows_done if batch.status is BatchStatus.RUNNING else 0
+    if not resume_after:
+        db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id == batch.id))
+    _import(
+        db, batch, feed, table, pii=pii, now=now, checkpoint=checkpoint, resume_after=resume_after
+    )
     discard_file(db, batch_id, storage=storage)
     return batch
 
@@ -470,14 +488,12 @@ def errors_workbook(
     The rows hold whole ID numbers and names: the download is recorded as an unmasked export
     (`audit.record_unmasked_export`) in the caller's transaction, which commits with the answer.
     """
-    import xlsxwriter
-
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
+    book = workbooks.new_workbook(buffer)
     sheet = book.add_worksheet("未通过校验的行")
     bold = book.add_format({"bold": True})
     header = list(batch.header) or []
-    sheet.write_row(0, 0, [*header, "原行号", "错误说明"], bold)
+    workbooks.write_row(sheet, 0, 0, [*header, "原行号", "错误说明"], bold)
     text = book.add_format({"num_format": "@"})
     rows = db.scalars(
         select(FeedRejectedRow)
@@ -490,9 +506,9 @@ def errors_workbook(
     for index, row in enumerate(rows, start=1):
         cells = json.loads(pii.open(row.values_enc) or "[]")
         cells = (cells + [""] * width)[:width] if width else cells
-        sheet.write_row(index, 0, cells, text)  # as text: long ID numbers stay whole
-        sheet.write_number(index, len(cells), row.row_number)
-        sheet.write_string(index, len(cells) + 1, f"{row.column}：{row.message}")
+        workbooks.write_row(sheet, index, 0, cells, text)  # long ID numbers stay whole
+        workbooks.write(sheet, index, len(cells), row.row_number)
+        workbooks.write(sheet, index, len(cells) + 1, f"{row.column}：{row.message}")
         written = index
     book.close()
     record_unmasked_export(

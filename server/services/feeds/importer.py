@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 from server.models import (
     Department,
     FeedBatch,
+    FeedRejectedRow,
     RosterEntry,
     RosterProgramme,
     Town,
@@ -178,8 +180,12 @@ class Importer:
         now: datetime,
         checkpoint: Callable[[FeedBatch], None] | None = None,
         chunk_rows: int | None = None,
+        resume_after: int = 0,
     ) -> None:
         self.db = db
+        #: Data rows a previous attempt imported and committed (its worker died): skipped,
+        #: with that attempt's counts carried on.
+        self.resume_after = resume_after
         self.batch = batch
         self.feed = feed
         self.pii = pii
@@ -218,10 +224,14 @@ class Importer:
         self.batch.header = table.header
         self.batch.rows_total = table.rows_total
         plan = self._plan(table)
+        rows = table.data_rows()
+        if self.resume_after:
+            self._restore_progress()
+            rows = islice(rows, self.resume_after, None)
         pool: ThreadPoolExecutor | None = None
         pending: Future[None] | None = None
         try:
-            for chunk in _chunks(table.data_rows(), self.chunk_rows):
+            for chunk in _chunks(rows, self.chunk_rows):
                 checked = self._validate(chunk, plan)
                 del chunk
                 if not self.bulk.pg or (
@@ -242,6 +252,21 @@ class Importer:
         self.batch.rows_total = self.progress.counts["read"]
         self.batch.rows_done = self.progress.counts["read"]
         return self.result()
+
+    def _restore_progress(self) -> None:
+        """The counts the previous attempt committed with its last chunk."""
+        saved = self.batch.result or {}
+        self.progress.counts = {k: int(saved.get(k, 0)) for k in COUNTERS}
+        earliest = saved.get("earliest_event")
+        self.progress.earliest_event = date.fromisoformat(earliest) if earliest else None
+        self.progress.rejected_kept = (
+            self.db.scalar(
+                select(func.count())
+                .select_from(FeedRejectedRow)
+                .where(FeedRejectedRow.batch_id == self.batch.id)
+            )
+            or 0
+        )
 
     def result(self) -> dict[str, Any]:
         earliest = self.progress.earliest_event
