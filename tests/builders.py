@@ -120,3 +120,51 @@ def helper_login(client, staff_login, resident_login):  # noqa: ANN001, ANN201
 
 def error_code(resp: Any) -> str:
     return resp.get_json()["code"]
+
+
+@pytest.fixture
+def staff(runtime):  # noqa: ANN001, ANN201
+    """A staff account to log in to the console with (password `correct-horse-9`):
+    `staff("center_staff")`, `staff("town_staff", town="baita")`."""
+    from server.services.staff import create_staff
+
+    counter = iter(range(1, 1000))
+
+    def build(role: str = "center_staff", *, town: str | None = None, dept: str | None = None):
+        if role == "town_staff" and town is None:
+            town = "chengdong"
+        if role == "department_staff" and dept is None:
+            dept = "medical_insurance"
+        username = f"c-{role}-{next(counter)}"
+        with runtime.session_factory() as db:
+            create_staff(
+                db,
+                username=username,
+                password="correct-horse-9",
+                role=Role(role),
+                town_code=town,
+                department_code=dept,
+                now=clock.now(),
+                actor=SYSTEM,
+                must_change_password=False,
+            )
+            db.commit()
+        return username
+
+    return build
+
+
+@pytest.fixture
+def demo(db, runtime):  # noqa: ANN001, ANN201
+    """The demo data set (`e-rescue seed-demo`), committed."""
+    from server.services.demo import seed_demo
+    from server.wechat.fake_server import fake_openid
+
+    seed_demo(
+        db,
+        pii=runtime.pii,
+        now=clock.now(),
+        storage=runtime.storage,
+        openid_for=fake_openid,
+    )
+    db.commit()

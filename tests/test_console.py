@@ -14,53 +14,11 @@ import pytest
 from server import clock
 from server.models import AuditEntry, Role
 from server.services.access import SYSTEM
-from server.services.demo import DEMO_PASSWORD, seed_demo
+from server.services.demo import DEMO_PASSWORD
 from server.services.staff import create_staff
-from server.wechat.fake_server import fake_openid
 from tests.console_helpers import console_login, csrf_of, post
 
 PASSWORD = "correct-horse-9"
-
-
-@pytest.fixture
-def staff(runtime):  # noqa: ANN001, ANN201
-    """Create a staff account: `staff("center_staff")`, `staff("town_staff", town="baita")`."""
-    counter = iter(range(1, 1000))
-
-    def build(role: str = "center_staff", *, town: str | None = None, dept: str | None = None):
-        if role == "town_staff" and town is None:
-            town = "chengdong"
-        if role == "department_staff" and dept is None:
-            dept = "medical_insurance"
-        username = f"c-{role}-{next(counter)}"
-        with runtime.session_factory() as db:
-            create_staff(
-                db,
-                username=username,
-                password=PASSWORD,
-                role=Role(role),
-                town_code=town,
-                department_code=dept,
-                now=clock.now(),
-                actor=SYSTEM,
-                must_change_password=False,
-            )
-            db.commit()
-        return username
-
-    return build
-
-
-@pytest.fixture
-def demo(db, runtime):  # noqa: ANN001, ANN201
-    seed_demo(
-        db,
-        pii=runtime.pii,
-        now=clock.now(),
-        storage=runtime.storage,
-        openid_for=fake_openid,
-    )
-    db.commit()
 
 
 def test_console_login_sets_an_httponly_samesite_cookie_scoped_to_the_console(client, staff):

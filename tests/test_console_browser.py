@@ -93,7 +93,14 @@ def open_as(browser, live_server, runtime):  # noqa: ANN001, ANN201
     contexts = []
     counter = iter(range(1, 100))
 
-    def build(role: str, *, town: str | None = None, javascript: bool = True) -> Any:
+    def build(
+        role: str,
+        *,
+        town: str | None = None,
+        department: str | None = None,
+        javascript: bool = True,
+        home: str = "/console/",
+    ) -> Any:
         username = f"b-{role}-{next(counter)}"
         with runtime.session_factory() as db:
             create_staff(
@@ -102,7 +109,7 @@ def open_as(browser, live_server, runtime):  # noqa: ANN001, ANN201
                 password=PASSWORD,
                 role=Role(role),
                 town_code=town,
-                department_code=None,
+                department_code=department,
                 now=clock.now(),
                 actor=SYSTEM,
                 must_change_password=False,
@@ -120,7 +127,7 @@ def open_as(browser, live_server, runtime):  # noqa: ANN001, ANN201
         page.fill("#username", username)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/console/")
+        page.wait_for_url(f"{live_server}{home}")
         return page
 
     yield build
@@ -290,3 +297,154 @@ def test_console_main_forms_work_from_the_keyboard(browser, live_server, runtime
     page.wait_for_selector(".flashes")
     assert "已签发" in page.inner_text(".flashes")
     context.close()
+
+
+def test_console_town_submits_the_monthly_summary(open_as, casework, screenshots):
+    town = open_as("town_staff", town="chengdong")
+    town.click("nav >> text=统计")
+    assert town.locator("svg.chart").count() >= 1
+    town.click("text=镇街月度小结")
+    town.fill("#remarks", "本月入户走访困难群众 12 户，新发现线索 3 条")
+    town.click("#submit-summary")
+    assert "月度小结已提交" in town.inner_text(".flashes")
+    row = town.inner_text("#summary-chengdong")
+    assert "本月入户走访困难群众 12 户" in row and "提交" in row
+    town.screenshot(path=screenshots / "summaries.png")
+    center = open_as("center_staff")
+    center.click("nav >> text=统计")
+    center.screenshot(path=screenshots / "reports.png", full_page=True)
+    # The month picker redraws the charts in place (htmx), and the address follows.
+    center.select_option("select[name=town]", "chengdong")
+    center.click("form.filters button")
+    center.wait_for_url("**town=chengdong**")
+    assert "城东" in center.inner_text("h1") or center.locator("#report-body").count() == 1
+
+
+@pytest.fixture
+def worker(runtime):  # noqa: ANN001, ANN201
+    """The background worker in a thread, as `e-rescue worker` runs it beside the web server."""
+    from server.cli import run_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(runtime,),
+        kwargs={"once": False, "interval": 0.3, "stop": stop},
+        daemon=True,
+    )
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
+def _department_file(rows: int, rejected: int) -> bytes:
+    """区医保分局's file of `rows` stays: most below the threshold, some leads, some broken."""
+    from tests.builders import make_id_number
+    from tests.feedfiles import OOP_HEADER, xlsx
+
+    body = []
+    for i in range(rows - rejected):
+        birth = f"19{40 + i % 60:02d}{1 + i % 12:02d}{1 + i % 28:02d}"
+        amount = 30000 if i % 40 == 0 else 800
+        body.append(
+            [
+                i,
+                f"测试{i}",
+                make_id_number(birth=birth, seq=f"{i % 1000:03d}"),
+                "博山区医院",
+                "2026-11-05",
+                "2026-11-15",
+                amount,
+            ]
+        )
+    body += [[0, "错误", "123", "博山区医院", "2026-11-05", "2026-11-15", 800]] * rejected
+    return xlsx([OOP_HEADER, *body])
+
+
+def test_console_department_watches_a_20000_row_upload_to_the_end(
+    open_as, worker, screenshots, tmp_path
+):
+    path = tmp_path / "住院名单-20000.xlsx"
+    path.write_bytes(_department_file(20_000, 25))
+    dept = open_as("department_staff", department="medical_insurance")
+    dept.click("nav >> text=部门报送")
+    dept.click("text=医保大额自付住院人员")
+    dept.set_input_files("#file", str(path))
+    dept.click("#upload")
+    dept.wait_for_selector("#progress-bar")
+    dept.evaluate("window.stayedOnPage = true")  # gone if the page reloads
+    assert dept.inner_text("#rows-total") == "20000"
+    dept.screenshot(path=screenshots / "upload_progress.png")
+    seen = set()
+    for _ in range(600):
+        done = int(dept.inner_text("#rows-done"))
+        if 0 < done < 20000 and not seen - {0}:
+            dept.screenshot(path=screenshots / "upload_progress.png")
+        seen.add(done)
+        if dept.get_attribute("#batch-progress", "data-status") == "done":
+            break
+        dept.wait_for_timeout(250)
+    assert dept.get_attribute("#batch-progress", "data-status") == "done"
+    assert dept.evaluate("window.stayedOnPage") is True
+    assert dept.inner_text("#rows-done") == "20000"
+    assert dept.get_attribute("#progress-bar", "value") == "20000"
+    assert min(seen) < 20000  # the bar moved while the worker imported
+    dept.screenshot(path=screenshots / "upload_result.png")
+    assert "未通过校验的行（25）" in dept.inner_text("#rejected")
+    assert dept.locator("table.rejected tbody tr").count() == 25
+    with dept.expect_download() as download:
+        dept.click("#errors-xlsx")
+    assert download.value.suggested_filename.endswith("errors.xlsx")
+
+
+def test_console_leader_clicks_a_dashboard_card_through_to_its_list(open_as, casework, screenshots):
+    leader = open_as("leader")
+    leader.click("nav >> text=驾驶舱")
+    leader.screenshot(path=screenshots / "dashboard.png", full_page=True)
+    value = leader.inner_text("#card-open_leads .kpi-value")
+    leader.click("#card-open_leads a")
+    leader.wait_for_url("**/console/leads**")
+    assert f"共 {value} 条" in leader.inner_text(".total")
+    leader.go_back()
+    channel = leader.locator(".kpi-channels li a").first
+    count = channel.locator(".kpi-value").inner_text()
+    channel.click()
+    leader.wait_for_url("**channel=**")
+    assert f"共 {count} 条" in leader.inner_text(".total")
+
+
+def test_console_audit_admin_finds_the_reveal_made_earlier(open_as, casework, screenshots):
+    center = open_as("center_staff")
+    center.goto(center.url.replace("/console/", f"/console/leads/{casework['lead']}"))
+    center.click("#reveal")
+    center.wait_for_selector("text=本次查看已记录")
+    auditor = open_as("audit_admin", home="/console/audit")
+    auditor.click("nav.tabs >> text=查看完整个人信息")
+    auditor.fill("input[name=target_id]", str(casework["lead"]))
+    auditor.click("#audit-filters button[type=submit]")
+    row = auditor.locator("table.audit tbody tr").first
+    row.wait_for()
+    text = row.inner_text()
+    assert f"lead #{casework['lead']}" in text and "查看完整个人信息" in text
+    auditor.screenshot(path=screenshots / "audit.png")
+
+
+def test_console_administrator_loads_next_years_holidays_and_the_banner_goes(open_as, screenshots):
+    from server.services.holidays import year_status
+
+    year = clock.now().astimezone(clock.TZ).year + 1
+    if year_status(year, loaded={}, today=clock.now().date()).known:
+        pytest.skip("the installed chinesecalendar already knows next year")
+    admin = open_as("system_admin", home="/console/admin/holidays")
+    assert f"{year}年节假日安排" in admin.inner_text("#calendar-banner")
+    admin.fill(
+        "#dates",
+        f"{year}-01-01 休 元旦\n{year}-02-06 休 春节\n{year}-02-07 休 春节\n{year}-02-14 班 春节",
+    )
+    admin.click("#preview-holidays")
+    assert admin.locator("#holiday-preview tbody tr").count() == 4
+    admin.screenshot(path=screenshots / "holidays_preview.png")
+    admin.click("#load-holidays")
+    assert "已载入" in admin.inner_text(".flashes")
+    assert admin.locator("#calendar-banner").count() == 0

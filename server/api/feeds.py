@@ -108,6 +108,13 @@ class BatchResultSchema(Schema):
     duplicates = fields.Integer(required=True)
     roster_added = fields.Integer(required=True)
     roster_updated = fields.Integer(required=True)
+    without_id = fields.Integer(
+        metadata={"description": "rows accepted without an ID number (a lead each)"}
+    )
+    with_candidates = fields.Integer(
+        metadata={"description": "of those, leads with candidate leads to merge"}
+    )
+    totals_skipped = fields.Integer(metadata={"description": "合计/小计/总计 rows, skipped"})
 
 
 class BatchSchema(Schema):

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from server.clock import TZ
-from server.models import ApplicationStatus, LeadStatus
+from server.models import ApplicationStatus, LeadStatus, Role
 from server.services.dispatches import STATE_LABELS as DISPATCH_STATE_LABELS
 from server.services.leads import CATEGORIES
 from server.services.outcomes import OUTCOMES, TYPE_LABELS
@@ -31,6 +31,18 @@ APPLICATION_STATUS_LABELS = {
     ApplicationStatus.INVESTIGATING.value: "调查核实",
     ApplicationStatus.DECIDED.value: "已办结",
     ApplicationStatus.WITHDRAWN.value: "已撤回",
+}
+ROLE_LABELS = {
+    Role.RESIDENT.value: "群众",
+    Role.HELPER.value: "协理员",
+    Role.TOWN_STAFF.value: "镇街工作人员",
+    Role.DEPARTMENT_STAFF.value: "部门工作人员",
+    Role.CENTER_STAFF.value: "中心工作人员",
+    Role.LEADER.value: "领导",
+    Role.SYSTEM_ADMIN.value: "系统管理员",
+    Role.SECURITY_ADMIN.value: "安全管理员",
+    Role.AUDIT_ADMIN.value: "审计管理员",
+    "system": "系统",
 }
 DISPATCH_LABELS = {s.value: label for s, label in DISPATCH_STATE_LABELS.items()}
 #: The short badge text of each channel (the full label is its title).
@@ -106,6 +118,7 @@ def register_filters(app: Flask) -> None:
             "application_status": APPLICATION_STATUS_LABELS,
             "dispatch_state": DISPATCH_LABELS,
             "channel": CHANNEL_LABELS,
+            "role": ROLE_LABELS,
             "channel_badge": CHANNEL_BADGES,
             "category": CATEGORIES,
             "outcome": OUTCOMES,

@@ -6,10 +6,11 @@ HTML forms send every field, empty ones as "": those count as not given. Errors 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.datastructures import MultiDict
 
 from server.errors import ValidationFailed
@@ -20,8 +21,10 @@ from server.models import (
     DispatchState,
     InformMethod,
     LeadStatus,
+    Role,
     UnitKind,
 )
+from server.services.audit import AuditFilter
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
 
@@ -327,3 +330,63 @@ class HouseholdListArgs(Schema):
     name = Text(50)
     review_due = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class ReportArgs(MonthArgs):
+    """统计: the month (default this month) and, for the center and leaders, one town."""
+
+    town = Text(32)
+
+
+class SummaryForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    remarks = Text(
+        2000,
+        min_len=1,
+        multi_line=True,
+        required=True,
+        error_messages={"required": "请填写本月小结"},
+    )
+
+
+class AuditArgs(Schema):
+    """审计: the filters of `GET /api/v1/audit`, and the actor by login name."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    actor = Text(64)
+    actor_role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+    action = Text(60)
+    target_type = Text(40)
+    target_id = fields.Integer(validate=validate.Range(min=-(2**62), max=2**62))
+    start = fields.Date(
+        data_key="from", validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
+    )
+    end = fields.Date(
+        data_key="to", validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
+    )
+    ip = Text(64)
+    unmasked = fields.Boolean(load_default=False)
+    before = fields.Integer(validate=validate.Range(min=1, max=2**62))
+
+    @validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("开始日期不能晚于结束日期", field_name="from")
+
+
+def audit_filter(args: dict[str, Any]) -> AuditFilter:
+    return AuditFilter(
+        actor_username=args.get("actor"),
+        actor_role=Role(args["actor_role"]) if "actor_role" in args else None,
+        action=args.get("action"),
+        target_type=args.get("target_type"),
+        target_id=args.get("target_id"),
+        start=args.get("start"),
+        end=args.get("end"),
+        ip=args.get("ip"),
+        unmasked=args["unmasked"],
+    )

@@ -24,8 +24,11 @@ from server.errors import Forbidden, Unauthorized
 from server.models import Role
 from server.services import auth
 
-#: Staff roles that have a console (residents and helpers use the mini-program).
-CONSOLE_ROLES = frozenset({Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF})
+#: Staff roles that do casework in the console (residents and helpers use the mini-program).
+CASEWORK_ROLES = frozenset({Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF})
+#: The three administrators of 三员分立: each has only their own room, never a case.
+ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+CONSOLE_ROLES = CASEWORK_ROLES | ADMIN_ROLES
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -81,8 +84,9 @@ def end_session() -> None:
 
 def page(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare who may open a console page. Not logged in (or timed out): to the login page;
-    logged in with another role: 403. The allowed roles are kept on the view for tests."""
-    allowed = frozenset(roles or CONSOLE_ROLES)
+    logged in with another role: 403. Without roles: the casework roles (never the
+    administrators). The allowed roles are kept on the view for tests."""
+    allowed = frozenset(roles or CASEWORK_ROLES)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)

@@ -203,6 +203,11 @@ class LeadEvidence(Base):
     event_date: Mapped[date | None]
     #: Identical signals (the same feed row sent twice) share a key and are stored once.
     dedup_key: Mapped[str] = mapped_column(key_string(120))
+    #: What this signal is worth on its own (services/signal_rule.py): its priority reason and
+    #: points. Whether they counted depends on the lead (a reason counts once); a merge replays
+    #: them on the lead it folds into. Null on evidence recorded before migration 0021.
+    priority_reason: Mapped[str | None] = mapped_column(String(200))
+    priority_points: Mapped[int | None]
     #: The department whose file or report this is; department staff see leads it supports.
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     #: Who reported it (hotline caller, volunteer, social organisation...); phone encrypted.

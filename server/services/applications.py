@@ -129,7 +129,11 @@ def _create(
     applicant = body["applicant"]
     by_staff = actor.role in STAFF_FILERS
     id_number = _checked_id(applicant["id_number"], "applicant.id_number", today=today)
-    phone = _checked_phone(applicant["phone"], "applicant.phone", landline=by_staff)
+    # Staff at the window or on the phone, and helpers filing on behalf, file for households
+    # that may have no mobile: a landline with its area code will do there.
+    phone = _checked_phone(
+        applicant["phone"], "applicant.phone", landline=by_staff or actor.role is Role.HELPER
+    )
     reason = _checked_text(body["reason"], "reason")
     village = db.scalar(select(Village).where(Village.code == applicant["village"]))
     town = db.scalar(select(Town).where(Town.code == applicant["town"]))

@@ -27,6 +27,7 @@ from server.models import (
     UNDECIDED,
     Application,
     ApplicationStatus,
+    ApplicationType,
     Dispatch,
     DispatchState,
     Lead,
@@ -41,6 +42,7 @@ from server.services.informing import open_inform_task
 from server.services.leads import set_lead_status
 from server.services.outcomes import (
     AMOUNT_ALLOWED,
+    FITTING,
     HAS_AMOUNT,
     NEEDS_REASON,
     OUTCOMES,
@@ -71,14 +73,25 @@ def amount_text(amount: Decimal | None) -> str | None:
     return f"{amount.normalize():f}" if amount is not None else None
 
 
-def checked_decision(decision: Decision, *, field: str = "") -> Decision:
-    """The decision with its reason trimmed, or 422 naming the field (`field` prefixes it)."""
+def checked_decision(
+    decision: Decision, *, field: str = "", kind: ApplicationType | None = None
+) -> Decision:
+    """The decision with its reason trimmed, or 422 naming the field (`field` prefixes it).
+    For an application of `kind`, the outcome must be one that answers that kind (`FITTING`):
+    422 `outcome_not_for_kind` on the outcome."""
 
-    def invalid(name: str, message: str) -> ValidationFailed:
-        return ValidationFailed(message, errors={f"{field}{name}": [message]})
+    def invalid(name: str, message: str, code: str = "validation_error") -> ValidationFailed:
+        return ValidationFailed(message, code=code, errors={f"{field}{name}": [message]})
 
     if decision.outcome not in OUTCOMES:
         raise invalid("outcome", "请选择办理结果")
+    if kind is not None and decision.outcome not in FITTING[kind]:
+        allowed = "、".join(OUTCOMES[o] for o in OUTCOMES if o in FITTING[kind])
+        message = (
+            f"“{OUTCOMES[decision.outcome]}”不是{TYPE_LABELS[kind]}申请的办理结果，"
+            f"请选择：{allowed}"
+        )
+        raise invalid("outcome", message, "outcome_not_for_kind")
     reason = (decision.reason or "").strip() or None
     if decision.outcome in NEEDS_REASON and reason is None:
         raise invalid("reason", "该结果需要填写原因")
@@ -165,7 +178,7 @@ def decide_directly(
     moves on as after a slip's feedback; a person without WeChat gets an inform task."""
     require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
     application = access_application_by_id(db, application_id, actor=actor)
-    checked = checked_decision(decision)
+    checked = checked_decision(decision, kind=application.type)
     lead = lock_lead(db, application.lead_id) if application.lead_id is not None else None
     record_decision(db, application, checked, actor=actor, now=now)
     db.flush()

@@ -544,7 +544,10 @@ def _checked_answers(
         seen.add(answer.application_id)
         require_step(application, ApplicationStatus.DECIDED)
         checked.append(
-            Answer(answer.application_id, checked_decision(answer.decision, field=field))
+            Answer(
+                answer.application_id,
+                checked_decision(answer.decision, field=field, kind=application.type),
+            )
         )
     return tuple(checked)
 

@@ -443,3 +443,34 @@ def working_days_from(db: Session, *, start: date, days: int) -> dict[str, Any]:
 
 def _days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range(1, (end - start).days + 1)]
+
+
+def next_year_notice(db: Session, *, today: date) -> dict[str, Any] | None:
+    """The banner every console page shows while next year's schedule is unknown (neither
+    loaded nor in the library): the year and what it means for deadlines. One small query."""
+    loaded = dict(db.execute(select(CalendarYear.year, CalendarYear.source)).all())
+    status = year_status(today.year + 1, loaded=loaded, today=today)
+    if status.known:
+        return None
+    return _status_view(status)
+
+
+def preview_rows(content: bytes, filename: str) -> dict[str, Any]:
+    """What loading `content` would do, without writing: the days by year (holidays, working
+    days moved onto a weekend) and every error by row and column."""
+    days, errors = parse_holiday_rows(read_table(content, filename))
+    years: dict[int, list[ParsedDay]] = {}
+    for d in days:
+        years.setdefault(d.day.year, []).append(d)
+    return {
+        "days": days,
+        "errors": errors,
+        "years": [
+            {
+                "year": year,
+                "holidays": sum(not d.is_workday for d in found),
+                "workdays": sum(d.is_workday for d in found),
+            }
+            for year, found in sorted(years.items())
+        ],
+    }

@@ -379,7 +379,7 @@ def _person_ref(db: Session, user_id: int | None) -> dict[str, Any] | None:
 
 def full_view(db: Session, lead: Lead, *, pii: PersonalData, actor: Actor) -> dict[str, Any]:
     """`leads.lead_view` with the lead's handler, triage and its own timeline."""
-    view = lead_view(db, lead, pii=pii)
+    view = lead_view(db, lead, pii=pii, actor=actor)
     internal = actor.role in NOTE_READERS
     view.update(
         handler=_person_ref(db, lead.handler_id),

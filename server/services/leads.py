@@ -7,6 +7,7 @@ comparison, priority and merge rules build on it.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -52,7 +53,7 @@ from server.models import (
     Town,
     Village,
 )
-from server.services import idnumber, matching
+from server.services import idnumber, matching, signal_rule
 from server.services.access import Actor, require_role
 from server.services.audit import record, record_unmasked_view
 from server.services.idempotency import create_once
@@ -132,12 +133,15 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
             with savepoint(db):
                 if lead is None:
                     lead = _open_lead(db, signal, now=now)
-                added = _add_evidence(db, lead, signal, now=now)
+                change = _signal_change(db, lead, signal)
+                added = bool(change.fresh)
+                if added:
+                    _add_evidence(db, lead, signal, now=now)
         except IntegrityError:
             if attempt == 2 or signal.person_hash is None:
                 raise
             continue
-        _apply_signal(lead, signal, now=now)
+        _apply_signal(lead, signal, change, now=now)
         db.flush()
         if created:
             record(
@@ -190,14 +194,33 @@ def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
     return lead
 
 
-def _add_evidence(db: Session, lead: Lead, signal: Signal, *, now: datetime) -> bool:
-    exists = db.scalar(
+def signal_gain(signal: Signal) -> signal_rule.Gain:
+    """What `signal` brings to a lead, in the terms of the one rule."""
+    return signal_rule.Gain(
+        dedup_key=signal.dedup_key,
+        categories=tuple(signal.categories),
+        points=signal.priority,
+        reason=signal.priority_reason,
+    )
+
+
+def _signal_change(db: Session, lead: Lead, signal: Signal) -> signal_rule.Change:
+    """The one rule applied to `lead` and `signal` (nothing, when the lead holds it already)."""
+    held = db.scalar(
         select(LeadEvidence.id).where(
             LeadEvidence.lead_id == lead.id, LeadEvidence.dedup_key == signal.dedup_key
         )
     )
-    if exists is not None:
-        return False
+    state = signal_rule.LeadState(
+        categories=lead.categories,
+        priority=lead.priority,
+        reasons=lead.priority_reasons,
+        evidence_keys=frozenset({signal.dedup_key}) if held is not None else frozenset(),
+    )
+    return signal_rule.apply_signals(state, [signal_gain(signal)])
+
+
+def _add_evidence(db: Session, lead: Lead, signal: Signal, *, now: datetime) -> None:
     db.add(
         LeadEvidence(
             lead_id=lead.id,
@@ -216,27 +239,27 @@ def _add_evidence(db: Session, lead: Lead, signal: Signal, *, now: datetime) -> 
             reporter_org=signal.reporter_org,
             reporter_phone_enc=signal.reporter_phone_enc,
             recorded_by_id=signal.recorded_by_id,
+            priority_reason=signal.priority_reason,
+            priority_points=signal.priority,
             created_at=now,
         )
     )
     db.flush()
-    return True
 
 
-def _apply_signal(lead: Lead, signal: Signal, *, now: datetime) -> None:
-    """Fill what the lead does not know yet and raise its priority with an explained reason."""
+def _apply_signal(lead: Lead, signal: Signal, change: signal_rule.Change, *, now: datetime) -> None:
+    """Fill what the lead does not know yet and store what the one rule decided."""
     lead.id_number_enc = lead.id_number_enc or signal.id_number_enc
     lead.phone_enc = lead.phone_enc or signal.phone_enc
     lead.phone_hash = lead.phone_hash or signal.phone_hash
     lead.town_id = lead.town_id or signal.town_id
     lead.village_id = lead.village_id or signal.village_id
     lead.address = lead.address or signal.address
-    new_categories = [c for c in signal.categories if c not in lead.categories]
-    if new_categories:
-        lead.categories = [*lead.categories, *new_categories]
-    if signal.priority_reason and signal.priority_reason not in lead.priority_reasons:
-        lead.priority_reasons = [*lead.priority_reasons, signal.priority_reason]
-        lead.priority = lead.priority + signal.priority
+    if change.added_categories:
+        lead.categories = change.categories
+    if change.added_reasons:
+        lead.priority_reasons = change.reasons
+        lead.priority = change.priority
     lead.updated_at = now
 
 
@@ -429,12 +452,13 @@ def _register_report(
         raise _invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
     points, reason = report_priority(report.channel, list(report.categories), urgent=report.urgent)
     label = REPORT_CHANNELS[report.channel]
+    said = _without_label(report.summary.strip(), label)
     outcome = record_signal(
         db,
         Signal(
             channel=report.channel,
             name=name,
-            summary=f"{label}：{report.summary.strip()}",
+            summary=f"{label}：{said}",
             dedup_key=f"report:{uuid.uuid4().hex}",
             person_hash=pii.hash(id_number) if id_number else None,
             id_number_enc=pii.seal(id_number),
@@ -467,6 +491,15 @@ def _register_report(
         detail={"channel": report.channel.value, "with_id_number": id_number is not None},
     )
     return outcome.lead, outcome.lead_created
+
+
+def _without_label(text: str, label: str) -> str:
+    """What the reporter said, without the channel's label staff may have typed themselves
+    ("110转来：…"), so the summary never reads "110转来：110转来：…"."""
+    for sep in ("：", ":", " ", "，", ","):
+        if text.startswith(label + sep):
+            return text[len(label) + len(sep) :].strip() or text
+    return text
 
 
 def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None, int | None]:
@@ -640,8 +673,31 @@ def list_queue(
             rows += lower.rows(conn, params)
     more = len(rows) > limit
     items = list(map(QueueItem._make, rows[:limit]))
+    if scope == "department" and items:
+        items = _own_department_reasons(conn, items, scope_params["scope_id"])
     next_cursor = encode_cursor(items[-1].priority, items[-1].id) if more and items else None
     return QueuePage(items=items, next_cursor=next_cursor)
+
+
+def _own_department_reasons(
+    conn: Connection, items: list[QueueItem], department_id: int
+) -> list[QueueItem]:
+    """Department staff's page shows only the priority reasons their own department's evidence
+    brought (one more indexed statement for their pages only)."""
+    ids = [i.id for i in items]
+    rows = conn.execute(
+        select(LeadEvidence.lead_id, LeadEvidence.priority_reason)
+        .where(LeadEvidence.department_id == department_id, LeadEvidence.lead_id.in_(ids))
+        .order_by(LeadEvidence.id)
+    )
+    own: dict[int, list[str]] = {}
+    for lead_id, reason in rows:
+        if reason and reason not in own.setdefault(lead_id, []):
+            own[lead_id].append(reason)
+    return [
+        i._replace(priority_reasons_json=json.dumps(own.get(i.id, []), ensure_ascii=False))
+        for i in items
+    ]
 
 
 @dataclass(frozen=True)
@@ -871,11 +927,18 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 # --- One lead, in full -----------------------------------------------------------------------
 
 
-def lead_view(db: Session, lead: Lead, *, pii: PersonalData) -> dict[str, Any]:
-    """A lead with its evidence timeline; ID and phone numbers masked."""
+def lead_view(
+    db: Session, lead: Lead, *, pii: PersonalData, actor: Actor | None = None
+) -> dict[str, Any]:
+    """A lead with its evidence timeline; ID and phone numbers masked. Department staff see
+    only their own department's evidence and the priority reasons it brought (a lead that
+    several departments' files touch: 医保 staff never read 残联's disability facts)."""
+    own = own_department(actor)
+    shown = [e for e in lead.evidence if own is None or e.department_id == own]
     evidence = sorted(
-        lead.evidence, key=lambda e: (e.event_date or e.created_at.date(), e.created_at, e.id)
+        shown, key=lambda e: (e.event_date or e.created_at.date(), e.created_at, e.id)
     )
+    reasons = lead.priority_reasons if own is None else _own_reasons(shown)
     town = db.get(Town, lead.town_id) if lead.town_id else None
     village = db.get(Village, lead.village_id) if lead.village_id else None
     merges = db.scalars(
@@ -889,7 +952,7 @@ def lead_view(db: Session, lead: Lead, *, pii: PersonalData) -> dict[str, Any]:
         "status": lead.status.value,
         "channel": lead.channel.value,
         "priority": lead.priority,
-        "priority_reasons": lead.priority_reasons,
+        "priority_reasons": reasons,
         "categories": lead.categories,
         "category_labels": [CATEGORIES.get(c, c) for c in lead.categories],
         "id_number": idnumber.mask(pii.open(lead.id_number_enc)),
@@ -916,6 +979,18 @@ def lead_view(db: Session, lead: Lead, *, pii: PersonalData) -> dict[str, Any]:
             for m in merges
         ],
     }
+
+
+def own_department(actor: Actor | None) -> int | None:
+    """The department whose evidence alone `actor` may read on a lead (department staff), or
+    None: everything the lead holds."""
+    if actor is not None and actor.role is Role.DEPARTMENT_STAFF:
+        return actor.department_id if actor.department_id is not None else -1
+    return None
+
+
+def _own_reasons(evidence: list[LeadEvidence]) -> list[str]:
+    return list(dict.fromkeys(e.priority_reason for e in evidence if e.priority_reason))
 
 
 def _evidence_view(e: LeadEvidence, *, pii: PersonalData) -> dict[str, Any]:
@@ -1070,16 +1145,39 @@ def merge_leads(db: Session, source_id: int, *, into_id: int, actor: Actor, now:
             "有身份证号的线索不能并入无身份证号的线索，请反向合并", code="merge_direction"
         )
     match = matching.compare(_person(source), _person(target))
-    target_keys = set(
+    target_keys = frozenset(
         db.scalars(select(LeadEvidence.dedup_key).where(LeadEvidence.lead_id == target.id))
     )
-    moved = [
-        ev_id
-        for ev_id, key in db.execute(
-            select(LeadEvidence.id, LeadEvidence.dedup_key).where(LeadEvidence.lead_id == source.id)
+    rows = db.execute(
+        select(
+            LeadEvidence.id,
+            LeadEvidence.dedup_key,
+            LeadEvidence.priority_reason,
+            LeadEvidence.priority_points,
         )
-        if key not in target_keys
-    ]
+        .where(LeadEvidence.lead_id == source.id)
+        .order_by(LeadEvidence.id)
+    ).all()
+    # The one rule, replaying the source's signals on the target: a reason the target has
+    # already counts nothing again (before: the source's whole priority was added once).
+    change = signal_rule.apply_signals(
+        signal_rule.LeadState(
+            categories=target.categories,
+            priority=target.priority,
+            reasons=target.priority_reasons,
+            evidence_keys=target_keys,
+        ),
+        [
+            signal_rule.Gain("merge:categories", tuple(source.categories)),
+            *(
+                signal_rule.Gain(r.dedup_key, (), r.priority_points or 0, r.priority_reason)
+                for r in rows
+            ),
+            *_legacy_gains(source, rows),
+        ],
+    )
+    fresh_keys = {g.dedup_key for g in change.fresh}
+    moved = [r.id for r in rows if r.dedup_key in fresh_keys]
     if moved:
         db.execute(
             update(LeadEvidence)
@@ -1087,17 +1185,16 @@ def merge_leads(db: Session, source_id: int, *, into_id: int, actor: Actor, now:
             .values(lead_id=target.id)
             .execution_options(synchronize_session=False)
         )
-    added_categories = [c for c in source.categories if c not in target.categories]
-    added_reasons = [r for r in source.priority_reasons if r not in target.priority_reasons]
-    added_priority = source.priority if added_reasons else 0
+    added_categories, added_reasons = change.added_categories, change.added_reasons
+    added_priority = change.added_points
     filled = {
         name: getattr(source, name)
         for name in _FILLABLE
         if getattr(target, name) is None and getattr(source, name) is not None
     }
-    target.categories = [*target.categories, *added_categories]
-    target.priority_reasons = [*target.priority_reasons, *added_reasons]
-    target.priority += added_priority
+    target.categories = change.categories
+    target.priority_reasons = change.reasons
+    target.priority = change.priority
     for name, value in filled.items():
         setattr(target, name, value)
     target.updated_at = now
@@ -1138,6 +1235,20 @@ def merge_leads(db: Session, source_id: int, *, into_id: int, actor: Actor, now:
     db.expire(source, ["evidence"])
     db.expire(target, ["evidence"])
     return target
+
+
+def _legacy_gains(source: Lead, rows: Any) -> list[signal_rule.Gain]:
+    """The source's reasons that no evidence row carries (evidence from before each row kept
+    its own reason, migration 0021), with the points its priority holds beyond its rows'."""
+    carried: dict[str, int] = {}
+    for r in rows:
+        if r.priority_reason and r.priority_reason not in carried:
+            carried[r.priority_reason] = r.priority_points or 0
+    left = max(source.priority - sum(carried.values()), 0)
+    gains = []
+    for i, reason in enumerate(r for r in source.priority_reasons if r not in carried):
+        gains.append(signal_rule.Gain(f"merge:legacy:{i}", (), left if i == 0 else 0, reason))
+    return gains
 
 
 def unmerge_lead(db: Session, source_id: int, *, actor: Actor, now: datetime) -> Lead:

@@ -30,6 +30,17 @@ OUTCOMES: dict[str, str] = {
     "referred": "已转介其他部门或社会力量",
 }
 
+#: The outcomes that answer an application of each kind: 纳入低保 is no answer to a 医疗救助
+#: application. A 低保 or 特困 application may end in the other (the investigation shows which
+#: applies) or in 临时救助 for a passing need; every kind may be refused or referred.
+_EITHER = frozenset({"not_eligible", "referred"})
+FITTING: dict[ApplicationType, frozenset[str]] = {
+    ApplicationType.DIBAO: _EITHER | {"dibao", "tekun", "temporary_aid"},
+    ApplicationType.TEKUN: _EITHER | {"tekun", "dibao", "temporary_aid"},
+    ApplicationType.TEMPORARY: _EITHER | {"temporary_aid", "disaster_aid"},
+    ApplicationType.MEDICAL: _EITHER | {"medical_aid"},
+}
+
 #: Outcomes that must carry a reason (the resident is told why).
 NEEDS_REASON = frozenset({"not_eligible", "referred"})
 #: Outcomes that carry an amount in yuan.

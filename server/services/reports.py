@@ -117,6 +117,26 @@ def parse_month(text: str, *, calendar: WorkCalendar | None = None) -> Period:
     return Period(text, first, following, due)
 
 
+def months_back(
+    period: Period, count: int, *, calendar: WorkCalendar | None = None
+) -> list[Period]:
+    """`count` months ending with `period`, oldest first (for trends over the months)."""
+    months = [period]
+    while len(months) < count:
+        first = months[0].first_day
+        earlier = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+        months.insert(0, parse_month(earlier.strftime("%Y-%m"), calendar=calendar))
+    return months
+
+
+def monthly_trend(
+    db: Session, *, periods: list[Period], town: Town | None, now: datetime
+) -> list[dict[str, Any]]:
+    """The statistics of each month in `periods`, the same figures as `monthly_statistics`
+    (and so as `GET /api/v1/reports/monthly`) for each."""
+    return [monthly_statistics(db, period=p, town=town, now=now) for p in periods]
+
+
 # --- scope ------------------------------------------------------------------------------------
 
 

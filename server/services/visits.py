@@ -284,6 +284,14 @@ def edit_visit(
     if expected is not None and expected != visit.version:
         raise Conflict("走访记录已被他人修改，请刷新后重试", code="visit_stale")
     merged = {**_current(visit, pii=pii), **changes}
+    if (
+        "hardship" in changes
+        and changes.get("next_visit_on") is None
+        and DEFAULT_CYCLE_DAYS[Hardship(changes["hardship"])] < DEFAULT_CYCLE_DAYS[visit.hardship]
+    ):
+        # Raised hardship brings its shorter cycle (7 days for severe or urgent): the next
+        # visit is worked out again unless the helper chose one. Lowered, the date stands.
+        merged["next_visit_on"] = None
     values = _clean(db, merged, pii=pii, actor=actor, today=now.date(), previous=visit)
     old = {k: _plain(getattr(visit, k)) for k in values if k not in ("phone_enc", "members")}
     for key, value in values.items():

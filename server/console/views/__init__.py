@@ -7,7 +7,9 @@ from pathlib import Path
 from flask import Blueprint
 
 from server.console import errors
+from server.console.deps import db, now
 from server.console.security import CSRF_FIELD, check_csrf, csrf_token
+from server.services import holidays
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,18 +33,28 @@ def _csrf() -> None:
 
 @blp.app_context_processor
 def _globals() -> dict[str, object]:
-    return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
+    return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD, "calendar_notice": _calendar_notice}
+
+
+def _calendar_notice() -> dict[str, object] | None:
+    """While next year's holidays are unknown, every page says so (one small query)."""
+    return holidays.next_year_notice(db(), today=now().date())
 
 
 from server.console.views import (  # noqa: E402,F401  (routes register on import)
+    admin,
     applications,
+    audit,
     auth,
+    dashboard,
     dispatches,
     duplicates,
+    feeds,
     home,
     households,
     informing,
     leads,
+    reports,
     supervision,
     triage,
 )

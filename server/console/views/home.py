@@ -1,4 +1,4 @@
-"""首页: what waits for me today, and the departments' feeds at a glance."""
+"""首页: what waits for me today."""
 
 from __future__ import annotations
 
@@ -6,31 +6,31 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from flask import render_template, send_file
+from flask import redirect, render_template, send_file, url_for
 
 from server.console.deps import actor, db, now
-from server.console.security import page
+from server.console.security import CONSOLE_ROLES, page
 from server.console.views import blp
 from server.models import Role
 from server.services import worklist
-from server.services.feeds.batches import list_feeds
 from server.services.posters import FONT_RESOURCE
+
+#: Where each administrator's console starts (they have no worklist: no casework).
+ADMIN_HOME = {
+    Role.AUDIT_ADMIN: "console.audit",
+    Role.SYSTEM_ADMIN: "console.admin_holidays",
+    Role.SECURITY_ADMIN: "console.admin_locks",
+}
 
 
 @blp.route("/")
-@page()
+@page(*CONSOLE_ROLES)
 def home() -> Any:
-    """Each count clicks through to its filtered list."""
+    """Each count clicks through to its filtered list; an administrator goes to their room."""
+    if actor().role in ADMIN_HOME:
+        return redirect(url_for(ADMIN_HOME[actor().role]))
     work = worklist.worklist(db(), actor=actor(), now=now())
     return render_template("console/home.html", work=work)
-
-
-@blp.route("/feeds")
-@page(Role.CENTER_STAFF, Role.LEADER, Role.DEPARTMENT_STAFF)
-def feeds() -> Any:
-    """Every feed with its last batch, next due date and punctuality (department: its own)."""
-    items = list_feeds(db(), actor=actor(), today=now().date())
-    return render_template("console/feeds.html", items=items)
 
 
 @blp.route("/fonts/noto-sans-sc.ttf")

@@ -357,13 +357,14 @@ class Bulk:
         department_id: int | None,
         now: datetime,
     ) -> None:
-        """Evidence rows (lead_id, row_number, summary, facts as JSON, event_date, dedup_key)."""
+        """Evidence rows (lead_id, row_number, summary, facts as JSON, event_date, dedup_key,
+        priority reason, priority points)."""
         if not rows:
             return
         cursor = self._cursor()
         columns = (
             "lead_id, channel, feed_code, batch_id, department_id, row_number, summary, facts, "
-            "event_date, dedup_key, created_at"
+            "event_date, dedup_key, priority_reason, priority_points, created_at"
         )
         if self.pg:
             # Keys already on the leads were left out by the caller, under the leads' row
@@ -383,6 +384,8 @@ class Bulk:
                         r[3],
                         r[4],
                         r[5],
+                        r[6],
+                        r[7],
                         now,
                     )
                     for r in rows
@@ -391,9 +394,10 @@ class Bulk:
                 return
             cursor.execute(
                 f"INSERT INTO lead_evidence ({columns}) "
-                "SELECT l, 'feed', %s, %s, %s, rn, s, f::jsonb, d, k, %s FROM unnest("
-                "%b::bigint[], %b::int[], %b::text[], %b::text[], %b::date[], %b::text[]) "
-                "AS u(l, rn, s, f, d, k) ON CONFLICT (lead_id, dedup_key) DO NOTHING",
+                "SELECT l, 'feed', %s, %s, %s, rn, s, f::jsonb, d, k, pr, pp, %s FROM unnest("
+                "%b::bigint[], %b::int[], %b::text[], %b::text[], %b::date[], %b::text[], "
+                "%b::text[], %b::int[]) "
+                "AS u(l, rn, s, f, d, k, pr, pp) ON CONFLICT (lead_id, dedup_key) DO NOTHING",
                 (
                     feed_code,
                     batch_id,
@@ -405,13 +409,15 @@ class Bulk:
                     [r[3] for r in rows],
                     [r[4] for r in rows],
                     [r[5] for r in rows],
+                    [r[6] for r in rows],
+                    [r[7] for r in rows],
                 ),
             )
             return
         ts = self._ts(now)
         cursor.executemany(
             f"INSERT OR IGNORE INTO lead_evidence ({columns}) "
-            "VALUES (?, 'feed', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, 'feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r[0],
@@ -423,6 +429,8 @@ class Bulk:
                     r[3],
                     self._day(r[4]),
                     r[5],
+                    r[6],
+                    r[7],
                     ts,
                 )
                 for r in rows

@@ -34,20 +34,26 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.models import (
+    Channel,
     Department,
     FeedBatch,
     FeedRejectedRow,
+    LeadEvidence,
     RosterEntry,
     RosterProgramme,
     Town,
+    User,
     Village,
 )
+from server.services import signal_rule
+from server.services.access import SYSTEM, Actor
+from server.services.audit import record_event
 from server.services.feeds import normalise as norm
 from server.services.feeds.bulk import Bulk, _dumps
 from server.services.feeds.namekeys import NameKeys, shape_key
 from server.services.feeds.reader import Table
 from server.services.feeds.registry import Feed, Kind, OnRoster
-from server.services.leads import CATEGORIES
+from server.services.leads import CATEGORIES, Signal, find_candidates, record_signal
 from server.services.pii import PersonalData
 
 #: Rows per chunk: per chunk the database sees a fixed number of statements and the worker
@@ -67,6 +73,7 @@ PROGRAMME_LABELS = {
 }
 _PROGRAMME_WORDS = (
     ("特困", RosterProgramme.TEKUN),
+    ("五保", RosterProgramme.TEKUN),  # 农村五保户: 特困人员 since 2014's 社会救助暂行办法
     ("供养", RosterProgramme.TEKUN),
     ("孤", RosterProgramme.ORPHAN),
     ("困境儿童", RosterProgramme.ORPHAN),
@@ -86,7 +93,15 @@ COUNTERS = (
     "duplicates",
     "roster_added",
     "roster_updated",
+    #: Rows accepted without an ID number (feeds where it is optional), and of them those
+    #: whose new lead has candidates (the same person, perhaps) for staff to merge.
+    "without_id",
+    "with_candidates",
+    #: 合计 / 小计 / 总计 rows: skipped, not errors.
+    "totals_skipped",
 )
+#: Words that make a row a total (in the name or the first column), not a person.
+TOTAL_WORDS = ("合计", "小计", "总计")
 
 
 @dataclass(slots=True)
@@ -95,8 +110,9 @@ class Accepted:
     comparison works on."""
 
     number: int
-    person_hash: str
-    id_number: str
+    #: Keyed hash and ID number; None for a row without one (feeds where it is optional).
+    person_hash: str | None
+    id_number: str | None
     name: str
     values: dict[str, Any]
     event_date: date | None
@@ -110,6 +126,9 @@ class Accepted:
     #: What a new lead for this person needs (`Importer._material`): the sealed ID number,
     #: the name's shape key and pinyin key. Worked out ahead on PostgreSQL (see `run`).
     material: tuple[str, str | None, str | None] | None = None
+    #: How to reach a person the row gives no ID number for (never in the evidence's facts).
+    phone: str | None = None
+    address: str | None = None
 
 
 @dataclass
@@ -135,7 +154,10 @@ class _Checked:
 
     read: int
     accepted: list[Accepted] = field(default_factory=list)
+    #: Rows without an ID number (a name and a phone or an address): one lead each.
+    without_id: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    totals: int = 0
     earliest: date | None = None
     valid: int = 0
     below_threshold: int = 0
@@ -202,6 +224,14 @@ class Importer:
         #: The evidence rows name the department whose file this is.
         self.department_id: int | None = db.scalar(
             select(Department.id).where(Department.code == feed.department)
+        )
+        uploader = db.get(User, batch.uploaded_by) if batch.uploaded_by else None
+        self._uploader_role = uploader.role.value if uploader is not None else "system"
+        #: Who the per-row path (rows without an ID number) acts as: the uploader.
+        self._actor = (
+            Actor(user_id=uploader.id, role=uploader.role, department_id=uploader.department_id)
+            if uploader is not None
+            else SYSTEM
         )
         self._categories_on = [c for c in feed.categories if c in CATEGORIES]
         self._categories_off = [
@@ -285,6 +315,7 @@ class Importer:
         counts["accepted"] += checked.valid
         counts["rejected"] += len(checked.rejected)
         counts["below_threshold"] += checked.below_threshold
+        counts["totals_skipped"] += checked.totals
         earliest = self.progress.earliest_event
         if checked.earliest is not None and (earliest is None or checked.earliest < earliest):
             self.progress.earliest_event = checked.earliest
@@ -293,6 +324,7 @@ class Importer:
             self._update_roster(checked.accepted)
         else:
             self._compare(checked.accepted)
+            self._without_id(checked.without_id)
         self.batch.rows_done = counts["read"]
         self.batch.result = self.result()
         self.db.flush()
@@ -330,7 +362,11 @@ class Importer:
         area = self._area
         earliest = None
         valid = below = 0
+        name_index = next((p[3] for p in plan if p[0] == "name"), None)
         for number, cells in chunk:
+            if _is_total(cells, name_index):
+                checked.totals += 1
+                continue
             values: dict[str, Any] = {}
             width = len(cells)
             for name, convert, required, index, label, memo in plan:
@@ -368,6 +404,15 @@ class Importer:
                     rejected.append(Rejected(number, label, exc.code, exc.message, _cells(cells)))
                     break
             else:
+                id_number = values.pop("id_number")
+                phone, address = values.pop("phone", None), values.pop("address", None)
+                if id_number is None and not (phone or address):
+                    message = "无身份证号时，请填写联系电话或住址"
+                    label = self.feed.column("id_number").label
+                    rejected.append(
+                        Rejected(number, label, "contact_required", message, _cells(cells))
+                    )
+                    continue
                 valid += 1
                 event = values.get(date_field) if date_field else None
                 if event is not None and (earliest is None or event < earliest):
@@ -375,26 +420,30 @@ class Importer:
                 if limit_field is not None and values[limit_field] < limit:
                     below += 1
                     continue
-                id_number = values.pop("id_number")
                 town, village = values.pop("town", None), values.pop("village", None)
                 town_id, village_id = area(town, village) if town or village else (None, None)
-                accepted.append(
-                    Accepted(
-                        number,
-                        hash_(id_number),
-                        id_number,
-                        values.pop("name"),
-                        values,
-                        event,
-                        town_id,
-                        village_id,
-                    )
+                row = Accepted(
+                    number,
+                    hash_(id_number) if id_number is not None else None,
+                    id_number,
+                    values.pop("name"),
+                    values,
+                    event,
+                    town_id,
+                    village_id,
                 )
+                if id_number is None:
+                    row.phone, row.address = phone, address
+                    checked.without_id.append(row)
+                else:
+                    accepted.append(row)
         checked.earliest = earliest
         checked.valid, checked.below_threshold = valid, below
         if self.feed.on_roster is not OnRoster.ROSTER:
             prepare = self._prepare
             for row in accepted:
+                prepare(row)
+            for row in checked.without_id:
                 prepare(row)
             if self.bulk.pg:
                 # Ahead of the database stage, which on PostgreSQL runs alongside this thread
@@ -537,10 +586,11 @@ class Importer:
         period = self._period(row) if feed.period_rule else None
         row.reason = f"{feed.reason_prefix}: {describe(feed, row.values, period=period)}"[:200]
         row.facts = _facts_json(row.values)
+        person = row.person_hash or f"name:{row.name}|{row.phone}|{row.address}"
         if period is not None:
-            key_source = f"{row.person_hash}|{period}"
+            key_source = f"{person}|{period}"
         else:  # every normalised value, in the feed's column order
-            key_source = "|".join([row.person_hash, *map(str, row.values.values())])
+            key_source = "|".join([person, *map(str, row.values.values())])
         digest = hashlib.blake2b(key_source.encode(), digest_size=20).hexdigest()
         row.dedup_key = f"feed:{feed.code}:{digest}"
 
@@ -580,47 +630,148 @@ class Importer:
         if len(created) < len(missing):  # another import opened some of them meanwhile
             open_leads.update(bulk.open_leads([h for h in missing if h not in created]))
         existing_ids = [lead.id for lead in open_leads.values()]
-        known = bulk.evidence_keys(existing_ids, self.feed.code) if existing_ids else set()
+        known: dict[int, set[str]] = {}
+        if existing_ids:
+            for lead_id, key in bulk.evidence_keys(existing_ids, self.feed.code):
+                known.setdefault(lead_id, set()).add(key)
         evidence: list[tuple[Any, ...]] = []
-        seen: set[tuple[int, str]] = set()
         updates = []
+        points = self.feed.priority
         for person_hash, person_signals in by_person.items():
             lead_id = created.get(person_hash)
             lead = None if lead_id is not None else open_leads[person_hash]
             if lead is not None:
                 lead_id = lead.id
             assert lead_id is not None
+            # The one rule decides what is new and what it raises; this path only stores it.
+            # A lead opened just now holds nothing yet (its values came from the same rule).
+            state = (
+                signal_rule.LeadState(evidence_keys=frozenset())
+                if lead is None
+                else signal_rule.LeadState(
+                    categories=lead.categories,
+                    priority=lead.priority,
+                    reasons=lead.reasons,
+                    evidence_keys=known.get(lead_id, set()),
+                )
+            )
+            change = signal_rule.apply_signals(state, map(self._gain, person_signals))
+            fresh_keys = {g.dedup_key for g in change.fresh}
             fresh = []
             for s in person_signals:
-                key = (lead_id, s.dedup_key)
-                if key in known or key in seen:
+                if s.dedup_key not in fresh_keys:
                     continue
-                seen.add(key)
+                fresh_keys.discard(s.dedup_key)
                 fresh.append(s)
                 row = s.row
                 evidence.append(
-                    (lead_id, row.number, s.summary, s.facts, row.event_date, s.dedup_key)
+                    (
+                        lead_id,
+                        row.number,
+                        s.summary,
+                        s.facts,
+                        row.event_date,
+                        s.dedup_key,
+                        s.reason,
+                        points,
+                    )
                 )
             if lead is not None and fresh:
-                old_reasons = lead.reasons
-                categories, reasons = _merge(lead.categories, old_reasons, fresh)
-                gained = len(reasons) - len(old_reasons)
                 town, village = _area_of(fresh)
                 updates.append(
                     {
                         "id": lead.id,
-                        "categories": categories,
-                        "priority": lead.priority + self.feed.priority * gained,
-                        "priority_reasons": reasons,
+                        "categories": change.categories,
+                        "priority": change.priority,
+                        "priority_reasons": change.reasons,
                         "town_id": town,
                         "village_id": village,
                     }
                 )
         bulk.insert_evidence(evidence, self.feed.code, self.batch.id, self.department_id, self.now)
         bulk.update_leads(updates, self.now)
+        if created:
+            self._audit_created(sorted(created.values()))
         counts["leads_created"] += len(created)
         counts["leads_updated"] += len(updates)
         counts["duplicates"] += len(signals) - len(evidence)
+
+    def _without_id(self, rows: list[Accepted]) -> None:
+        """Rows without an ID number: each opens its own lead through `record_signal`, as a
+        hotline report without one does, and goes through the same candidate matching
+        (`find_candidates`): staff see the candidates and merge. Such rows are few (complaint
+        and online-help files); a row already imported (its content key on any lead of this
+        feed) adds nothing."""
+        if not rows:
+            return
+        counts = self.progress.counts
+        counts["without_id"] += len(rows)
+        keys = [row.dedup_key for row in rows]
+        known = set(
+            self.db.scalars(
+                select(LeadEvidence.dedup_key).where(
+                    LeadEvidence.feed_code == self.feed.code, LeadEvidence.dedup_key.in_(keys)
+                )
+            )
+        )
+        for row in rows:
+            if row.dedup_key in known:
+                counts["duplicates"] += 1
+                continue
+            known.add(row.dedup_key)
+            outcome = record_signal(
+                self.db, self._signal_without_id(row), actor=self._actor, now=self.now
+            )
+            counts["leads_created"] += int(outcome.lead_created)
+            if find_candidates(self.db, outcome.lead, actor=SYSTEM, limit=1):
+                counts["with_candidates"] += 1
+
+    def _signal_without_id(self, row: Accepted) -> Signal:
+        pii = self.pii
+        return Signal(
+            channel=Channel.FEED,
+            name=row.name,
+            summary=row.reason,
+            dedup_key=row.dedup_key,
+            phone_enc=pii.seal(row.phone),
+            phone_hash=pii.hash(row.phone) if row.phone else None,
+            town_id=row.town_id,
+            village_id=row.village_id,
+            address=(row.address or None) and row.address[:200],
+            categories=list(self._categories_off),
+            priority=self.feed.priority,
+            priority_reason=row.reason,
+            facts=json.loads(row.facts),
+            event_date=row.event_date,
+            feed_code=self.feed.code,
+            batch_id=self.batch.id,
+            row_number=row.number,
+            department_id=self.department_id,
+        )
+
+    def _audit_created(self, lead_ids: list[int]) -> None:
+        """The `lead.created` trail of the leads this chunk opened: ONE audit row per chunk
+        (≤ CHUNK_ROWS rows, the unit the worker commits), listing the lead ids, rather than
+        one per lead. A 100,000-row file opens ~75,000 leads; a chained audit row each (an
+        HMAC, an ORM insert and the chain head's lock at commit) would make the audit the
+        largest cost of the import, while one row per chunk still names every lead, commits
+        in the same transaction as the leads it names (a failed chunk leaves neither), and is
+        found by `action=lead.created` and the batch id."""
+        record_event(
+            self.db,
+            actor_id=self.batch.uploaded_by,
+            actor_role=self._uploader_role,
+            action="lead.created",
+            target_type="feed_batch",
+            target_id=self.batch.id,
+            now=self.now,
+            detail={"channel": "feed", "feed": self.feed.code, "leads": lead_ids},
+            ip=None,
+        )
+
+    def _gain(self, s: _Signal) -> signal_rule.Gain:
+        """A row's signal in the terms of the one rule: the feed's weight for its reason."""
+        return signal_rule.Gain(s.dedup_key, s.categories, self.feed.priority, s.reason)
 
     def _open_new_leads(self, people: dict[str, list[_Signal]]) -> dict[str, int]:
         previous = self.bulk.previous_leads(list(people))
@@ -629,7 +780,7 @@ class Importer:
         for person_hash, signals in people.items():
             first = signals[0].row
             sealed, shape, key = first.material or material(first)
-            categories, reasons = _merge([], [], signals)
+            change = signal_rule.apply_signals(signal_rule.LeadState(), map(self._gain, signals))
             town, village = _area_of(signals)
             rows.append(
                 {
@@ -638,9 +789,9 @@ class Importer:
                     "name": first.name,
                     "name_shape": shape,
                     "name_key": key,
-                    "categories": categories,
-                    "priority": self.feed.priority * len(reasons),
-                    "priority_reasons": reasons,
+                    "categories": change.categories,
+                    "priority": change.priority,
+                    "priority_reasons": change.reasons,
                     "town_id": town,
                     "village_id": village,
                     "previous": previous.get(person_hash),
@@ -664,6 +815,17 @@ def _cells(cells: list[Any]) -> list[str]:
     return [norm.fold(c) for c in cells]
 
 
+def _is_total(cells: list[Any], name_index: int | None) -> bool:
+    """A 合计 / 小计 / 总计 row: the word in the first column or the name's."""
+    for index in {0, name_index}:
+        if index is None or index >= len(cells):
+            continue
+        cell = cells[index]
+        if isinstance(cell, str) and any(word in cell for word in TOTAL_WORDS):
+            return True
+    return False
+
+
 def _area_of(signals: list[_Signal]) -> tuple[int | None, int | None]:
     """The first town and the first village these rows name."""
     town = village = None
@@ -674,17 +836,6 @@ def _area_of(signals: list[_Signal]) -> tuple[int | None, int | None]:
         if town and village:
             break
     return town, village
-
-
-def _merge(
-    categories: list[str], reasons: list[str], signals: list[_Signal]
-) -> tuple[list[str], list[str]]:
-    categories, reasons = list(categories), list(reasons)
-    for s in signals:
-        categories += [c for c in s.categories if c not in categories]
-        if s.reason not in reasons:
-            reasons.append(s.reason)
-    return categories, reasons
 
 
 def describe(feed: Feed, values: dict[str, Any], *, period: str | None = None) -> str:
@@ -792,6 +943,7 @@ def _validators(feed: Feed, *, today: date) -> dict[str, tuple[Callable[[Any], A
         Kind.YEAR: partial(norm.year, today=today),
         Kind.GRADE: norm.grade,
         Kind.TEXT: norm.text,
+        Kind.PHONE: norm.phone,
     }
     result: dict[str, tuple[Callable[[Any], Any], bool, bool]] = {}
     for column in feed.columns:

@@ -82,7 +82,7 @@ def amount(value: object) -> Decimal:
     if isinstance(value, int | float):
         number = Decimal(str(value))
     else:
-        text = fold(value)
+        whole = text = fold(value)
         if not text:
             raise CellError("amount_missing", "金额为空")
         scale = _ONE
@@ -91,7 +91,8 @@ def amount(value: object) -> Decimal:
         try:
             number = Decimal(text.translate(_AMOUNT_STRIP)) * scale
         except InvalidOperation:
-            raise CellError("amount_format", f"金额格式不正确：{text[:20]}") from None
+            # The whole value as sent ("约两万", not what was left after taking off 万).
+            raise CellError("amount_format", f"金额格式不正确：{_quoted(whole)}") from None
     if not number.is_finite():
         raise CellError("amount_format", "金额格式不正确")
     if number < 0:
@@ -139,17 +140,18 @@ def _parse_date_text(text: str) -> date:
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
-            raise CellError("date_invalid", f"日期不存在：{text[:20]}") from None
+            raise CellError("date_invalid", f"日期不存在：{_quoted(text)}") from None
     try:
         return _serial(float(text))  # a serial number that arrived as text (csv)
     except ValueError:
-        raise CellError("date_format", f"日期格式不正确：{text[:20]}") from None
+        raise CellError("date_format", f"日期格式不正确：{_quoted(text)}") from None
 
 
 def year(value: object, *, today: date) -> int:
-    text = fold(value).removesuffix("年度").removesuffix("年")
+    whole = fold(value)
+    text = whole.removesuffix("年度").removesuffix("年")
     if not text.isdigit() or not 2000 <= int(text) <= today.year:
-        raise CellError("year_format", f"年度不正确：{text[:10]}")
+        raise CellError("year_format", f"年度不正确：{_quoted(whole)}")
     return int(text)
 
 
@@ -162,7 +164,7 @@ def grade(value: object) -> int:
     text = fold(value).translate(_NO_SPACE).removesuffix("级").removeprefix("残疾")
     text = {"Ⅰ": "1", "Ⅱ": "2", "Ⅲ": "3", "Ⅳ": "4"}.get(text, text)
     if text not in _GRADES:
-        raise CellError("grade_format", f"残疾等级应为一级至四级：{text[:10]}")
+        raise CellError("grade_format", f"残疾等级应为一级至四级：{_quoted(fold(value))}")
     return _GRADES[text]
 
 
@@ -176,3 +178,22 @@ def _plain(value: str, field: str) -> str:
     if message is not None:
         raise CellError("text_invalid", message)
     return value
+
+
+def _quoted(value: str, limit: int = 60) -> str:
+    """A cell's whole value for an error message (only a very long one is cut, with …)."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+_PHONE_SEPARATORS = frozenset(" -+()（）")
+
+
+def phone(value: object) -> str:
+    """A mobile or a landline with its area code (0533-4181234, (0533)4181234): its digits."""
+    raw = str(int(value)) if isinstance(value, float) and value.is_integer() else fold(value)
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if not 7 <= len(digits) <= 15 or any(
+        not (ch.isdigit() or ch in _PHONE_SEPARATORS) for ch in raw
+    ):
+        raise CellError("phone_format", f"联系电话格式不正确：{_quoted(raw)}")
+    return digits

@@ -65,8 +65,18 @@ def punctuality(
     late = calendar.working_days_between(previous_due, today)
     if late.days <= 0:
         return _make(State.DUE_SOON, previous_due, 0, late.certain)
-    state = State.NEVER_SENT if last_upload is None else State.LATE
-    return _make(state, previous_due, late.days, late.certain)
+    if last_upload is None:
+        # Never sent anything: say so, with the due date ahead, instead of counting working
+        # days since a due date before the feed was ever expected ("尚未报送 227 个工作日").
+        upcoming = _next_due(feed.cadence, previous_due, calendar)
+        return Punctuality(
+            State.NEVER_SENT,
+            upcoming,
+            0,
+            late.certain,
+            f"从未报送数据（本期应于{upcoming.year}年{upcoming.month}月{upcoming.day}日前报送）",
+        )
+    return _make(State.LATE, previous_due, late.days, late.certain)
 
 
 def _make(state: State, next_due: date | None, late_by: int, certain: bool) -> Punctuality:
@@ -80,7 +90,7 @@ def _event(
     last_upload: date | None, earliest_event: date | None, calendar: WorkCalendar
 ) -> Punctuality:
     if last_upload is None:
-        return _make(State.NEVER_SENT, None, 0, True)
+        return Punctuality(State.NEVER_SENT, None, 0, True, "从未报送数据")
     if earliest_event is None:
         return _make(State.ON_TIME, None, 0, True)
     due = calendar.add_working_days(earliest_event, EVENT_WORKING_DAYS)

@@ -28,6 +28,7 @@ class Kind(enum.StrEnum):
     YEAR = "year"
     GRADE = "grade"
     TEXT = "text"
+    PHONE = "phone"
 
 
 class OnRoster(enum.StrEnum):
@@ -79,6 +80,11 @@ class Feed:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.field == name)
 
+    @property
+    def id_optional(self) -> bool:
+        """Rows may come without an ID number (then a name and a phone or an address)."""
+        return not self.column("id_number").required
+
 
 _NAME = Column("name", "姓名", Kind.NAME, ("姓名", "名字", "人员姓名", "患者姓名", "参保人姓名"))
 _ID = Column(
@@ -95,6 +101,24 @@ _ID = Column(
         "社会保障号码",
         "身份证件号码",
     ),
+)
+#: Feeds whose rows rarely carry an ID number (complaints, online help): a row without one is
+#: accepted when it names the person and gives a phone number or an address, and opens a lead
+#: without an ID number that goes through candidate matching like a hotline report.
+_ID_OPTIONAL = replace(_ID, required=False)
+_PHONE = Column(
+    "phone",
+    "联系电话",
+    Kind.PHONE,
+    ("联系电话", "电话", "手机号", "手机号码", "联系方式", "电话号码", "来电号码"),
+    False,
+)
+_ADDRESS = Column(
+    "address",
+    "住址",
+    Kind.TEXT,
+    ("住址", "家庭住址", "地址", "现住址", "居住地址", "详细地址"),
+    False,
 )
 _TOWN = Column(
     "town", "镇街", Kind.TEXT, ("镇街", "所属镇街", "镇（街道）", "乡镇街道", "镇办"), False
@@ -139,9 +163,11 @@ FEEDS: tuple[Feed, ...] = (
         due_rule=_EVENT_DUE,
         columns=(
             _NAME,
-            _ID,
+            _ID_OPTIONAL,
             _date("event_date", "发布日期", "求助日期", "发现日期", "日期"),
             _text("content", "求助内容", "线索内容", "内容摘要", "情况说明"),
+            _PHONE,
+            _ADDRESS,
             *_AREA,
         ),
         categories=("temporary",),
@@ -259,9 +285,11 @@ FEEDS: tuple[Feed, ...] = (
         due_rule=_WEEKLY_DUE,
         columns=(
             _NAME,
-            _ID,
+            _ID_OPTIONAL,
             _date("event_date", "投诉日期", "来电日期", "受理日期", "日期"),
             _text("content", "诉求内容", "投诉内容", "反映问题", "内容摘要"),
+            _PHONE,
+            _ADDRESS,
             *_AREA,
         ),
         categories=("temporary",),

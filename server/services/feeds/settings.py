@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.models import Department, FeedSetting, Role
+from server.models import AuditEntry, Department, FeedSetting, Role, User
 from server.services.access import Actor, require_role
 from server.services.audit import record
 from server.services.feeds.normalise import header_key
@@ -173,3 +173,35 @@ def _checked_aliases(feed: Feed, aliases: dict[str, list[str]]) -> dict[str, lis
 
 def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def settings_history(
+    db: Session, code: str, *, actor: Actor, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The feed's settings changes, newest first: when, who, and the old and new values, from
+    the audit trail's `feed.settings_changed` entries (configuration history, readable by whoever
+    may read the settings)."""
+    access_feed(db, code, actor=actor)
+    setting = setting_for(db, code)
+    if setting is None:
+        return []
+    rows = db.execute(
+        select(AuditEntry, User)
+        .outerjoin(User, User.id == AuditEntry.actor_id)
+        .where(
+            AuditEntry.action == "feed.settings_changed",
+            AuditEntry.target_type == "feed_setting",
+            AuditEntry.target_id == setting.id,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "at": entry.at,
+            "by": (user.display_name or user.username) if user else None,
+            "old": entry.detail.get("old", {}),
+            "new": entry.detail.get("new", {}),
+        }
+        for entry, user in rows
+    ]
