@@ -6,7 +6,7 @@ PORT   ?= 5000
 export DATABASE_URL ?= sqlite:///instance/e-rescue.db
 export UPLOAD_DIR ?= instance/uploads
 
-.PHONY: run test install migrate lint bench clean node-test
+.PHONY: run test install migrate lint bench clean node-test fuzz
 
 $(BIN)/e-rescue: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ node-test:
 		node --test miniprogram_stub/test/; \
 	elif [ -n "$$CI" ]; then echo "node tests: node and npm are required under CI"; exit 1; \
 	else echo "node tests: skipped (install Node 20 and npm to run the mini-program's tests)"; fi
+
+# schemathesis's CLI against the live app on demo data: every phase (examples, coverage,
+# fuzzing, stateful links) and every check, as center staff and as a resident
+# (tests/fuzz.py). `make test` runs a bounded version (tests/test_api_contract.py).
+FUZZ_EXAMPLES ?= 50
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -15,6 +16,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
 
 
 def create_app(config: Config | None = None) -> Flask:
+    from server import headers
     from server.api import register_api
     from server.console import register_console
     from server.runtime import Runtime
@@ -30,6 +32,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["e_rescue"] = Runtime.build(config)
     _configure_logging(config)
     _register_request_hooks(app)
+    headers.install(app)
     register_api(app)
     _trust_proxies(app, config.proxy_hops)
     # The console sets the session interface: signed cookies on /console paths, none elsewhere.
@@ -77,9 +80,28 @@ def _measure(response: Response) -> None:
     )
 
 
-def _register_request_hooks(app: Flask) -> None:
-    log = logging.getLogger("server.request")
+def _commit_failed(session: Any, exc: Exception) -> Response:
+    """The answer when the request's commit fails: 503 while the database is unreachable, else
+    409 (a concurrent change won)."""
+    from server.api.errors import error_body, unavailable
+    from server.db import database_unreachable
 
+    log = logging.getLogger("server.request")
+    try:
+        session.rollback()
+    except Exception:  # the connection is gone; the pool discards it
+        log.warning("rollback after a failed commit failed too")
+    if database_unreachable(exc):
+        log.warning("commit failed: database unreachable (%s)", type(exc).__name__)
+        body, status = unavailable()
+    else:
+        log.exception("commit failed")
+        body, status = error_body(409, "conflict", "保存失败：记录已被他人修改，请刷新后重试")
+    body.status_code = status
+    return body
+
+
+def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         g.started = time.perf_counter()
@@ -98,16 +120,8 @@ def _register_request_hooks(app: Flask) -> None:
                     session.commit()
                 else:
                     session.rollback()
-            except Exception:
-                session.rollback()
-                log.exception("commit failed")
-                from server.api.errors import error_body
-
-                body, status = error_body(
-                    409, "conflict", "保存失败：记录已被他人修改，请刷新后重试"
-                )
-                response = body
-                response.status_code = status
+            except Exception as exc:
+                response = _commit_failed(session, exc)
             finally:
                 session.close()
         response.headers["X-Request-Id"] = g.get("request_id", "")

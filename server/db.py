@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    # A database error's message never carries the statement's values (names, sealed data)
-    # into a log or a traceback.
+    """The engine for `url`. `hide_parameters`: a database error's message (and so every log
+    line and traceback that carries it) shows the statement but never its bound values, which
+    are names, ID numbers, phones and sealed values."""
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -29,6 +31,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # fails one request with 503 (api/errors.py) and invalidates the pool; connections are
     # also recycled before typical idle timeouts of proxies and firewalls.
     return create_engine(url, pool_recycle=1800, **kwargs)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now (a dropped or refused connection,
+    a server shutting down, SQLite's file that cannot be opened or is locked), as opposed to a
+    fault in a statement. Such a connection is discarded by the pool, so once the database is
+    back the next request simply succeeds: no restart, no pre-ping."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -74,6 +86,27 @@ def insert_if_missing(session: Session, model: Any, values: dict[str, Any], *, k
 
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[Any]:
+    """`session.begin_nested()` that is a savepoint on SQLite too.
+
+    Python's sqlite3 driver opens a transaction only before its first INSERT/UPDATE/DELETE, so
+    a SAVEPOINT issued first starts the transaction itself, and its RELEASE then *commits* it
+    (SQLite: releasing the outermost savepoint is a COMMIT): the rows of the savepoint were
+    committed at once, before the rest of the request, and other requests saw them half made
+    (identical retries got "正在提交中" 409s; 59 of 60 at once). Here the transaction is opened
+    first with BEGIN IMMEDIATE, which also takes SQLite's one write lock, so a competing
+    writer waits (busy timeout) and then reads what the winner committed. PostgreSQL: a plain
+    savepoint."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        if driver is not None and not driver.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    with session.begin_nested() as nested:
+        yield nested
 
 
 @contextmanager

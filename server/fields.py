@@ -45,6 +45,23 @@ class Text(fields.String):
         return result
 
 
+#: How money leaves us: a decimal string of yuan ("6000.00"), never a JSON number.
+MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+class Money(fields.Decimal):
+    """An amount of yuan in an answer, as an exact decimal string ("6000.00"; `places` digits
+    after the point). JSON numbers are binary floats in the mini-program's JavaScript, where
+    0.1 + 0.2 is not 0.3; a string keeps the amount exactly as the database holds it
+    (NUMERIC), and the clients already read strings. The OpenAPI document says `string` with
+    format `decimal` (registered in api/__init__.py), so documentation and answers agree.
+    Amounts *sent to us* are `fields.Decimal` and may be a JSON number or such a string."""
+
+    def __init__(self, *, places: int | None = 2, **kwargs: Any) -> None:
+        metadata = {"pattern": MONEY_PATTERN, "example": "6000.00", **kwargs.pop("metadata", {})}
+        super().__init__(places=places, as_string=True, metadata=metadata, **kwargs)
+
+
 def bounded_int(*, low: int = 1, high: int = INT64_MAX, **kwargs: Any) -> fields.Integer:
     """An integer in [low, high]: by default an id (1 … BIGINT's largest)."""
     validators = [validate.Range(min=low, max=high)]

@@ -10,11 +10,16 @@ and as a resident. Each response must:
 * conform to the documented response schema.
 
 The loop covers every operation the document lists, so endpoints added later are covered too.
-Runs once per database engine (the `app` fixture is parametrized over sqlite and postgresql).
+A stateful run then follows the document's OpenAPI links (api/links.py) from the answers that
+create or list records to the operations on them, as center staff. Runs once per database
+engine (the `app` fixture is parametrized over sqlite and postgresql). The budget is small
+(`CONTRACT_EXAMPLES`, 12 per operation); `make fuzz` runs schemathesis's CLI with every phase
+and check at 50 (tests/fuzz.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +28,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -32,9 +39,14 @@ CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
+    allow_header_conformance,
 ]
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = int(os.environ.get("CONTRACT_EXAMPLES", "12"))
+#: Scenarios of the stateful run and the most calls in one.
+STATEFUL_SCENARIOS = int(os.environ.get("CONTRACT_SCENARIOS", "25"))
+STATEFUL_STEPS = 6
 
 #: Operations that would end the audience's session mid-run; covered by tests/test_auth.py.
 SESSION_ENDING = {("POST", "/api/v1/auth/logout")}
@@ -88,3 +100,35 @@ def test_every_operation_honours_its_documented_contract(
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
     assert not failures, "\n\n".join(failures)
+
+
+def test_stateful_runs_follow_the_documented_links_without_a_contract_failure(
+    app: Any, staff_login: Callable[..., Any]
+) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    auth = staff_login(role="center_staff").headers
+    followed: list[str] = []
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": auth}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            followed.append(f"{case.method} {case.path}")
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=auth)
+
+    Machine.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The run went past single calls: some step reached a record through a link.
+    assert any("{" in call for call in followed), sorted(set(followed))[:20]

@@ -7,9 +7,10 @@ from pathlib import Path
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from server.api import guards
+from server.api import guards, links
 from server.api.errors import ErrorSchema, register_error_handlers
 from server.api.messages import use_chinese_messages
+from server.fields import Money
 
 
 class EResApi(Api):
@@ -96,11 +97,13 @@ def register_api(app: Flask) -> Api:
         OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
     )
     api = EResApi(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api.register_field(Money, "string", "decimal")
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "opaque token"}
     )
     for blp in _blueprints():
         api.register_blueprint(blp)
+    links.add_links(api.spec._paths)
     assets = Path(swagger_ui_bundle.swagger_ui_path)
     app.add_url_rule(
         "/api/docs/assets/<path:filename>",

@@ -12,7 +12,7 @@ from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
-from server.fields import bounded_int
+from server.fields import Money, bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
 from server.services import applications, decisions, notifications
 from server.services.outcomes import OUTCOMES
@@ -184,7 +184,7 @@ class ApplicationSchema(Schema):
     id_number = fields.String(required=True, metadata={"description": "masked"})
     phone = fields.String(required=True, metadata={"description": "masked"})
     address = fields.String(required=True)
-    monthly_income = fields.Decimal(required=True, as_string=True)
+    monthly_income = Money(required=True, places=None)
     reason = fields.String(required=True)
     photo_ids = fields.List(fields.Integer(), required=True)
     details = fields.Dict(required=True)
@@ -193,7 +193,7 @@ class ApplicationSchema(Schema):
     decided_at = fields.DateTime(allow_none=True)
     outcome = fields.String(allow_none=True)
     outcome_reason = fields.String(allow_none=True)
-    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
+    amount = Money(allow_none=True)
     outcome_label = fields.String(allow_none=True, metadata={"description": "plain Chinese"})
     town_id = fields.Integer(required=True)
     village_id = fields.Integer(required=True)

@@ -21,7 +21,7 @@ from server.api.deps import (
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
-from server.fields import Text
+from server.fields import Money, Text
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, supervision
 from server.services.decisions import Decision
@@ -102,7 +102,7 @@ class SlipApplicationSchema(Schema):
     status_label = fields.String(required=True)
     outcome = fields.String(allow_none=True)
     outcome_label = fields.String(allow_none=True)
-    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
+    amount = Money(allow_none=True)
     decided_by_this_slip = fields.Boolean(required=True)
 
 
@@ -128,7 +128,7 @@ class DispatchSchema(Schema):
     outcome = fields.String(allow_none=True)
     outcome_label = fields.String(allow_none=True)
     outcome_reason = fields.String(allow_none=True)
-    amount = fields.Decimal(allow_none=True, as_string=True, places=2)
+    amount = Money(allow_none=True)
     photo_ids = fields.List(fields.Integer(), required=True)
     escalation_level = fields.Integer(required=True)
     can_act = fields.Boolean(

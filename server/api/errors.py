@@ -9,8 +9,9 @@ from flask import Flask, g, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from server.db import database_unreachable
 from server.errors import DomainError
 
 log = logging.getLogger("server.api")
@@ -67,20 +68,34 @@ def handle_http_exception(exc: HTTPException) -> tuple[Any, int]:
             inner, dict
         ):
             errors = inner
-    return error_body(status, code, data.get("message", message), errors)
+    body, status = error_body(status, code, data.get("message", message), errors)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        body.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return body, status
 
 
 def handle_stale(exc: StaleDataError) -> tuple[Any, int]:
     return error_body(409, "conflict", "记录已被他人修改，请刷新后重试")
 
 
+#: Seconds a client is asked to wait before retrying while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable() -> tuple[Any, int]:
+    body, status = error_body(503, "unavailable", "服务暂时不可用，请稍后再试")
+    body.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return body, status
+
+
 def handle_lost_connection(exc: DBAPIError) -> tuple[Any, int]:
-    """The database dropped a pooled connection (restart, failover): the pool has already been
-    invalidated, so the client's retry will succeed. Anything else is a real error."""
-    if not exc.connection_invalidated:
+    """503 with Retry-After while the database is unreachable; anything else is a real error."""
+    if not database_unreachable(exc):
         return handle_unexpected(exc)
-    log.warning("database connection lost (request %s)", g.get("request_id"))
-    return error_body(503, "unavailable", "服务暂时不可用，请稍后再试")
+    log.warning(
+        "database unreachable (request %s): %s", g.get("request_id"), type(exc.orig).__name__
+    )
+    return unavailable()
 
 
 def handle_unexpected(exc: Exception) -> tuple[Any, int]:

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.errors import ValidationFailed
+from server.fields import Money
 from server.models import Role
 from server.services.feeds import batches, settings
 
@@ -63,8 +64,8 @@ class FeedSettingsSchema(Schema):
     name = fields.String(required=True)
     columns = fields.List(fields.Nested(ColumnSettingSchema), required=True)
     threshold_field = fields.String(allow_none=True)
-    default_threshold = fields.Decimal(allow_none=True, as_string=True)
-    threshold = fields.Decimal(allow_none=True, as_string=True)
+    default_threshold = Money(allow_none=True, places=None)
+    threshold = Money(allow_none=True, places=None)
     updated_at = fields.DateTime(allow_none=True)
 
 

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
-from server.fields import Text
+from server.fields import Money, Text
 from server.services.households import aid, chain, members
 from server.services.households.members import EDITORS, READERS
 
@@ -168,7 +168,7 @@ class AidGrantSchema(Schema):
     kind = fields.String(required=True)
     kind_label = fields.String(required=True)
     period = fields.String(required=True, metadata={"enum": ["monthly", "one_off"]})
-    amount = fields.Decimal(as_string=True, allow_none=True)
+    amount = Money(allow_none=True, places=None)
     start_on = fields.Date(required=True)
     review_on = fields.Date(allow_none=True)
     review_due = fields.Boolean(required=True)

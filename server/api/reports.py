@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires
+from server.fields import Money
 from server.models import Role
 from server.services import reports
 from server.services.workdays import WorkCalendar
@@ -79,7 +80,7 @@ class OutcomeSchema(Schema):
     code = fields.String(required=True)
     label = fields.String(required=True)
     count = fields.Integer(required=True)
-    amount = fields.String(required=True, metadata={"description": "yuan, 2 decimals"})
+    amount = Money(required=True, metadata={"description": "yuan, 2 decimals"})
 
 
 class ScoreSchema(Schema):

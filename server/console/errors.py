@@ -8,6 +8,7 @@ from flask import Blueprint, g, render_template, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from server.db import database_unreachable
 from server.errors import DomainError
 
 log = logging.getLogger("server.console")
@@ -50,6 +51,10 @@ def register(blp: Blueprint) -> None:
         return _page(status, _HTTP_MESSAGES.get(status, "请求未能完成"))
 
     @blp.errorhandler(Exception)
-    def unexpected(exc: Exception) -> tuple[str, int]:
+    def unexpected(exc: Exception) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+        if database_unreachable(exc):
+            log.warning("database unreachable (request %s)", g.get("request_id"))
+            page, status = _page(503, "系统暂时无法连接数据库，请稍后刷新重试")
+            return page, status, {"Retry-After": "5"}
         log.exception("console error (request %s)", g.get("request_id"))
         return _page(500, "系统出现问题，请稍后再试")

@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import savepoint
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     UNDECIDED,
@@ -185,7 +186,7 @@ def _create(
         updated_at=now,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(application)
             db.flush()
     except IntegrityError:  # the same person's same kind, filed at the same moment

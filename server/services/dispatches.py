@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
+from server.db import savepoint
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     OPEN_DISPATCH_STATES,
@@ -638,7 +639,7 @@ def rate_application(
         created_at=now,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(row)
             db.flush()
     except IntegrityError as exc:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import savepoint
 from server.errors import Conflict
 from server.models import IdempotencyRecord
 
@@ -61,7 +62,7 @@ def create_once(
     if replayed is not None:
         return replayed, False
     try:
-        with db.begin_nested():
+        with savepoint(db):
             claim = IdempotencyRecord(
                 user_id=user_id,
                 key=stored_key,

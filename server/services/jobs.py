@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.db import savepoint
 from server.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def enqueue(
         max_attempts=max_attempts,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(job)
             db.flush()
     except IntegrityError:

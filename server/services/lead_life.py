@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
+from server.db import savepoint
 from server.errors import Conflict, ValidationFailed
 from server.models import (
     DismissalReason,
@@ -194,7 +195,7 @@ def reopen_lead(
     lead.reopened_at = now
     lead.closed_at = None
     try:
-        with db.begin_nested():
+        with savepoint(db):
             set_lead_status(
                 db, lead, LeadStatus.NEW, actor=actor, now=now, detail={"reopened": True}
             )

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from server.clock import TZ
-from server.db import Precompiled
+from server.db import Precompiled, savepoint
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     OPEN_STATUSES,
@@ -130,7 +130,7 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
         lead = _open_lead_for(db, signal.person_hash)
         created = lead is None
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 if lead is None:
                     lead = _open_lead(db, signal, now=now)
                 change = _signal_change(db, lead, signal)

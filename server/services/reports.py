@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
+from server.db import savepoint
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     Application,
@@ -515,7 +516,7 @@ def submit_summary(
         late=now.astimezone(TZ).date() > period.due_date,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(summary)
             db.flush()
     except IntegrityError as exc:  # another submission won the race

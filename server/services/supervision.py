@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.clock import TZ
+from server.db import savepoint
 from server.models import (
     OPEN_DISPATCH_STATES,
     AlertKind,
@@ -105,7 +106,7 @@ def check_deadlines(db: Session, calendar: WorkCalendar, now: datetime) -> Check
     for dispatch in slips:
         result.checked += 1
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 _check_one(db, dispatch, calendar=calendar, now=now, result=result)
         except (StaleDataError, IntegrityError):
             # A unit answered the slip, or another run recorded the same alert, meanwhile.

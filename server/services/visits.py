@@ -18,6 +18,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import savepoint
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     Cause,
@@ -438,7 +439,7 @@ def _household_for(
     if household is not None:
         return household
     try:
-        with db.begin_nested():
+        with savepoint(db):
             household = Household(
                 town_id=village.town_id,
                 village_id=village.id,

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Select, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from server.db import savepoint
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     OPEN_STATUSES,
@@ -200,7 +201,7 @@ def _absorb(
 ) -> Family:
     for attempt in (1, 2):
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 family = _absorb_once(
                     db,
                     anchor,
