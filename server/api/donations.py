@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, public, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
+from server.fields import Money
 from server.models import DonationKind, DonorKind
 from server.services.social import donations
 
@@ -81,7 +82,7 @@ class AllocationSchema(Schema):
     household_id = fields.Integer(allow_none=True)
     household_head = fields.String(allow_none=True)
     fund = fields.String(allow_none=True)
-    quantity = fields.Decimal(as_string=True, required=True)
+    quantity = Money(required=True, places=None)
     allocated_on = fields.Date(required=True)
     note = fields.String(allow_none=True)
 
@@ -93,9 +94,9 @@ class DonationSchema(Schema):
     kind = fields.String(required=True)
     items = fields.String(allow_none=True)
     unit = fields.String(allow_none=True)
-    total = fields.Decimal(as_string=True, required=True)
-    allocated = fields.Decimal(as_string=True, required=True)
-    remaining = fields.Decimal(as_string=True, required=True)
+    total = Money(required=True)
+    allocated = Money(required=True)
+    remaining = Money(required=True)
     received_on = fields.Date(required=True)
     purpose = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
@@ -130,9 +131,9 @@ class BookLineSchema(Schema):
     key = fields.String(required=True, metadata={"description": "donor or purpose"})
     kind = fields.String(required=True)
     unit = fields.String(allow_none=True)
-    received = fields.Decimal(as_string=True, required=True)
-    allocated = fields.Decimal(as_string=True, required=True)
-    left = fields.Decimal(as_string=True, required=True)
+    received = Money(required=True)
+    allocated = Money(required=True)
+    left = Money(required=True)
 
 
 class BooksSchema(Schema):
@@ -143,8 +144,8 @@ class BooksSchema(Schema):
 class PublicLineSchema(Schema):
     month = fields.String(required=True)
     purpose = fields.String(required=True)
-    money_received = fields.Decimal(as_string=True, required=True)
-    money_allocated = fields.Decimal(as_string=True, required=True)
+    money_received = Money(required=True)
+    money_allocated = Money(required=True)
     goods_received = fields.Integer(required=True, metadata={"description": "donations of goods"})
     goods_allocations = fields.Integer(required=True)
     households_helped = fields.Integer(required=True)
