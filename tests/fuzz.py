@@ -52,7 +52,7 @@ def _serve(workdir: Path) -> tuple[str, FakeWeChatServer]:
             db,
             pii=runtime.pii,
             now=clock.now(),
-            upload_dir=config.upload_dir,
+            storage=runtime.storage,
             openid_for=fake_openid,
         )
         db.commit()
