@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import savepoint
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     Application,
@@ -148,7 +149,7 @@ def request_deletion(
         requested_at=now,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(request)
             db.flush()
     except IntegrityError:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import savepoint
 from server.errors import DomainError
 from server.models import WeChatPushNonce
 
@@ -62,7 +63,7 @@ def accept_push(db: Session, *, timestamp: str, nonce: str, now: datetime) -> No
     if db.scalar(seen) is not None:
         raise _replayed()
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(WeChatPushNonce(timestamp=sent, nonce=nonce, seen_at=now))
             db.flush()
     except IntegrityError as exc:
