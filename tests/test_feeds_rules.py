@@ -318,7 +318,9 @@ EVENT = BY_CODE["fire"]
         (MONTHLY, date(2026, 12, 3), date(2026, 11, 3), State.DUE_SOON, date(2026, 12, 7), 0),
         # Not sent since October: the 5 November due date is late by 16 working days.
         (MONTHLY, date(2026, 11, 27), date(2026, 10, 4), State.LATE, date(2026, 11, 5), 16),
-        (MONTHLY, date(2026, 11, 27), None, State.NEVER_SENT, date(2026, 11, 5), 16),
+        # Never sent: said plainly, with the coming due date (not "late since a due date
+        # before the feed was expected").
+        (MONTHLY, date(2026, 11, 27), None, State.NEVER_SENT, date(2026, 12, 7), 0),
         # Weekly, every Monday: sent Monday 23 November → next Monday 30 November.
         (WEEKLY, date(2026, 11, 25), date(2026, 11, 23), State.ON_TIME, date(2026, 11, 30), 0),
         (WEEKLY, date(2026, 11, 25), date(2026, 11, 16), State.LATE, date(2026, 11, 23), 2),
