@@ -258,9 +258,9 @@ describe('the pages against the real backend', { skip }, () => {
   });
 
   test('a volunteer joins by invitation, reports a lead and reads its progress in plain words', async () => {
-    backend.run(['create-staff', '--username', 'center-1', '--password', 'long-enough-pass-1',
+    backend.run(['create-staff', '--username', 'center-vol', '--password', 'long-enough-pass-1',
       '--role', 'center_staff']);
-    const center = await staffApi('center-1');
+    const center = await staffApi('center-vol');
     const org = await center.request('POST', '/api/v1/social-orgs', {
       name: '爱心志愿服务队', kind: 'volunteer_team', contact_name: '刘队长', towns: ['chengdong'],
     });
@@ -407,6 +407,7 @@ describe('the pages against the real backend', { skip }, () => {
   });
 
   describe('every page: loading, then an error with 重试 instead of a blank screen', () => {
+    let stateCenter;
     const params = { 'pages/detail/detail': { id: '1' }, 'pages/papers/papers': { id: '1' }, 'pages/policy/policy': { code: 'dibao' } };
     for (const route of APP.pages) {
       test(route, async () => {
@@ -418,6 +419,20 @@ describe('the pages against the real backend', { skip }, () => {
         if (route.includes('helper/') && !route.includes('redeem')) {
           const invitation = await staff.request('POST', '/api/v1/helpers/invitations', { village: 'cd-001' });
           await who.app.api.redeemInvitation(invitation.code);
+          who.wx.storage.delete('e_rescue_user');
+        }
+        if (route.includes('volunteer/') && !route.includes('redeem')) {
+          // A volunteer's page: the person first joins a team (the center registers it).
+          if (!stateCenter) {
+            backend.run(['create-staff', '--username', 'center-state', '--password', 'long-enough-pass-1',
+              '--role', 'center_staff']);
+            stateCenter = await staffApi('center-state');
+          }
+          const org = await stateCenter.request('POST', '/api/v1/social-orgs', {
+            name: '状态测试服务队' + route.length, kind: 'volunteer_team', contact_name: '王队长', towns: ['chengdong'],
+          });
+          const invitation = await stateCenter.request('POST', '/api/v1/social-orgs/' + org.id + '/invitations');
+          await who.app.api.redeemVolunteerInvitation(invitation.code);
           who.wx.storage.delete('e_rescue_user');
         }
         const release = who.wx.hold();

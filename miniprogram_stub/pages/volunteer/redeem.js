@@ -5,7 +5,7 @@ const { resolveLaunch } = require('../../utils/launch.js');
 const { definePage } = require('../../utils/page.js');
 
 definePage({
-  data: { code: '', saving: false, done: null },
+  data: { code: '', saving: false, done: null, already: false },
 
   onLoad(options) {
     this._launch = options;
@@ -17,7 +17,10 @@ definePage({
     return this.withState(() =>
       resolveLaunch(api, this._launch).then((params) => {
         if (params.code) this.setData({ code: String(params.code) });
-        return api.ensureLogin();
+        return api
+          .ensureLogin()
+          .then(() => api.me())
+          .then((me) => this.setData({ already: me.role === 'volunteer' }));
       }),
     );
   },
