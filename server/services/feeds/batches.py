@@ -131,7 +131,12 @@ def submit_batch(
 
 
 def _store_file(
-    db: Session, batch: FeedBatch, content: bytes, *, pii: PersonalData, storage: Storage,
+    db: Session,
+    batch: FeedBatch,
+    content: bytes,
+    *,
+    pii: PersonalData,
+    storage: Storage,
     now: datetime,
 ) -> None:
     """Seal the file into the storage and name it on the batch. The key starts with the time so
@@ -342,9 +347,7 @@ def purge_files(db: Session, *, storage: Storage, now: datetime) -> dict[str, in
     old = select(FeedBatch.id).where(
         FeedBatch.finished_at < now - timedelta(days=REJECTED_KEEP_DAYS)
     )
-    rejected = db.execute(
-        delete(FeedRejectedRow).where(FeedRejectedRow.batch_id.in_(old))
-    ).rowcount
+    rejected = db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id.in_(old))).rowcount
     db.flush()
     return {"files": ended, "orphans": orphans, "rejected_rows": rejected or 0}
 
