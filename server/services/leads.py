@@ -89,6 +89,9 @@ class Signal:
     dedup_key: str
     #: Keyed hash of the normalised ID number; None when the reporter did not know it.
     person_hash: str | None = None
+    #: The ID number's hash under every listed key (`PersonalData.hashes`), to find the
+    #: person's lead during a re-keying window; `(person_hash,)` when not given.
+    person_hashes: tuple[str, ...] = ()
     id_number_enc: str | None = None
     phone_enc: str | None = None
     phone_hash: str | None = None
@@ -129,7 +132,7 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
     lead first, we retry once and attach to theirs.
     """
     for attempt in (1, 2):
-        lead = _open_lead_for(db, signal.person_hash)
+        lead = _open_lead_for(db, _lookup_hashes(signal))
         created = lead is None
         try:
             with savepoint(db):
@@ -159,10 +162,21 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
     raise AssertionError("unreachable")
 
 
-def _open_lead_for(db: Session, person_hash: str | None) -> Lead | None:
-    if person_hash is None:
+def _lookup_hashes(signal: Signal) -> tuple[str, ...]:
+    if signal.person_hash is None:
+        return ()
+    return signal.person_hashes or (signal.person_hash,)
+
+
+def _open_lead_for(db: Session, person_hashes: tuple[str, ...]) -> Lead | None:
+    if not person_hashes:
         return None
-    return db.scalar(select(Lead).where(Lead.person_hash == person_hash, Lead.is_open.is_(True)))
+    return db.scalar(
+        select(Lead)
+        .where(Lead.person_hash.in_(person_hashes), Lead.is_open.is_(True))
+        .order_by(Lead.id)
+        .limit(1)
+    )
 
 
 def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
@@ -172,7 +186,7 @@ def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
             select(Lead.id)
             # Written as ix_leads_closed_person's predicate: SQLAlchemy would say `is_open = 0`
             # on SQLite, which cannot use that partial index.
-            .where(Lead.person_hash == signal.person_hash, text("NOT leads.is_open"))
+            .where(Lead.person_hash.in_(_lookup_hashes(signal)), text("NOT leads.is_open"))
             .order_by(Lead.id.desc())
             .limit(1)
         )
@@ -468,6 +482,7 @@ def _register_report(
             summary=f"{label}：{said}",
             dedup_key=f"report:{uuid.uuid4().hex}",
             person_hash=pii.hash(id_number) if id_number else None,
+            person_hashes=pii.hashes(id_number) if id_number else (),
             id_number_enc=pii.seal(id_number),
             phone_enc=pii.seal(phone),
             phone_hash=pii.hash(phone) if phone else None,
@@ -1364,9 +1379,14 @@ def unmerge_lead(db: Session, source_id: int, *, actor: Actor, now: datetime) ->
         r for r in target.priority_reasons if r not in added.get("priority_reasons", [])
     ]
     target.priority -= int(added.get("priority", 0))
-    for name, value in added.get("filled", {}).items():
+    filled = added.get("filled", {})
+    for name, value in filled.items():
+        if name == "phone_enc":  # goes with phone_hash: re-sealing changes its text
+            continue
         if getattr(target, name) == value:
             setattr(target, name, None)
+            if name == "phone_hash":
+                target.phone_enc = None
     target.updated_at = now
     source.status = merge.source_status
     source.is_open = merge.source_status in OPEN_STATUSES

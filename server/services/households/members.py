@@ -11,6 +11,7 @@ helpers read and edit their village's; anyone else is refused (403 by role, 404 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -86,12 +87,17 @@ def access_family_by_id(
     return family
 
 
-def current_membership(db: Session, id_hash: str | None) -> FamilyMember | None:
-    """The person's current membership (at most one), by the keyed hash of their ID number."""
-    if id_hash is None:
+def current_membership(db: Session, id_hash: str | Sequence[str] | None) -> FamilyMember | None:
+    """The person's current membership (at most one), by the keyed hash of their ID number (or
+    its hashes under every listed key, `PersonalData.hashes`, during a re-keying window)."""
+    hashes = [id_hash] if isinstance(id_hash, str) else [h for h in id_hash or () if h]
+    if not hashes:
         return None
     return db.scalar(
-        select(FamilyMember).where(FamilyMember.id_hash == id_hash, FamilyMember.left_at.is_(None))
+        select(FamilyMember)
+        .where(FamilyMember.id_hash.in_(hashes), FamilyMember.left_at.is_(None))
+        .order_by(FamilyMember.id)
+        .limit(1)
     )
 
 
@@ -110,6 +116,12 @@ class Person:
     relation: str
     id_number_enc: str | None = None
     id_hash: str | None = None
+    #: The hashes to find them by (under every listed key); `(id_hash,)` when not given.
+    lookup: tuple[str, ...] = ()
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        return self.lookup or (() if self.id_hash is None else (self.id_hash,))
 
 
 def _person(
@@ -123,6 +135,10 @@ def _person(
             return None
         value = pii.open(id_number_enc)
         id_hash = pii.hash(value) if value else None
+        lookup = pii.hashes(value) if value else ()
+        return Person(
+            name.strip()[:50], relation.strip()[:20] or "家庭成员", id_number_enc, id_hash, lookup
+        )
     return Person(name.strip()[:50], relation.strip()[:20] or "家庭成员", id_number_enc, id_hash)
 
 
@@ -132,7 +148,13 @@ def absorb_application(
     """The applicant's household, opened with them as head if they belong to none, and the
     household members they listed (relation to the applicant). Without `pii` (a decision's
     hook) members listed with an ID number wait for `rebuild`."""
-    anchor = Person(application.name, HEAD, application.id_number_enc, application.id_hash)
+    anchor = Person(
+        application.name,
+        HEAD,
+        application.id_number_enc,
+        application.id_hash,
+        _lookup(pii, application.id_number_enc, application.id_hash),
+    )
     others = _listed(pii, application.household)
     return _absorb(
         db,
@@ -146,6 +168,14 @@ def absorb_application(
     )
 
 
+def _lookup(pii: PersonalData | None, sealed: str | None, id_hash: str | None) -> tuple[str, ...]:
+    """A row's person's hashes under every listed key (from its sealed ID number), or its
+    stored hash when no key is at hand."""
+    if pii is None:
+        return () if id_hash is None else (id_hash,)
+    return pii.hashes_of_sealed(sealed, id_hash)
+
+
 def _listed(pii: PersonalData | None, members: list[Any] | None) -> list[Person]:
     listed = (
         _person(pii, m.get("name") or "", m.get("relation") or "", m.get("id_number_enc"))
@@ -157,7 +187,13 @@ def _listed(pii: PersonalData | None, members: list[Any] | None) -> list[Person]
 
 def absorb_visit(db: Session, visit: Visit, *, pii: PersonalData, now: datetime) -> Family:
     """The visited household: its head, and the members the helper recorded."""
-    anchor = Person(visit.head_name, HEAD, visit.head_id_enc, visit.head_id_hash)
+    anchor = Person(
+        visit.head_name,
+        HEAD,
+        visit.head_id_enc,
+        visit.head_id_hash,
+        _lookup(pii, visit.head_id_enc, visit.head_id_hash),
+    )
     others = _listed(pii, visit.members)
     return _absorb(
         db,
@@ -231,7 +267,7 @@ def _absorb_once(
     source: FamilySource,
     now: datetime,
 ) -> Family:
-    membership = current_membership(db, anchor.id_hash)
+    membership = current_membership(db, anchor.hashes)
     if membership is not None:
         family = membership.family
         prefix = "" if membership.is_head else f"{membership.name}的"
@@ -257,7 +293,7 @@ def _absorb_once(
         _place(
             db,
             family,
-            Person(person.name, relation, person.id_number_enc, person.id_hash),
+            Person(person.name, relation, person.id_number_enc, person.id_hash, person.lookup),
             source=source,
             now=now,
         )
@@ -271,9 +307,9 @@ def _place(
     has an ID) or already a current member of another household (only staff move people)."""
     present = current_members(family)
     if person.id_hash is not None:
-        if any(m.id_hash == person.id_hash for m in present):
+        if any(m.id_hash in person.hashes for m in present):
             return
-        if current_membership(db, person.id_hash) is not None:
+        if current_membership(db, person.hashes) is not None:
             return
         # Someone listed by name earlier: the ID number now completes that member.
         for m in present:
@@ -334,14 +370,15 @@ def rebuild(db: Session, *, pii: PersonalData, now: datetime) -> dict[str, int]:
 
 def _checked_id(
     pii: PersonalData, raw: str | None, field: str, *, today: date
-) -> tuple[str | None, str | None]:
-    """(sealed ID, its hash) of a typed ID number, or (None, None) when none was given."""
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(sealed ID, its hash, its hashes under every listed key) of a typed ID number, or
+    (None, None, ()) when none was given."""
     if raw is None or not raw.strip():
-        return None, None
+        return None, None, ()
     checked = idnumber.check(raw, today=today)
     if not checked.ok:
         raise _invalid(field, checked.message, checked.code)
-    return pii.seal(checked.value), pii.hash(checked.value)
+    return pii.seal(checked.value), pii.hash(checked.value), pii.hashes(checked.value)
 
 
 def _text(raw: str | None, field: str, *, required: bool = False, limit: int = 50) -> str | None:
@@ -384,8 +421,10 @@ def create_family(
     village = _village_for_editor(db, body["village"], actor)
     head = body["head"]
     name = _text(head.get("name"), "head.name", required=True)
-    enc, id_hash = _checked_id(pii, head.get("id_number"), "head.id_number", today=now.date())
-    if current_membership(db, id_hash) is not None:
+    enc, id_hash, lookup = _checked_id(
+        pii, head.get("id_number"), "head.id_number", today=now.date()
+    )
+    if current_membership(db, lookup) is not None:
         raise MemberElsewhere(errors={"head.id_number": [MemberElsewhere.message]})
     family = Family(
         town_id=village.town_id,
@@ -461,8 +500,10 @@ def _add(
     relation = _text(body.get("relation"), f"{field}relation", required=True, limit=20) or ""
     if relation == HEAD:
         raise _invalid(f"{field}relation", "一户只有一位户主，请先修改现有户主")
-    enc, id_hash = _checked_id(pii, body.get("id_number"), f"{field}id_number", today=now.date())
-    elsewhere = current_membership(db, id_hash)
+    enc, id_hash, lookup = _checked_id(
+        pii, body.get("id_number"), f"{field}id_number", today=now.date()
+    )
+    elsewhere = current_membership(db, lookup)
     if elsewhere is not None:
         if elsewhere.family_id == family.id:
             raise Conflict("该居民已是本户成员", code="member_present")
