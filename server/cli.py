@@ -57,7 +57,7 @@ def upgrade_database(url: str) -> None:
     from alembic import command
 
     from server.db import make_engine, make_session_factory
-    from server.services.areas import seed_reference
+    from server.services.places.areas import seed_reference
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +117,8 @@ def create_staff_cmd(
     """Create a staff account."""
     from server.errors import DomainError
     from server.models import Role
-    from server.services.access import SYSTEM
-    from server.services.staff import create_staff
+    from server.services.accounts.staff import create_staff
+    from server.services.kernel.access import SYSTEM
 
     rt = _runtime()
     try:
@@ -144,7 +144,7 @@ def create_staff_cmd(
 def load_villages_cmd(file: Path) -> None:
     """Load villages from a CSV/xlsx file with columns 镇街, 村居, 编码."""
     from server.errors import DomainError
-    from server.services.areas import load_villages
+    from server.services.places.areas import load_villages
 
     rt = _runtime()
     try:
@@ -171,7 +171,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify_cmd() -> None:
     """Check every kept entry against its keyed hash and the one before it; exit 1 on a break."""
-    from server.services import audit_chain
+    from server.services.kernel import audit_chain
 
     rt = _runtime()
     with rt.session_factory() as db:
@@ -195,7 +195,7 @@ def audit_verify_cmd() -> None:
 @click.option("--syslog", is_flag=True, help="send each entry to AUDIT_SYSLOG_ADDRESS instead")
 def audit_export_cmd(after_seq: int, out: Path | None, syslog: bool) -> None:
     """Entries as JSON lines, oldest first (run from cron with --after the last seq sent)."""
-    from server.services import audit_chain
+    from server.services.kernel import audit_chain
 
     rt = _runtime()
     emit, close = _audit_sink(rt.config.audit_syslog_address if syslog else None, out)
@@ -238,7 +238,7 @@ def audit_prune_cmd(days: int | None) -> None:
     """Delete entries past retention, oldest first, a batch per transaction (safe to stop and
     run again); the chain still verifies afterwards."""
     from server.errors import DomainError
-    from server.services import audit_chain
+    from server.services.kernel import audit_chain
 
     rt = _runtime()
     keep = days if days is not None else rt.config.audit_retention_days
@@ -264,7 +264,7 @@ def audit_prune_cmd(days: int | None) -> None:
 def rotate_keys_cmd(batch: int) -> None:
     """Re-seal every sealed value under the first key of FIELD_ENCRYPTION_KEY, in batches (safe
     to stop and run again). Keep every key listed until it ends, and the last one always."""
-    from server.services import rotation
+    from server.services.kernel import rotation
 
     rt = _runtime()
     with rt.session_factory() as db:
@@ -283,8 +283,8 @@ def rotate_keys_cmd(batch: int) -> None:
 def load_holidays_cmd(file: Path, source: str | None) -> None:
     """Load a holiday table (日期, 类型, 名称); each year in FILE replaces that year."""
     from server.errors import DomainError
-    from server.services.access import SYSTEM
-    from server.services.holidays import load_holidays
+    from server.services.calendar.holidays import load_holidays
+    from server.services.kernel.access import SYSTEM
 
     rt = _runtime()
     try:
@@ -316,7 +316,7 @@ def load_holidays_cmd(file: Path, source: str | None) -> None:
 )
 def check_calendar_cmd(on_day: datetime | None) -> None:
     """Exit 1 when next year's holidays are neither known nor awaited before their deadline."""
-    from server.services.holidays import coverage
+    from server.services.calendar.holidays import coverage
 
     rt = _runtime()
     with unit_of_work(rt.session_factory) as db:
@@ -333,8 +333,8 @@ def check_calendar_cmd(on_day: datetime | None) -> None:
 )
 def check_deadlines_cmd(schedule: bool) -> None:
     """Remind, mark overdue and escalate transfer slips; record supervision notices (idempotent)."""
+    from server.services.calendar.workdays import WorkCalendar
     from server.services.supervision import check_deadlines, schedule_daily_check
-    from server.services.workdays import WorkCalendar
 
     rt = _runtime()
     with unit_of_work(rt.session_factory) as db:
@@ -362,7 +362,7 @@ def build_households_cmd() -> None:
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Fill an empty database with clearly synthetic demo data and print the demo logins."""
-    from server.services.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
+    from server.demo.seed import DEMO_PASSWORD, DEMO_STAFF, seed_demo
     from server.wechat.fake_server import fake_openid
 
     rt = _runtime()
@@ -388,8 +388,8 @@ def seed_demo_cmd() -> None:
 def import_feed_cmd(code: str, file: Path) -> None:
     """Import a department file (xlsx/csv) into feed CODE, committing chunk by chunk."""
     from server.errors import DomainError
-    from server.services.access import SYSTEM
     from server.services.feeds.batches import fill_name_keys, import_file
+    from server.services.kernel.access import SYSTEM
 
     rt = _runtime()
     db = rt.session_factory()
@@ -542,8 +542,8 @@ def worker_cmd(once: bool, interval: float) -> None:
 def run_worker(
     rt, *, once: bool, interval: float = 2.0, stop: threading.Event | None = None
 ) -> int:  # noqa: ANN001
-    from server.services import jobs, outbox
-    from server.services.registry import load_job_handlers
+    from server.worker import jobs, outbox
+    from server.worker.registry import load_job_handlers
 
     load_job_handlers()
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -552,7 +552,7 @@ def run_worker(
         total += jobs.run_due(
             rt.session_factory, worker_id=worker_id, clock=clock.now, deps=rt.job_deps()
         )
-        # WeChat messages: queued by state changes, sent here (see services/outbox.py).
+        # WeChat messages: queued by state changes, sent here (see worker/outbox.py).
         total += outbox.deliver_due(
             rt.session_factory, rt.gateway, config=rt.config, clock=clock.now
         ).handled

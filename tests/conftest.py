@@ -129,7 +129,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _reset(runtime) -> None:  # noqa: ANN001
-    from server.services.areas import seed_reference
+    from server.services.places.areas import seed_reference
 
     engine = runtime.engine
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]

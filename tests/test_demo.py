@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.clock import TZ
+from server.demo.seed import DEMO_PASSWORD, HOTLINE_HEARD, seed_demo
 from server.models import (
     Application,
     AuditEntry,
@@ -28,8 +29,7 @@ from server.models import (
     User,
     Visit,
 )
-from server.services.demo import DEMO_PASSWORD, HOTLINE_HEARD, seed_demo
-from server.services.reports import monthly_statistics, parse_month
+from server.services.reports.statistics import monthly_statistics, parse_month
 from server.wechat.fake_server import fake_openid
 
 

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds import normalise as norm
 from server.services.feeds.punctuality import State, punctuality
 from server.services.feeds.reader import FileRefused, open_table, peek_table
 from server.services.feeds.registry import BY_CODE, FEEDS, effective
 from server.services.leads import CATEGORIES
-from server.services.workdays import WorkCalendar
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, xlsx
 
@@ -22,7 +22,7 @@ CAL = WorkCalendar.library_only()
 
 def test_the_registry_has_the_twelve_feeds_of_the_work_plan():
     assert len(FEEDS) == 12
-    from server.services.areas import DEPARTMENTS
+    from server.services.places.areas import DEPARTMENTS
 
     departments = {code for code, _ in DEPARTMENTS}
     for feed in FEEDS:
@@ -281,7 +281,7 @@ def _trimmed(row: list[object]) -> list[object]:
     ],
 )
 def test_a_streamed_sheet_gives_the_cells_a_loaded_one_gives(content):
-    from server.services import sheets
+    from server.services.feeds import sheets
 
     streamed = sheets.open_sheet(content, stream_above_rows=0)
     assert streamed.engine == "stream"
@@ -384,7 +384,7 @@ def _random_id_texts(count: int) -> list[str]:
 
 
 def test_the_quick_id_check_agrees_with_the_full_one():
-    from server.services.idnumber import _WEIGHTS, check, check_digit, valid_value
+    from server.services.kernel.idnumber import _WEIGHTS, check, check_digit, valid_value
 
     for raw in _random_id_texts(20_000):
         full = check(raw, today=TODAY)
@@ -398,8 +398,8 @@ def test_the_quick_id_check_agrees_with_the_full_one():
 
 def test_keyed_hash_and_sealing_are_those_of_the_crypto_module():
     from server.config import Config
-    from server.services.crypto import keyed_hash
-    from server.services.pii import PersonalData
+    from server.services.kernel.crypto import keyed_hash
+    from server.services.kernel.pii import PersonalData
 
     pii = PersonalData.from_spec(Config().field_encryption_key)
     for value in ["370304198001011234", "13812345678", "", "王秀英"]:

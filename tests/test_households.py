@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from server.models import AuditEntry, Lead, Role, Town
 from server.services import worklist
-from server.services.access import Actor
+from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number
 from tests.test_applications import application_body, file, photo_id, village

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.models import BatchStatus, FeedBatch, Job, JobStatus, LeadEvidence
-from server.services import jobs
+from server.worker import jobs
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, upload, xlsx
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server import clock
 from server.models import Job, JobStatus
-from server.services import jobs
+from server.worker import jobs
 
 RAN: list[int] = []
 _lock = threading.Lock()

@@ -15,7 +15,9 @@ from server.console.security import page
 from server.console.views import blp
 from server.errors import ValidationFailed
 from server.models import Role
-from server.services import holidays, outbox, security
+from server.services.accounts import security
+from server.services.calendar import holidays
+from server.worker import outbox
 
 #: Entered dates: at most this many lines (a year's schedule is about 40).
 MAX_LINES = 400

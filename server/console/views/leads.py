@@ -16,10 +16,12 @@ from server.console.security import page, safe_next
 from server.console.views import blp
 from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
-from server.services import applications, areas, dispatches, lead_life, leads, queue_export
+from server.services import dispatches, lead_life, leads, queue_export
+from server.services.applications import filing
+from server.services.calendar.workdays import WorkCalendar
 from server.services.leads import CATEGORIES
-from server.services.reports import CHANNEL_LABELS
-from server.services.workdays import WorkCalendar
+from server.services.places import areas
+from server.services.reports.statistics import CHANNEL_LABELS
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
@@ -217,10 +219,10 @@ def _lead_applications(view: dict[str, Any], who: Any) -> list[dict[str, Any]]:
     for e in view["evidence"]:
         if e["source_type"] == "application" and e["source_id"]:
             try:
-                app = applications.access_application_by_id(db(), e["source_id"], actor=who)
+                app = filing.access_application_by_id(db(), e["source_id"], actor=who)
             except NotFound:
                 continue
-            found.append(applications.masked_view(app, pii=runtime().pii))
+            found.append(filing.masked_view(app, pii=runtime().pii))
     return found
 
 

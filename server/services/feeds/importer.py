@@ -46,15 +46,15 @@ from server.models import (
     Village,
 )
 from server.services import signal_rule
-from server.services.access import SYSTEM, Actor
-from server.services.audit import record_event
 from server.services.feeds import normalise as norm
 from server.services.feeds.bulk import Bulk, _dumps
 from server.services.feeds.namekeys import NameKeys, shape_key
 from server.services.feeds.reader import Table
 from server.services.feeds.registry import Feed, Kind, OnRoster
+from server.services.kernel.access import SYSTEM, Actor
+from server.services.kernel.audit import record_event
+from server.services.kernel.pii import PersonalData
 from server.services.leads import CATEGORIES, Signal, find_candidates, record_signal
-from server.services.pii import PersonalData
 
 #: Rows per chunk: per chunk the database sees a fixed number of statements and the worker
 #: commits once, so progress shows; a chunk's rows and what they become stay in memory.

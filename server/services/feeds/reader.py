@@ -1,6 +1,6 @@
 """Opening a department's file: spreadsheet or not, where the header is, and its rows one by one.
 
-xlsx (and old xls) are read by `services/sheets.py` (checked, then parsed by python-calamine
+xlsx (and old xls) are read by `services/feeds/sheets.py` (checked, then parsed by python-calamine
 in a limited child process), csv with the standard library (UTF-8 with or
 without BOM, else GB18030). Rows are yielded one at a time so the importer can work in chunks;
 the header is searched in the first rows, below any title rows ("2026年3月住院大额自付人员名单").
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import ValidationFailed
-from server.services import sheets
+from server.services.feeds import sheets
 from server.services.feeds.normalise import header_key
 from server.services.feeds.registry import Feed
-from server.services.tabular import decodes_whole
+from server.services.feeds.tabular import decodes_whole
 
 #: Title rows above the header that are searched before giving up.
 HEADER_SEARCH_ROWS = 20
@@ -66,7 +66,7 @@ def open_table(
 
     Refuses the whole file (FileRefused, 422) when it is empty, not a spreadsheet, breaks a
     limit of `sheets.SheetLimits` (named in the message), or has no recognisable header. A
-    spreadsheet is read by a limited child process (`services/sheets.py`); close the table
+    spreadsheet is read by a limited child process (`services/feeds/sheets.py`); close the table
     (or read it to the end) to end that process. With `head_only`, only the rows the header
     search needs are read.
     """

@@ -34,11 +34,11 @@ from server.models import (
     Village,
     Visit,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.audit import record
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.pii import PersonalData
 from server.services.leads import scope_leads
-from server.services.pii import PersonalData
 
 #: Who reads households (each within their area).
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.HELPER)
