@@ -443,15 +443,15 @@ def test_the_importers_name_keys_are_those_of_matching():
 
 
 def test_lists_of_texts_are_encoded_as_the_json_encoder_does():
-    from server.services.feeds.bulk import _dumps, _dumps_texts
+    from server.services.feeds.bulk import _dumps_texts, dump_json
 
     for value in [[], ["illness"], ["医保: 单次自付 ¥32,400", 'a"b\\c\n\u2028'], [1, None]]:
-        assert _dumps_texts(value) == _dumps(value)
+        assert _dumps_texts(value) == dump_json(value)
 
 
 def test_facts_are_encoded_as_the_json_encoder_does():
     from server.models import RosterProgramme
-    from server.services.feeds.bulk import _dumps
+    from server.services.feeds.bulk import dump_json
     from server.services.feeds.importer import _facts, _facts_json
 
     for values in [
@@ -460,4 +460,4 @@ def test_facts_are_encoded_as_the_json_encoder_does():
         {"grade": 2, "disability_type": None, "year": 2026},
         {"programme": RosterProgramme.DIBAO, "flag": True, "ratio": 1.5},
     ]:
-        assert _facts_json(values) == _dumps(_facts(values))
+        assert _facts_json(values) == dump_json(_facts(values))

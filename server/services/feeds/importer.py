@@ -47,7 +47,7 @@ from server.models import (
 )
 from server.services import signal_rule
 from server.services.feeds import normalise as norm
-from server.services.feeds.bulk import Bulk, _dumps
+from server.services.feeds.bulk import Bulk, dump_json
 from server.services.feeds.namekeys import NameKeys, shape_key
 from server.services.feeds.reader import Table
 from server.services.feeds.registry import Feed, Kind, OnRoster
@@ -614,8 +614,8 @@ class Importer:
                 summary = f"{reason}（已享{label}，建议{feed.special_aid}）"[:200]
             else:
                 summary = f"{reason}（已享{label}）"[:200]
-            # = _dumps({**facts, **extra}): the row's fields never use these two names.
-            facts = _dumps(extra) if facts == "{}" else f"{facts[:-1]},{_dumps(extra)[1:]}"
+            # = dump_json({**facts, **extra}): the row's fields never use these two names.
+            facts = dump_json(extra) if facts == "{}" else f"{facts[:-1]},{dump_json(extra)[1:]}"
         return _Signal(row, row.dedup_key, summary, reason, categories, facts)
 
     def _attach(self, signals: list[_Signal]) -> None:
@@ -874,7 +874,7 @@ def yuan(amount: Decimal | None) -> str:
 
 
 def _facts_json(values: dict[str, Any]) -> str:
-    """`_dumps(_facts(values))`, written directly for the usual kinds of value: the encoder's
+    """`dump_json(_facts(values))`, written directly for the usual kinds of value: the encoder's
     set-up per call costs more than the encoding of four fields."""
     parts = []
     for key, value in values.items():
@@ -888,7 +888,7 @@ def _facts_json(values: dict[str, Any]) -> str:
         elif value is None:
             continue
         else:
-            return _dumps(_facts(values))
+            return dump_json(_facts(values))
         parts.append(f"{encode_basestring(key)}:{text}")
     return "{" + ",".join(parts) + "}"
 
