@@ -20,7 +20,7 @@ from server.console.security import page
 from server.console.views import blp
 from server.models import Role
 from server.services.calendar.workdays import WorkCalendar
-from server.services.feeds import tabular
+from server.services.kernel import workbooks
 from server.services.places import areas
 from server.services.reports import statistics
 
@@ -72,7 +72,7 @@ def report_chart_export(key: str) -> Response:
     header, rows = chart.table()
     scope = town.name if town else "全区"
     title = f"{chart.title}（{scope}）"
-    content = tabular.table_workbook(title, header, rows)
+    content = workbooks.table_workbook(title, header, rows)
     return _xlsx(content, f"{chart.title}-{scope}-{period.month}.xlsx", f"{key}.xlsx")
 
 

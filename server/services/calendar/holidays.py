@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from server.errors import ValidationFailed
 from server.models import CalendarDay, CalendarYear
 from server.services.calendar.workdays import WorkCalendar, library_range
-from server.services.feeds.tabular import read_table
+from server.services.feeds.reader import read_table
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record
 

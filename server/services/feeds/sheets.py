@@ -6,7 +6,7 @@ aborts the whole process. So the file is checked and parsed in a child
 refuse a zip bomb or a sheet reaching beyond our rows and columns before calamine sees it, and
 any parser bug we did not foresee costs that child, not the web process or the worker. Every
 refusal is a 422 whose message names the limit. Feed files (`feeds/reader.py`), villages and
-the holiday table (`tabular.py`) all come through `open_sheet`.
+the holiday table (`reader.read_table`) all come through `open_sheet`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from server.db import Precompiled
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import Department, Role, Town, TownKind, Village
-from server.services.feeds.tabular import read_table
+from server.services.feeds.reader import read_table
 from server.services.kernel import text
 from server.services.kernel.access import Actor
 from server.services.places.public_info import seed_public_info
