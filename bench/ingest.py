@@ -222,7 +222,7 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         from server.services.kernel.access import SYSTEM
         from server.services.kernel.pii import PersonalData
         from server.services.matching import shape_key  # noqa: F401  (imports pypinyin)
-        from server.worker import jobs
+        from server.worker import runner
 
         assert url is not None
         from server.services.kernel.audit import CHAIN_KEY
@@ -260,7 +260,7 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         upload_peak = peak_mb()
         reset_peak()
         # ... and what `e-rescue worker` then runs: the job (import, then pinyin name keys).
-        ran = jobs.run_due(
+        ran = runner.run_due(
             factory,
             worker_id=f"bench:{socket.gethostname()}",
             clock=clock.now,

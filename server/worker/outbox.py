@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
@@ -34,12 +34,10 @@ from server.metrics import OUTBOX
 from server.models import (
     OutboxMessage,
     OutboxState,
-    Role,
     Subscription,
     SubscriptionStatus,
     User,
 )
-from server.services.kernel.access import Actor, require_role
 from server.services.notifications.messages import template_for
 from server.wechat.interface import WeChatError, WeChatGateway
 
@@ -345,31 +343,3 @@ def _give_back(db: Session, message: _Claimed) -> None:
 def _worth_retrying(exc: WeChatError) -> bool:
     """Network errors, timeouts, -1, token trouble (already retried once), rate limits."""
     return exc.retryable or exc.is_rate_limited
-
-
-def status(db: Session, *, actor: Actor, now: datetime) -> dict[str, Any]:
-    """The outbox at a glance for the system administrator: messages by state, the oldest
-    still waiting and how long it has waited, and the latest failures' reasons."""
-    require_role(actor, Role.SYSTEM_ADMIN)
-    counts = dict(
-        db.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
-    )
-    oldest = db.scalar(
-        select(func.min(OutboxMessage.created_at)).where(
-            OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING))
-        )
-    )
-    failures = db.execute(
-        select(OutboxMessage.event, OutboxMessage.last_error, OutboxMessage.created_at)
-        .where(OutboxMessage.state == OutboxState.FAILED)
-        .order_by(OutboxMessage.id.desc())
-        .limit(10)
-    ).all()
-    return {
-        "counts": {s.value: int(counts.get(s, 0)) for s in OutboxState},
-        "oldest_pending_at": oldest,
-        "oldest_pending_minutes": int((now - oldest).total_seconds() // 60) if oldest else None,
-        "failures": [
-            {"event": e, "reason": (r or "")[:300], "created_at": at} for e, r, at in failures
-        ],
-    }

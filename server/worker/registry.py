@@ -1,6 +1,6 @@
 """Every scheduled job and background handler, listed in one place.
 
-Importing a service module registers its handlers with `server.worker.jobs.handler`; the
+Importing a service module registers its handlers with `server.services.kernel.jobs.handler`; the
 worker calls `load_job_handlers()` once so each handler is known before a job is claimed.
 """
 

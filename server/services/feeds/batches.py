@@ -44,12 +44,11 @@ from server.services.feeds.punctuality import punctuality
 from server.services.feeds.reader import open_table, peek_table
 from server.services.feeds.registry import FEEDS, Feed
 from server.services.feeds.settings import access_feed, department_code, effective_feed
-from server.services.kernel import workbooks
+from server.services.kernel import jobs, workbooks
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record, record_unmasked_export
 from server.services.kernel.pii import PersonalData
 from server.storage import ObjectMissing, Storage
-from server.worker import jobs
 
 log = logging.getLogger(__name__)
 

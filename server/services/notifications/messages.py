@@ -25,11 +25,12 @@ from server.models import (
     InboxMessage,
     OutboxMessage,
     OutboxState,
+    Role,
     Subscription,
     SubscriptionStatus,
     User,
 )
-from server.services.kernel.access import Actor
+from server.services.kernel.access import Actor, require_role
 from server.services.outcomes import TYPE_LABELS, outcome_text
 
 #: WeChat's field limits (characters), by the keyword's type prefix.
@@ -421,4 +422,32 @@ def outbox_stats(db: Session, *, now: datetime) -> dict[str, Any]:
         "skipped": counts["skipped"],
         "failed": counts["failed"],
         "oldest_pending_seconds": int((now - oldest).total_seconds()) if oldest else None,
+    }
+
+
+def outbox_status(db: Session, *, actor: Actor, now: datetime) -> dict[str, Any]:
+    """The outbox at a glance for the system administrator: messages by state, the oldest
+    still waiting and how long it has waited, and the latest failures' reasons."""
+    require_role(actor, Role.SYSTEM_ADMIN)
+    counts = dict(
+        db.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
+    )
+    oldest = db.scalar(
+        select(func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING))
+        )
+    )
+    failures = db.execute(
+        select(OutboxMessage.event, OutboxMessage.last_error, OutboxMessage.created_at)
+        .where(OutboxMessage.state == OutboxState.FAILED)
+        .order_by(OutboxMessage.id.desc())
+        .limit(10)
+    ).all()
+    return {
+        "counts": {s.value: int(counts.get(s, 0)) for s in OutboxState},
+        "oldest_pending_at": oldest,
+        "oldest_pending_minutes": int((now - oldest).total_seconds() // 60) if oldest else None,
+        "failures": [
+            {"event": e, "reason": (r or "")[:300], "created_at": at} for e, r, at in failures
+        ],
     }

@@ -1,4 +1,6 @@
-"""Durable background work: enqueue in the request's transaction, run in `e-rescue worker`.
+"""The job runner of `e-rescue worker`: claim due jobs under a lease and run their handlers.
+
+Jobs are queued by the services (`services/kernel/jobs.py`), in the request's transaction.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL so several workers on several
 machines share the queue; SQLite runs one worker (its writes are serialised anyway).
@@ -18,101 +20,21 @@ import random
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db import savepoint
 from server.models import Job, JobStatus
+from server.services.kernel.jobs import JobContext, handler_for
 
 log = logging.getLogger(__name__)
 
 #: How long a claim lasts without a heartbeat, and how often the heartbeat renews it.
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 15.0
-
-
-@dataclass
-class JobContext:
-    """What a handler receives besides its payload."""
-
-    db: Session
-    now: datetime
-    deps: dict[str, Any]
-
-
-Handler = Callable[[JobContext, dict[str, Any]], None]
-_HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register a job handler. Handlers live in the service module that owns the work."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = _measured(kind, fn)
-        return fn
-
-    return register
-
-
-def _measured(kind: str, fn: Handler) -> Handler:
-    """`fn`, counted and timed for the metrics (`e_rescue_jobs_total{kind, outcome}`)."""
-    import time
-
-    from server.metrics import JOB_SECONDS, JOBS
-
-    def run(ctx: JobContext, payload: dict[str, Any]) -> None:
-        start = time.perf_counter()
-        try:
-            fn(ctx, payload)
-        except Exception:
-            JOBS.labels(kind, "error").inc()
-            raise
-        finally:
-            JOB_SECONDS.labels(kind).observe(time.perf_counter() - start)
-        JOBS.labels(kind, "done").inc()
-
-    return run
-
-
-def registered_kinds() -> list[str]:
-    return sorted(_HANDLERS)
-
-
-def enqueue(
-    db: Session,
-    *,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-    run_at: datetime | None = None,
-    dedup_key: str | None = None,
-    max_attempts: int = 5,
-) -> Job | None:
-    """Queue work in the caller's transaction. With `dedup_key`, queuing twice is a no-op."""
-    if dedup_key is not None:
-        existing = db.scalar(select(Job).where(Job.dedup_key == dedup_key))
-        if existing is not None:
-            return None
-    job = Job(
-        kind=kind,
-        payload=payload,
-        run_at=run_at or now,
-        created_at=now,
-        dedup_key=dedup_key,
-        max_attempts=max_attempts,
-    )
-    try:
-        with savepoint(db):
-            db.add(job)
-            db.flush()
-    except IntegrityError:
-        return None  # a concurrent request queued the same key first
-    return job
 
 
 def claim_next(db: Session, *, worker_id: str, now: datetime) -> Job | None:
@@ -197,7 +119,7 @@ def _run_one(
         job = db.get(Job, job_id)
         assert job is not None
         lease = (job.locked_by, job.attempts)
-        fn = _HANDLERS.get(job.kind)
+        fn = handler_for(job.kind)
         with _Heartbeat(factory, job_id, lease, clock=clock):
             try:
                 if fn is None:
