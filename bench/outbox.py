@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, insert, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from server import clock  # noqa: E402
-from server.cli import upgrade_database  # noqa: E402
+from server.cli.database import upgrade_database  # noqa: E402
 from server.config import Config  # noqa: E402
 from server.models import OutboxMessage, OutboxState, Role, User  # noqa: E402
 from server.runtime import Runtime  # noqa: E402

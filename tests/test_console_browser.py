@@ -323,7 +323,7 @@ def test_console_town_submits_the_monthly_summary(open_as, casework, screenshots
 @pytest.fixture
 def worker(runtime):  # noqa: ANN001, ANN201
     """The background worker in a thread, as `e-rescue worker` runs it beside the web server."""
-    from server.cli import run_worker
+    from server.worker.loop import run_worker
 
     stop = threading.Event()
     thread = threading.Thread(
