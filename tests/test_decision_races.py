@@ -23,7 +23,7 @@ from server.models import (
     Town,
 )
 from server.services import dispatches
-from server.services.applications import decisions, filing
+from server.services.applications import decisions, filing, handling, reading
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.concurrent import Call, race, race_http
@@ -88,7 +88,7 @@ def test_two_staff_deciding_one_application_at_once_one_wins_and_the_resident_re
     ]
 
     def prepare(session: Session) -> Application:
-        return filing.access_application_by_id(session, app_id, actor=actors[0])
+        return reading.access_application_by_id(session, app_id, actor=actors[0])
 
     def act(session: Session, _loaded: Application, i: int) -> None:
         decisions.decide_directly(session, app_id, wanted[i], actor=actors[i], now=clock.now())
@@ -115,10 +115,10 @@ def test_two_staff_accepting_one_application_at_once_one_wins(
     actors = [town_actor(db, login) for login in logins]
 
     def prepare(session: Session) -> Application:
-        return filing.access_application_by_id(session, app_id, actor=actors[0])
+        return reading.access_application_by_id(session, app_id, actor=actors[0])
 
     def act(session: Session, _loaded: Application, i: int) -> None:
-        filing.handle(
+        handling.handle(
             session,
             app_id,
             filing.ApplicationStatus.ACCEPTED,

@@ -542,7 +542,8 @@ def test_only_a_towns_staff_submit_and_each_sees_only_their_town(
 
 def test_submitted_on_the_fifth_is_on_time_and_on_the_sixth_is_late():
     from server.models import TownMonthlySummary
-    from server.services.reports.statistics import parse_month, summary_status
+    from server.services.reports.statistics import parse_month
+    from server.services.reports.town_summaries import summary_status
 
     period = parse_month("2026-12")
     assert period.due_date == date(2027, 1, 5)

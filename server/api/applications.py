@@ -14,7 +14,7 @@ from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.fields import Money, bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
-from server.services.applications import decisions, filing
+from server.services.applications import decisions, filing, handling, reading
 from server.services.notifications import messages
 from server.services.outcomes import OUTCOMES
 
@@ -263,7 +263,7 @@ def _file(body: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=now(),
     )
-    return filing.masked_view(filed.application, pii=pii)
+    return reading.masked_view(filed.application, pii=pii)
 
 
 @blp.route("/applications/intake", methods=["POST"])
@@ -289,9 +289,9 @@ def file_at_window_or_phone(body: dict[str, Any]) -> Any:
 def list_applications(args: dict[str, Any]) -> Any:
     """Residents and helpers: what I filed. Staff: the applications of my area. Newest first."""
     pii = runtime().pii
-    rows, total = filing.list_applications(db(), actor=current_actor(), **args)
+    rows, total = reading.list_applications(db(), actor=current_actor(), **args)
     return {
-        "items": [filing.masked_view(a, pii=pii) for a in rows],
+        "items": [reading.masked_view(a, pii=pii) for a in rows],
         "total": total,
         "page": args["page"],
         "per_page": args["per_page"],
@@ -303,7 +303,7 @@ def list_applications(args: dict[str, Any]) -> Any:
 @blp.response(200, ApplicationSchema)
 def get_application(application_id: int) -> Any:
     """One application with its timeline: my own, or one in my area; otherwise 404."""
-    application = filing.access_application_by_id(db(), application_id, actor=current_actor())
+    application = reading.access_application_by_id(db(), application_id, actor=current_actor())
     return _view(application)
 
 
@@ -345,14 +345,14 @@ def decide_application(body: dict[str, Any], application_id: int) -> Any:
 
 
 def _handle(application_id: int, status: ApplicationStatus) -> Any:
-    application = filing.handle(db(), application_id, status, actor=current_actor(), now=now())
+    application = handling.handle(db(), application_id, status, actor=current_actor(), now=now())
     return _view(application)
 
 
 def _view(application: Any) -> dict[str, Any]:
     """One application with each timeline step's WeChat notice."""
     notices = messages.notices_for(db(), application.id)
-    return filing.masked_view(application, pii=runtime().pii, notices=notices)
+    return reading.masked_view(application, pii=runtime().pii, notices=notices)
 
 
 @blp.route("/applications/<int:application_id>/photos", methods=["POST"])
@@ -386,5 +386,5 @@ def request_papers(body: dict[str, Any], application_id: int) -> Any:
 @blp.response(200, ApplicationSchema)
 def withdraw_application(application_id: int) -> Any:
     """Withdraw my application while nothing has been decided."""
-    application = filing.withdraw(db(), application_id, actor=current_actor(), now=now())
+    application = handling.withdraw(db(), application_id, actor=current_actor(), now=now())
     return _view(application)

@@ -26,7 +26,7 @@ from server.clock import TZ
 from server.demo.social import seed_social
 from server.models import ApplicationStatus, Channel, Lead, Role, Town, User, Village
 from server.services.accounts.staff import create_staff
-from server.services.applications import filing
+from server.services.applications import filing, handling
 from server.services.field.visits import record_visit
 from server.services.kernel.access import SYSTEM, Actor
 from server.services.kernel.idnumber import check_digit
@@ -190,7 +190,7 @@ def _demo_applications(
                 decision = decisions.Decision(outcome or "", amount=_DEMO_AMOUNTS.get(outcome))
                 decisions.record_decision(db, filed.application, decision, actor=SYSTEM, now=now)
             else:
-                filing.take_step(db, filed.application, step, actor=SYSTEM, now=now)
+                handling.take_step(db, filed.application, step, actor=SYSTEM, now=now)
     helper_actor = Actor(user_id=helper.id, role=Role.HELPER, village_id=village.id)
     photo = photos.upload_photo(
         db,

@@ -68,16 +68,14 @@ from server.services.applications.decisions import (
     record_decision,
     settle_lead,
 )
-from server.services.applications.filing import (
-    STATUS_LABELS,
+from server.services.applications.handling import STATUS_LABELS, advance_for_lead, require_step
+from server.services.applications.photos import owned_photo_ids
+from server.services.applications.reading import (
     access_application_by_id,
-    advance_for_lead,
     application_number,
     lead_applications,
-    require_step,
     undecided_on_lead,
 )
-from server.services.applications.photos import owned_photo_ids
 from server.services.calendar.workdays import WorkCalendar
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role

@@ -30,7 +30,7 @@ from server.models import (
     Role,
     User,
 )
-from server.services.applications.filing import application_number, undecided_on_lead
+from server.services.applications.reading import application_number, undecided_on_lead
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record

@@ -12,7 +12,7 @@ from server.console.security import page
 from server.console.views import blp
 from server.console.views.dispatches import _send_photo
 from server.models import ApplicationStatus, Role
-from server.services.applications import decisions, filing, photos
+from server.services.applications import decisions, filing, handling, photos, reading
 from server.services.notifications import messages
 
 READERS = (Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
@@ -24,7 +24,7 @@ PER_PAGE = 20
 @page(*READERS)
 def applications_list() -> Any:
     args = forms.parse(forms.ApplicationListArgs(), request.args)
-    rows, total = filing.list_applications(
+    rows, total = reading.list_applications(
         db(),
         actor=actor(),
         page=args["page"],
@@ -35,7 +35,7 @@ def applications_list() -> Any:
     pii = runtime().pii
     return render_template(
         "console/applications.html",
-        items=[filing.masked_view(a, pii=pii) for a in rows],
+        items=[reading.masked_view(a, pii=pii) for a in rows],
         total=total,
         args=args,
         page_no=args["page"],
@@ -47,8 +47,8 @@ def applications_list() -> Any:
 @blp.route("/applications/<int:application_id>")
 @page(*READERS)
 def application(application_id: int) -> Any:
-    found = filing.access_application_by_id(db(), application_id, actor=actor())
-    view = filing.masked_view(
+    found = reading.access_application_by_id(db(), application_id, actor=actor())
+    view = reading.masked_view(
         found, pii=runtime().pii, notices=messages.notices_for(db(), found.id)
     )
     return render_template(
@@ -74,7 +74,7 @@ def handle_application(application_id: int, step: str) -> Any:
         decision = decisions.Decision(body["outcome"], body["reason"], body["amount"])
         decisions.decide_directly(db(), application_id, decision, actor=actor(), now=now())
     else:
-        filing.handle(db(), application_id, _STEPS[step], actor=actor(), now=now())
+        handling.handle(db(), application_id, _STEPS[step], actor=actor(), now=now())
     flash("已保存，申请人将收到通知", "success")
     return redirect(url_for("console.application", application_id=application_id), 303)
 

@@ -17,7 +17,7 @@ from server.console.views import blp
 from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
 from server.services import dispatches, lead_life, leads, queue_export
-from server.services.applications import filing
+from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
 from server.services.leads import CATEGORIES
 from server.services.places import areas
@@ -219,10 +219,10 @@ def _lead_applications(view: dict[str, Any], who: Any) -> list[dict[str, Any]]:
     for e in view["evidence"]:
         if e["source_type"] == "application" and e["source_id"]:
             try:
-                app = filing.access_application_by_id(db(), e["source_id"], actor=who)
+                app = reading.access_application_by_id(db(), e["source_id"], actor=who)
             except NotFound:
                 continue
-            found.append(filing.masked_view(app, pii=runtime().pii))
+            found.append(reading.masked_view(app, pii=runtime().pii))
     return found
 
 

@@ -22,7 +22,7 @@ from server.models import Role
 from server.services.calendar.workdays import WorkCalendar
 from server.services.kernel import workbooks
 from server.services.places import areas
-from server.services.reports import statistics
+from server.services.reports import statistics, town_summaries
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF)
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -92,7 +92,7 @@ def report_export() -> Response:
 
 def _summaries(period: statistics.Period, town: Any) -> dict[str, Any]:
     """As the API's report: the towns' summaries, only the town's own for one town."""
-    found = statistics.list_summaries(db(), period=period, actor=actor(), now=now())
+    found = town_summaries.list_summaries(db(), period=period, actor=actor(), now=now())
     if town is not None:
         found["items"] = [i for i in found["items"] if i["town"]["code"] == town.code]
         found["late_towns"] = [t for t in found["late_towns"] if t["code"] == town.code]
@@ -123,17 +123,17 @@ def summaries() -> Any:
     """Each town's summary of the month (default: last month, the one due by the 5th)."""
     args = forms.parse(forms.MonthArgs(), request.args)
     period = _period(args.get("month") or _summary_month())
-    found = statistics.list_summaries(db(), period=period, actor=actor(), now=now())
+    found = town_summaries.list_summaries(db(), period=period, actor=actor(), now=now())
     counts = {
         status: sum(1 for i in found["items"] if i["status"] == status)
-        for status in statistics.SUMMARY_STATUS_LABELS
+        for status in town_summaries.SUMMARY_STATUS_LABELS
     }
     return render_template(
         "console/summaries.html",
         found=found,
         period=period,
         counts=counts,
-        labels=statistics.SUMMARY_STATUS_LABELS,
+        labels=town_summaries.SUMMARY_STATUS_LABELS,
         month_label=month_label(period.month),
         month_over=now() >= period.end,
         can_submit=actor().role is Role.TOWN_STAFF,
@@ -146,7 +146,7 @@ def submit_summary(month: str) -> Any:
     """Submit the town's summary of `month`: the figures as they stand, with the remarks."""
     body = forms.parse(forms.SummaryForm(), request.form)
     period = _period(month)
-    done = statistics.submit_summary(
+    done = town_summaries.submit_summary(
         db(), period=period, remarks=body["remarks"], actor=actor(), now=now()
     )
     late = "（逾期提交）" if done["status"] == "submitted_late" else ""

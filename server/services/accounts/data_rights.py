@@ -37,7 +37,7 @@ from server.models import (
     Subscription,
     User,
 )
-from server.services.applications.filing import application_number, masked_view
+from server.services.applications.reading import application_number, masked_view
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record, record_unmasked_view
 from server.services.kernel.pii import PersonalData

@@ -34,11 +34,8 @@ from server.models import (
     LeadStatus,
     Role,
 )
-from server.services.applications.filing import (
-    access_application_by_id,
-    application_number,
-    take_step,
-)
+from server.services.applications.handling import take_step
+from server.services.applications.reading import access_application_by_id, application_number
 from server.services.households import aid
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record

@@ -1,4 +1,5 @@
-"""Applications: filing (own or on behalf, idempotent), reading one's own, withdrawing.
+"""Filing an application (own or on behalf, once per Idempotency-Key), and adding photos and
+papers to it; reading is `reading`, the steps and withdrawing are `handling`.
 
 Every application feeds the applicant's one open lead through `leads.record_signal` in the same
 transaction; every state change writes a timeline event and an audit row.
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,26 +25,24 @@ from server.models import (
     ApplicationStatus,
     ApplicationType,
     Channel,
-    Lead,
-    LeadEvidence,
-    LeadStatus,
     Role,
     Town,
     Village,
 )
+from server.services.applications.handling import ApplicationStateError, record_step
 from server.services.applications.photos import owned_photo_ids
+from server.services.applications.reading import access_application_by_id, application_number
 from server.services.households.members import absorb_application
 from server.services.kernel import idnumber, text
-from server.services.kernel.access import Actor, require_role, scope_by_area
+from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.pii import PersonalData
-from server.services.leads import Signal, record_signal, set_lead_status
+from server.services.leads import Signal, record_signal
 from server.services.notifications.messages import (
-    notify_application_event,
     notify_papers_requested,
 )
-from server.services.outcomes import TYPE_LABELS, outcome_text
+from server.services.outcomes import TYPE_LABELS
 
 #: Lead categories each type of application suggests.
 _CATEGORIES: dict[ApplicationType, list[str]] = {
@@ -51,13 +50,6 @@ _CATEGORIES: dict[ApplicationType, list[str]] = {
     ApplicationType.TEKUN: ["tekun"],
     ApplicationType.TEMPORARY: ["temporary"],
     ApplicationType.MEDICAL: ["illness"],
-}
-STEP_TITLES: dict[ApplicationStatus, str] = {
-    ApplicationStatus.SUBMITTED: "已提交申请，等待镇街受理",
-    ApplicationStatus.ACCEPTED: "镇街已受理您的申请",
-    ApplicationStatus.INVESTIGATING: "工作人员正在入户调查核实",
-    ApplicationStatus.DECIDED: "审核已有结果",
-    ApplicationStatus.WITHDRAWN: "申请已撤回",
 }
 
 
@@ -224,7 +216,7 @@ def _create(
         now=now,
     )
     application.lead_id = outcome.lead.id
-    _step(db, application, ApplicationStatus.SUBMITTED, actor=actor, now=now)
+    record_step(db, application, ApplicationStatus.SUBMITTED, actor=actor, now=now)
     db.flush()
     absorb_application(db, application, pii=pii, now=now)
     return application
@@ -366,129 +358,6 @@ def _on_behalf(
     return result
 
 
-def _step(
-    db: Session,
-    application: Application,
-    status: ApplicationStatus,
-    *,
-    actor: Actor,
-    now: datetime,
-    title: str | None = None,
-) -> None:
-    old = application.status
-    application.status = status
-    application.updated_at = now
-    setattr(application, f"{status.value}_at", now)
-    db.add(
-        ApplicationEvent(
-            application=application,
-            at=now,
-            status=status,
-            title=title or STEP_TITLES[status],
-            actor_id=actor.user_id,
-            kind="step",
-        )
-    )
-    record(
-        db,
-        actor=actor,
-        action=f"application.{status.value}",
-        target_type="application",
-        target_id=application.id,
-        now=now,
-        detail={"old": None if status is old else old.value, "new": status.value},
-    )
-    # The filer hears of it through WeChat and the inbox, written in this same transaction.
-    notify_application_event(db, application, status, now=now)
-
-
-def access_application_by_id(db: Session, application_id: int, *, actor: Actor) -> Application:
-    """The application if `actor` may see it, else 404 (never 403: its existence is private).
-
-    Residents and helpers see what they filed; staff see applications in their jurisdiction.
-    """
-    if not 0 < application_id < 2**63:
-        raise NotFound("未找到该申请")
-    query = _visible(select(Application), actor).where(Application.id == application_id)
-    application = db.scalar(query)
-    if application is None:
-        raise NotFound("未找到该申请")
-    return application
-
-
-def _visible(query: Select, actor: Actor) -> Select:
-    """Limit `query` over applications to those `actor` may see, in the query itself."""
-    if actor.role in (Role.RESIDENT, Role.HELPER):
-        return query.where(Application.filed_by_id == actor.user_id)
-    return scope_by_area(
-        query, actor, town_col=Application.town_id, village_col=Application.village_id
-    )
-
-
-def list_applications(
-    db: Session,
-    *,
-    actor: Actor,
-    page: int,
-    per_page: int,
-    status: str | None = None,
-    type: str | None = None,  # noqa: A002 - the API's field name
-    town: str | None = None,
-) -> tuple[list[Application], int]:
-    """Applications `actor` may see, newest first: one's own, or the jurisdiction's for staff."""
-    query = _visible(select(Application), actor)
-    if status:
-        query = query.where(Application.status == ApplicationStatus(status))
-    if type:
-        query = query.where(Application.type == ApplicationType(type))
-    if town:
-        query = query.join(Town, Town.id == Application.town_id).where(Town.code == town)
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.scalars(
-        query.order_by(Application.created_at.desc(), Application.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    return list(rows), total
-
-
-def list_my_applications(
-    db: Session, *, actor: Actor, page: int, per_page: int
-) -> tuple[list[Application], int]:
-    """What `actor` filed, newest first (residents and helpers)."""
-    return list_applications(db, actor=actor, page=page, per_page=per_page)
-
-
-def withdraw(db: Session, application_id: int, *, actor: Actor, now: datetime) -> Application:
-    """The filer withdraws their application while nothing has been decided."""
-    application = access_application_by_id(db, application_id, actor=actor)
-    if application.filed_by_id != actor.user_id:
-        raise NotFound("未找到该申请")
-    if application.status not in UNDECIDED:
-        raise Conflict("申请已有结果或已撤回，不能再撤回", code="not_withdrawable")
-    _step(db, application, ApplicationStatus.WITHDRAWN, actor=actor, now=now)
-    _mark_evidence_withdrawn(db, application, now=now)
-    db.flush()
-    return application
-
-
-def _mark_evidence_withdrawn(db: Session, application: Application, *, now: datetime) -> None:
-    """The lead keeps the application's evidence (what was said stays on record) but shows it
-    as withdrawn."""
-    evidence = db.scalar(
-        select(LeadEvidence).where(
-            LeadEvidence.source_type == "application", LeadEvidence.source_id == application.id
-        )
-    )
-    if evidence is None:
-        return
-    evidence.facts = {**evidence.facts, "withdrawn": True, "withdrawn_at": now.isoformat()}
-    if not evidence.summary.endswith(WITHDRAWN_MARK):
-        evidence.summary = f"{evidence.summary}{WITHDRAWN_MARK}"
-
-
-#: Added to the summary of an application's evidence on its lead when it is withdrawn.
-WITHDRAWN_MARK = "（申请已撤回）"
 #: The most photos an application carries.
 MAX_PHOTOS = 9
 
@@ -567,221 +436,3 @@ def _note(
     )
     db.flush()
     return event
-
-
-#: The step each step follows: 提交 → 受理 → 调查核实 → 办结, one at a time.
-PREVIOUS_STEP: dict[ApplicationStatus, ApplicationStatus] = {
-    ApplicationStatus.ACCEPTED: ApplicationStatus.SUBMITTED,
-    ApplicationStatus.INVESTIGATING: ApplicationStatus.ACCEPTED,
-    ApplicationStatus.DECIDED: ApplicationStatus.INVESTIGATING,
-}
-STATUS_LABELS: dict[ApplicationStatus, str] = {
-    ApplicationStatus.SUBMITTED: "已提交",
-    ApplicationStatus.ACCEPTED: "已受理",
-    ApplicationStatus.INVESTIGATING: "调查核实中",
-    ApplicationStatus.DECIDED: "已办结",
-    ApplicationStatus.WITHDRAWN: "已撤回",
-}
-_STEP_VERBS: dict[ApplicationStatus, str] = {
-    ApplicationStatus.ACCEPTED: "受理",
-    ApplicationStatus.INVESTIGATING: "调查核实",
-    ApplicationStatus.DECIDED: "办结",
-}
-
-
-class ApplicationStateError(Conflict):
-    code = "application_state"
-
-
-def application_number(application: Application) -> str:
-    """The number residents read in every message about the application, e.g. SQ00000012."""
-    return f"SQ{application.id:08d}"
-
-
-def require_step(application: Application, status: ApplicationStatus) -> None:
-    """409 `application_state` unless `application` stands exactly one step before `status`."""
-    needed = PREVIOUS_STEP[status]
-    if application.status is needed:
-        return
-    message = (
-        f"申请{application_number(application)}当前{STATUS_LABELS[application.status]}，"
-        f"不能{_STEP_VERBS[status]}（应在{STATUS_LABELS[needed]}之后）"
-    )
-    raise ApplicationStateError(message, errors={"status": [message]})
-
-
-def take_step(
-    db: Session,
-    application: Application,
-    status: ApplicationStatus,
-    *,
-    actor: Actor,
-    now: datetime,
-    title: str | None = None,
-) -> None:
-    """Move `application` one step forward (受理, 调查核实 or 办结), or 409 `application_state`."""
-    require_step(application, status)
-    _step(db, application, status, actor=actor, now=now, title=title)
-
-
-def handle(
-    db: Session,
-    application_id: int,
-    status: ApplicationStatus,
-    *,
-    actor: Actor,
-    now: datetime,
-) -> Application:
-    """Town or center staff accept (受理) or investigate (调查核实) an application in their
-    area. Accepting a lead's application takes its lead out of the untriaged queue."""
-    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
-    application = access_application_by_id(db, application_id, actor=actor)
-    take_step(db, application, status, actor=actor, now=now)
-    if status is ApplicationStatus.ACCEPTED and application.lead_id is not None:
-        lead = db.get(Lead, application.lead_id)
-        if lead is not None and lead.status is LeadStatus.NEW:
-            set_lead_status(db, lead, LeadStatus.TRIAGED, actor=actor, now=now)
-    db.flush()
-    return application
-
-
-def advance_for_lead(
-    db: Session, *, lead_id: int, status: ApplicationStatus, actor: Actor, now: datetime
-) -> list[Application]:
-    """Take every undecided application feeding `lead_id` up to `status` (受理 or 调查核实),
-    step by step; returns those that moved.
-
-    Called when a transfer slip is issued (受理) or signed for (调查核实): an application filed
-    after the slip was issued is accepted and investigated when the slip is signed.
-    """
-    rows = db.scalars(
-        select(Application)
-        .where(Application.lead_id == lead_id, Application.status.in_(UNDECIDED))
-        .order_by(Application.id)
-    )
-    moved = []
-    for application in rows:
-        walked = False
-        for step in (ApplicationStatus.ACCEPTED, ApplicationStatus.INVESTIGATING):
-            if PREVIOUS_STEP[step] is application.status:
-                _step(db, application, step, actor=actor, now=now)
-                walked = True
-            if step is status:
-                break
-        if walked:
-            moved.append(application)
-    db.flush()
-    return moved
-
-
-def lead_applications(db: Session, lead_id: int) -> list[Application]:
-    """Every application feeding a lead, oldest first."""
-    return list(
-        db.scalars(
-            select(Application).where(Application.lead_id == lead_id).order_by(Application.id)
-        )
-    )
-
-
-def undecided_on_lead(db: Session, lead_id: int) -> list[Application]:
-    """The applications of a lead still waiting for a decision, oldest first."""
-    return list(
-        db.scalars(
-            select(Application)
-            .where(Application.lead_id == lead_id, Application.status.in_(UNDECIDED))
-            .order_by(Application.id)
-        )
-    )
-
-
-def masked_view(
-    application: Application, *, pii: PersonalData, notices: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """The application as its filer and staff see it: ID numbers and phone masked.
-
-    `notices` (step status → what became of its WeChat message) annotates the timeline.
-    """
-    notices = notices or {}
-    return {
-        "id": application.id,
-        "number": application_number(application),
-        "type": application.type.value,
-        "type_label": TYPE_LABELS[application.type],
-        "status": application.status.value,
-        "channel": application.channel.value,
-        "name": application.name,
-        "id_number": idnumber.mask(pii.open(application.id_number_enc)),
-        "phone": idnumber.mask_phone(pii.open(application.phone_enc)),
-        "address": application.address,
-        "monthly_income": application.monthly_income,
-        "reason": application.reason,
-        "photo_ids": application.photo_ids,
-        "details": application.details,
-        "submitted_at": application.submitted_at,
-        "withdrawn_at": application.withdrawn_at,
-        "decided_at": application.decided_at,
-        "outcome": application.outcome,
-        "outcome_reason": application.outcome_reason,
-        "amount": application.amount,
-        "outcome_label": (
-            outcome_text(application.outcome, amount=_amount(application))
-            if application.outcome
-            else None
-        ),
-        "town_id": application.town_id,
-        "village_id": application.village_id,
-        "lead_id": application.lead_id,
-        "household": [
-            {
-                "name": m["name"],
-                "relation": m["relation"],
-                "id_number": idnumber.mask(pii.open(m["id_number_enc"]))
-                if m.get("id_number_enc")
-                else None,
-            }
-            for m in application.household
-        ],
-        "on_behalf": _on_behalf_view(application.on_behalf),
-        "intake": _intake_view(application.intake),
-        "created_at": application.created_at,
-        "timeline": [
-            {
-                "status": e.status.value,
-                "kind": e.kind,
-                "title": e.title,
-                "at": e.at,
-                "notice": notices.get(e.status.value) if e.kind == "step" else None,
-            }
-            for e in application.events
-        ],
-    }
-
-
-def _amount(application: Application) -> str | None:
-    return f"{application.amount.normalize():f}" if application.amount is not None else None
-
-
-def _intake_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    """How staff took the application (窗口办 / 电话办) and how the person consented."""
-    if block is None:
-        return None
-    return {
-        "channel": block.get("channel"),
-        "consent_method": block.get("consent_method"),
-        "consent_photo_id": block.get("consent_photo_id"),
-        "witness_name": block.get("witness_name"),
-        "call_record": block.get("call_record"),
-        "staff_id": block.get("staff_id"),
-    }
-
-
-def _on_behalf_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    """How a filing on behalf was consented to; the applicant's phone stays sealed."""
-    if block is None:
-        return None
-    return {
-        "relationship": block.get("relationship"),
-        "consent_method": block.get("consent_method"),
-        "consent_photo_id": block.get("consent_photo_id"),
-        "witness_name": block.get("witness_name"),
-    }
