@@ -166,7 +166,7 @@ def check_deadlines_cmd(schedule: bool) -> None:
 def build_households_cmd() -> None:
     """Build households (户) from every application, visit and roster entry so far (safe to
     repeat: people already in a household stay where they are)."""
-    from server.services.households.members import rebuild
+    from server.services.households.building import rebuild
 
     rt = runtime()
     with unit_of_work(rt.session_factory) as db:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.clock import TZ
 from server.models import Family, FamilyMember, Lead, Role, User, Village
-from server.services.households.members import rebuild
+from server.services.households.building import rebuild
 from server.services.kernel.access import Actor
 from server.services.kernel.pii import PersonalData
 from server.services.social import donations, orgs, reports, services

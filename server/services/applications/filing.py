@@ -32,7 +32,7 @@ from server.models import (
 from server.services.applications.handling import ApplicationStateError, record_step
 from server.services.applications.photos import owned_photo_ids
 from server.services.applications.reading import access_application_by_id, application_number
-from server.services.households.members import absorb_application
+from server.services.households.building import absorb_application
 from server.services.kernel import idnumber, text
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record

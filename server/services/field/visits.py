@@ -35,7 +35,7 @@ from server.models import (
     VisitPhoto,
 )
 from server.services.applications.photos import owned_photo_ids
-from server.services.households.members import absorb_visit
+from server.services.households.building import absorb_visit
 from server.services.kernel import idnumber, text
 from server.services.kernel.access import Actor, require_role, scope_by_area
 from server.services.kernel.audit import record

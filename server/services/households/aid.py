@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.clock import TZ
 from server.errors import NotFound, ValidationFailed
 from server.models import AidGrant, AidPeriod, Application, Family, Role
-from server.services.households.members import absorb_application
+from server.services.households.building import absorb_application
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.outcomes import GRANTS_AID, OUTCOMES
