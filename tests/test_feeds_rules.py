@@ -452,7 +452,7 @@ def test_lists_of_texts_are_encoded_as_the_json_encoder_does():
 def test_facts_are_encoded_as_the_json_encoder_does():
     from server.models import RosterProgramme
     from server.services.feeds.bulk import dump_json
-    from server.services.feeds.importer import _facts, _facts_json
+    from server.services.feeds.comparison import _facts, _facts_json
 
     for values in [
         {},
