@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.clock import TZ
-from server.demo.seed import DEMO_PASSWORD, HOTLINE_HEARD, seed_demo
+from server.demo.casework import HOTLINE_HEARD
+from server.demo.seed import DEMO_PASSWORD, seed_demo
 from server.models import (
     Application,
     AuditEntry,
