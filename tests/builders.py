@@ -158,7 +158,7 @@ def staff(runtime):  # noqa: ANN001, ANN201
 def demo(db, runtime):  # noqa: ANN001, ANN201
     """The demo data set (`e-rescue seed-demo`), committed."""
     from server.demo.seed import seed_demo
-    from server.wechat.fake_server import fake_openid
+    from server.wechat.fake_state import fake_openid
 
     seed_demo(
         db,

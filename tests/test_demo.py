@@ -31,7 +31,7 @@ from server.models import (
     Visit,
 )
 from server.services.reports.statistics import monthly_statistics, parse_month
-from server.wechat.fake_server import fake_openid
+from server.wechat.fake_state import fake_openid
 
 
 def _seed(db, runtime, now: datetime | None = None) -> list[tuple[str, str, str]]:

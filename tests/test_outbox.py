@@ -26,7 +26,7 @@ from server.models import (
     User,
 )
 from server.services.notifications.messages import _enqueue
-from server.wechat.fake_server import fake_openid
+from server.wechat.fake_state import fake_openid
 from server.worker import outbox
 
 SEND = "cgi-bin/message/subscribe/send"

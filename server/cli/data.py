@@ -180,7 +180,7 @@ def seed_demo_cmd() -> None:
     from server.demo import DemoRefused, refuse_in_production
     from server.demo.seed import DEMO_PASSWORD, DEMO_STAFF, seed_demo
     from server.runtime import Runtime
-    from server.wechat.fake_server import fake_openid
+    from server.wechat.fake_state import fake_openid
 
     config = Config.from_env()
     try:
