@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from server.services.kernel import text as text_rule
 from server.services.kernel.idnumber import check as check_id
-from server.services.kernel.idnumber import valid_value
+from server.services.kernel.idnumber import phone_digits, valid_value
 
 
 class CellError(ValueError):
@@ -196,4 +196,4 @@ def phone(value: object) -> str:
         not (ch.isdigit() or ch in _PHONE_SEPARATORS) for ch in raw
     ):
         raise CellError("phone_format", f"联系电话格式不正确：{_quoted(raw)}")
-    return digits
+    return phone_digits(digits)

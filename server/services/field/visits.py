@@ -490,7 +490,7 @@ def _report(db: Session, visit: Visit, *, pii: PersonalData, actor: Actor, now: 
             person_hash=visit.head_id_hash,
             id_number_enc=visit.head_id_enc,
             phone_enc=visit.phone_enc,
-            phone_hash=pii.hash(phone) if phone else None,
+            phone_hash=pii.hash(idnumber.phone_digits(phone)) if phone else None,
             town_id=visit.town_id,
             village_id=visit.village_id,
             address=visit.address,

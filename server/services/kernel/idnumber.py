@@ -141,9 +141,28 @@ _MOBILE = re.compile(r"^1\d{10}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 
 
+_PHONE_MARKS = frozenset("+()（）")
+
+
+def phone_digits(raw: str) -> str:
+    """The one form a phone number is kept, hashed and sought in: its digits, without China's
+    country code (+86 138 0000 0000, 0086-13800000000 and 13800000000 are one number;
+    +86 533 4181234 is 0533-4181234). Other digits are kept as they are."""
+    digits = "".join(ch for ch in raw.translate(_FOLD) if ch.isdigit())
+    for prefix in ("0086", "86"):
+        rest = digits[len(prefix) :]
+        if digits.startswith(prefix) and _MOBILE.match(rest):
+            return rest
+        if digits.startswith(prefix) and _LANDLINE.match("0" + rest):
+            return "0" + rest
+    return digits
+
+
 def phone_kind(raw: str) -> tuple[str, str | None]:
     """(the number normalised, "mobile" / "landline" / None when it is neither)."""
     value = normalise(raw)  # folds full-width digits, drops spaces and dashes
+    if value and all(ch.isdigit() or ch in _PHONE_MARKS for ch in value):
+        value = phone_digits(value)
     if _MOBILE.match(value):
         return value, "mobile"
     if _LANDLINE.match(value):
