@@ -241,6 +241,7 @@ def test_while_every_decode_turn_is_taken_an_upload_is_answered_503(
         assert resp.status_code == 503
         body = resp.get_json()
         assert body["code"] == "photos_busy" and body["message"] == "正在处理的照片较多，请稍后重试"
+        assert resp.headers["Retry-After"] == str(photos.PhotosBusy.retry_after)
     finally:
         for _ in taken:
             photos._DECODES.release()

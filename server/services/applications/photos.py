@@ -93,6 +93,8 @@ class PhotosBusy(DomainError):
     status = 503
     code = "photos_busy"
     message = "正在处理的照片较多，请稍后重试"
+    #: A decode takes about a second; a client waits this long before trying again.
+    retry_after = 2
 
 
 @contextmanager

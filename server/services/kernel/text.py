@@ -26,7 +26,8 @@ from server.errors import ValidationFailed
 #: format characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen, Mongolian vowel
 #: separator); bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069, U+061C);
 #: line/paragraph separators (they end a line in JavaScript); interlinear annotation and the
-#: non-characters U+FFFE/U+FFFF.
+#: non-characters U+FFFE/U+FFFF. The zero-width joiner is the one exception, between two emoji
+#: (see `_joins_emoji`).
 _FORBIDDEN = (
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
     "\ud800-\udfff"
@@ -36,6 +37,32 @@ _FORBIDDEN = (
 )
 _MULTI_LINE = re.compile(f"[{_FORBIDDEN}]")
 _SINGLE_LINE = re.compile(f"[{_FORBIDDEN}\t\n\r]")
+
+_ZWJ = "\u200d"
+_VARIATION_SELECTOR = "\ufe0f"
+#: Emoji code points (Unicode's Extended_Pictographic, by block, and the emoji modifiers
+#: U+1F3FB–U+1F3FF that follow one): what a zero-width joiner may stand between.
+_EMOJI = re.compile(
+    "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21ff\u2300-\u23ff\u24c2"
+    "\u25a0-\u27bf\u2900-\u297f\u2b00-\u2bff\u3030\u303d\u3297\u3299"
+    "\U0001f000-\U0001faff]"
+)
+
+
+def _joins_emoji(value: str, index: int) -> bool:
+    """The zero-width joiner at `index` is part of an emoji sequence (👨‍👩‍👧, ❤️‍🔥): an emoji
+    (perhaps followed by the emoji variation selector U+FE0F) before it, an emoji after it.
+    A person types these; anywhere else the joiner is invisible and refused."""
+    before = index - 1
+    if before >= 0 and value[before] == _VARIATION_SELECTOR:
+        before -= 1
+    return (
+        before >= 0
+        and index + 1 < len(value)
+        and _EMOJI.match(value, before) is not None
+        and _EMOJI.match(value, index + 1) is not None
+    )
+
 
 #: Chinese names of the fields people fill in most, for the message; others are named by key.
 FIELD_LABELS: Mapping[str, str] = {
@@ -89,7 +116,10 @@ def label(field: str) -> str:
 
 def find_forbidden(value: str, *, single_line: bool = False) -> tuple[int, str] | None:
     """(index, character) of the first character the rule refuses, or None."""
-    found = (_SINGLE_LINE if single_line else _MULTI_LINE).search(value)
+    pattern = _SINGLE_LINE if single_line else _MULTI_LINE
+    found = pattern.search(value)
+    while found is not None and found.group() == _ZWJ and _joins_emoji(value, found.start()):
+        found = pattern.search(value, found.end())
     return None if found is None else (found.start(), found.group())
 
 
