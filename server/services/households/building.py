@@ -20,6 +20,7 @@ from server.models import (
     Family,
     FamilyMember,
     FamilySource,
+    Lead,
     RosterEntry,
     Visit,
 )
@@ -109,6 +110,24 @@ def absorb_roster(db: Session, entry: RosterEntry, *, now: datetime) -> Family |
         village_id=None,
         address=None,
         source=FamilySource.ROSTER,
+        now=now,
+    )
+
+
+def absorb_lead(db: Session, lead: Lead, *, now: datetime) -> Family | None:
+    """A lead's person, aided by a slip's outcome, in their household (one of their own when
+    they belong to none); None when the lead names no ID number or town to place them by."""
+    if lead.person_hash is None or lead.town_id is None:
+        return None
+    anchor = Person(lead.name, HEAD, lead.id_number_enc, lead.person_hash)
+    return _absorb(
+        db,
+        anchor,
+        [],
+        town_id=lead.town_id,
+        village_id=lead.village_id,
+        address=lead.address,
+        source=FamilySource.LEAD,
         now=now,
     )
 
