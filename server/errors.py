@@ -13,6 +13,9 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
     message = "请求有误"
+    #: Seconds a client is asked to wait before trying again (sent as `Retry-After`), for
+    #: refusals that pass by themselves (a busy resource); None for the others.
+    retry_after: int | None = None
 
     def __init__(
         self,

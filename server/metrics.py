@@ -41,9 +41,7 @@ FEED_BATCHES = Counter(
 FEED_ROWS = Counter(
     f"{_NS}_feed_rows", "Rows of department files, by what became of them", ["feed", "result"]
 )
-OUTBOX = Counter(
-    f"{_NS}_outbox_messages", "Outbox messages handled, by outcome", ["outcome"]
-)
+OUTBOX = Counter(f"{_NS}_outbox_messages", "Outbox messages handled, by outcome", ["outcome"])
 WECHAT_CALLS = Counter(f"{_NS}_wechat_calls", "Calls to the WeChat API", ["api"])
 WECHAT_ERRORS = Counter(
     f"{_NS}_wechat_errors",

@@ -21,7 +21,7 @@ from server import create_app
 from server.config import Config
 from server.db import make_session_factory
 from server.models import Base
-from server.services import passwords
+from server.services.accounts import passwords
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ENGINES = [e.strip() for e in os.environ.get("TEST_ENGINES", "sqlite,postgresql").split(",") if e]
@@ -179,7 +179,7 @@ def _reset(runtime) -> None:  # noqa: ANN001
     table and index (63 tables: 0.25-1.5 s a test on this machine), while a DELETE of the few
     rows a test made costs a millisecond. Rows written by any connection, thread or child
     process are found, since the check reads the tables themselves."""
-    from server.services.areas import seed_reference
+    from server.services.places.areas import seed_reference
 
     engine = runtime.engine
     with engine.begin() as conn:

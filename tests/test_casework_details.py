@@ -43,6 +43,26 @@ def test_an_outcome_that_does_not_answer_the_applications_kind_is_refused_on_tha
     )
 
 
+def test_a_basic_living_application_may_end_in_whichever_of_dibao_tekun_or_temporary_aid_fits(
+    client, resident_login, staff_login, db
+):
+    """The district's rule: the town places a basic-living hardship in 低保, 特困 or 临时救助,
+    whichever its investigation shows; a 医疗救助 application may end in 临时救助 after a
+    sudden grave illness (《社会救助暂行办法》第四十七条)."""
+    village(db)
+    alice = resident_login("alice")
+    chengdong = staff_login(role="town_staff", town="chengdong")
+    ids = file_kinds(client, alice, ("temporary", "medical"))
+    for kind, outcome, body in (
+        ("temporary", "dibao", {}),
+        ("medical", "temporary_aid", {"amount": "3000"}),
+    ):
+        investigated(client, chengdong, ids[kind])
+        path = f"/api/v1/applications/{ids[kind]}/decide"
+        resp = post(client, chengdong, path, {"outcome": outcome, **body})
+        assert resp.status_code == 200, resp.get_json()
+
+
 def test_a_110_reports_evidence_summary_does_not_repeat_its_label(client, staff_login, db):
     center = staff_login(role="center_staff")
     resp = client.post(

@@ -165,3 +165,27 @@ def test_while_the_database_is_unreachable_every_answer_is_503_and_it_recovers_a
     if 503 in {r.status_code for r in back}:
         back = _asks(client, login)
     assert [r.status_code for r in back] == [200, 200, 401]
+
+
+def test_while_the_database_is_unreachable_a_console_page_is_a_chinese_503_page_and_recovers(
+    outage, staff
+):
+    from tests.console_helpers import console_login
+
+    client = outage.app.test_client()
+    console_login(client, staff(), "correct-horse-9")
+    assert client.get("/console/leads").status_code == 200
+    outage.cut()
+    try:
+        answers = [client.get("/console/leads") for _ in range(CUT_REQUESTS)]
+    finally:
+        outage.restore()
+    assert [r.status_code for r in answers] == [503] * CUT_REQUESTS
+    for answer in answers:
+        assert answer.mimetype == "text/html"
+        assert "系统暂时无法连接数据库，请稍后刷新重试" in answer.get_data(as_text=True)
+        assert answer.headers["Retry-After"]
+    back = client.get("/console/leads")
+    if back.status_code == 503:  # a connection the pool still held, once at most
+        back = client.get("/console/leads")
+    assert back.status_code == 200 and back.mimetype == "text/html"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from server.models import Lead
 from tests.builders import make_id_number
+from tests.console_helpers import console_login
 from tests.feedfiles import OOP_HEADER, upload, xlsx
 
 COMPLAINT_HEADER = ["序号", "姓名", "身份证号", "投诉日期", "诉求内容", "联系电话", "住址", "镇街"]
@@ -161,3 +162,111 @@ def test_department_staff_read_only_their_own_departments_evidence_on_a_shared_l
         assert seen["priority_reasons"] and all(
             r.startswith(prefix) for r in seen["priority_reasons"]
         )
+
+
+def test_department_staff_see_only_the_categories_their_own_evidence_brought(client, staff_login):
+    center = staff_login(role="center_staff")
+    number = make_id_number()
+    imported(
+        client,
+        center,
+        "insurance_oop",
+        [OOP_HEADER, [1, "张三", number, "博山区医院", "2026-10-01", "2026-10-20", 32400]],
+    )
+    imported(
+        client,
+        center,
+        "disability_new",
+        [
+            ["姓名", "身份证号", "残疾类别", "残疾等级", "认定日期"],
+            ["张三", number, "肢体", "二级", "2026-11-02"],
+        ],
+    )
+    insurer = staff_login(role="department_staff", department="medical_insurance")
+    (whole,) = client.get("/api/v1/leads", headers=center.headers).get_json()["items"]
+    assert "disabled" in whole["categories"]
+    (item,) = client.get("/api/v1/leads", headers=insurer.headers).get_json()["items"]
+    assert item["categories"] and "disabled" not in item["categories"], item
+    seen = client.get(f"/api/v1/leads/{item['id']}", headers=insurer.headers).get_json()
+    assert seen["categories"] == item["categories"]
+    assert "残疾" not in "".join(seen["category_labels"])
+
+
+def test_department_staff_filtering_by_a_category_only_another_department_brings_find_nothing(
+    app, client, staff_login
+):
+    center = staff_login(role="center_staff")
+    number = make_id_number()
+    imported(
+        client,
+        center,
+        "insurance_oop",
+        [OOP_HEADER, [1, "张三", number, "博山区医院", "2026-10-01", "2026-10-20", 32400]],
+    )
+    imported(
+        client,
+        center,
+        "disability_new",
+        [
+            ["姓名", "身份证号", "残疾类别", "残疾等级", "认定日期"],
+            ["张三", number, "肢体", "二级", "2026-11-02"],
+        ],
+    )
+    insurer = staff_login(
+        role="department_staff", department="medical_insurance", username="insurer"
+    )
+    federation = staff_login(
+        role="department_staff", department="disabled_federation", username="federation"
+    )
+
+    def found(login) -> int:
+        resp = client.get("/api/v1/leads?category=disabled", headers=login.headers)
+        assert resp.status_code == 200, resp.get_json()
+        return len(resp.get_json()["items"])
+
+    assert found(federation) == 1
+    assert found(insurer) == 0
+    for username, count in (("federation", 1), ("insurer", 0)):
+        with app.test_client() as browser:
+            console_login(browser, username, "correct-horse-9")
+            page = browser.get("/console/leads?category=disabled")
+            assert page.status_code == 200
+            assert f"共 {count} 条" in page.get_data(as_text=True)
+
+
+def test_department_staff_read_only_the_notes_their_own_department_wrote(client, staff_login):
+    center = staff_login(role="center_staff")
+    number = make_id_number()
+    imported(
+        client,
+        center,
+        "insurance_oop",
+        [OOP_HEADER, [1, "张三", number, "博山区医院", "2026-10-01", "2026-10-20", 32400]],
+    )
+    insurer = staff_login(role="department_staff", department="medical_insurance")
+    colleague = staff_login(role="department_staff", department="medical_insurance")
+    (item,) = client.get("/api/v1/leads", headers=insurer.headers).get_json()["items"]
+    path = f"/api/v1/leads/{item['id']}/notes"
+    for login, words in ((center, "残联核实为肢体二级"), (colleague, "本月已报销两次")):
+        resp = client.post(path, headers=login.headers, json={"text": words})
+        assert resp.status_code == 201, resp.get_json()
+    seen = client.get(f"/api/v1/leads/{item['id']}", headers=insurer.headers).get_json()
+    texts = [e["text"] for e in seen["timeline"]]
+    assert "本月已报销两次" in texts and "残联核实为肢体二级" not in str(seen["timeline"])
+    whole = client.get(f"/api/v1/leads/{item['id']}", headers=center.headers).get_json()
+    assert {"本月已报销两次", "残联核实为肢体二级"} <= {e["text"] for e in whole["timeline"]}
+
+
+def test_a_phone_number_is_one_number_with_or_without_chinas_country_code(client, staff_login):
+    center = staff_login(role="center_staff")
+    mobile = report(client, center, name="李四", phone="+86 138 1234 5678")
+    landline = report(client, center, name="王五", phone="05334181234")
+    for written, lead in (
+        ("13812345678", mobile),
+        ("0086-138-1234-5678", mobile),
+        ("+86 533 4181234", landline),
+        ("(0533)4181234", landline),
+    ):
+        resp = client.post("/api/v1/leads/search", headers=center.headers, json={"phone": written})
+        assert resp.status_code == 200, resp.get_json()
+        assert [i["id"] for i in resp.get_json()["items"]] == [lead["id"]], written

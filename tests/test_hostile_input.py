@@ -1,5 +1,5 @@
 """Hostile text and numbers are refused in the one error shape, never a 500: the text rule
-(services/text.py) and the request guard (api/guards.py), on both engines."""
+(services/kernel/text.py) and the request guard (api/guards.py), on both engines."""
 
 from __future__ import annotations
 
@@ -70,6 +70,36 @@ def test_a_newline_is_kept_in_a_summary_but_refused_in_a_name(client, center):
     assert kept.status_code == 201, kept.get_json()
     refused = post_raw(client, center, "/api/v1/leads", {**REPORT, "name": "张\n三"})
     _refused_naming(refused, "name", "姓名")
+
+
+#: Emoji sequences residents type: a family, a rainbow flag (U+FE0F before the joiner), a
+#: woman technologist with a skin tone, a heart on fire.
+EMOJI_JOINED = ["👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈", "👩🏽\u200d💻", "❤\ufe0f\u200d🔥"]
+#: The joiner anywhere else: between letters, at either end, after an emoji but before a
+#: letter, before an emoji but after a letter, doubled.
+JOINER_ELSEWHERE = [
+    "张\u200d三",
+    "\u200d👩",
+    "👩\u200d",
+    "👩\u200d三",
+    "张\u200d👩",
+    "👨\u200d\u200d👩",
+]
+
+
+def test_a_zero_width_joiner_is_kept_between_emoji_and_refused_elsewhere(client, center):
+    from server.services.text import find_forbidden
+
+    for text in EMOJI_JOINED:
+        assert find_forbidden(f"家里三口人{text}很困难") is None, ascii(text)
+    for text in JOINER_ELSEWHERE:
+        assert find_forbidden(text) == (text.index("\u200d"), "\u200d"), ascii(text)
+    kept = post_raw(
+        client, center, "/api/v1/leads", {**REPORT, "summary": "一家三口👨\u200d👩\u200d👧"}
+    )
+    assert kept.status_code == 201, kept.get_json()
+    refused = post_raw(client, center, "/api/v1/leads", {**REPORT, "summary": "邻居\u200d反映"})
+    _refused_naming(refused, "summary", "情况说明")
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\u200b", "\u202e"], ids=["nul", "zero-width", "bidi"])

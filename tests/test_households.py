@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server.models import AuditEntry, Lead, Role, Town
+from server.models import AuditEntry, FamilyMember, Lead, Role, Town
 from server.services import worklist
-from server.services.access import Actor
+from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number
 from tests.test_applications import application_body, file, photo_id, village
@@ -412,6 +412,36 @@ def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
     household_id = household_of(client, chengdong, "张三")["id"]
     assert items["张三"]["household"] == {"id": household_id, "other_open_leads": [leads["李四"]]}
     assert items["李四"]["household"] == {"id": household_id, "other_open_leads": [leads["张三"]]}
+
+
+def test_the_consoles_lead_page_and_queue_show_the_household_and_its_other_open_leads(
+    client, app, alice, staff_login, db
+):
+    from tests.console_helpers import console_login
+
+    head, spouse = make_id_number(), make_id_number()
+    filed(
+        client,
+        alice,
+        head_id=head,
+        household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
+    )
+    body = application_body(photos=[photo_id(client, alice)], household=[])
+    body["applicant"] = {**body["applicant"], "name": "李四", "id_number": spouse}
+    assert file(client, alice, body).status_code == 201
+    leads = {lead.name: lead for lead in db.scalars(select(Lead))}
+    before = leads["李四"].priority
+    staff_login(role="town_staff", town="chengdong", username="hh-console")
+    browser = app.test_client()
+    console_login(browser, "hh-console", "correct-horse-9")
+    household_id = db.scalar(select(FamilyMember.family_id).where(FamilyMember.name == "张三"))
+    html = browser.get(f"/console/leads/{leads['张三'].id}").get_data(as_text=True)
+    assert f'href="/console/households/{household_id}"' in html and "张三户" in html
+    assert f'href="/console/leads/{leads["李四"].id}">李四</a>（配偶' in html
+    queue = browser.get("/console/leads").get_data(as_text=True)
+    assert queue.count("同户1条") == 2
+    db.expire_all()
+    assert db.get(Lead, leads["李四"].id).priority == before
 
 
 def test_a_page_number_beyond_a_million_is_refused_not_a_server_error(client, chengdong):

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from server.cli import alembic_config
+from server.cli.database import alembic_config
 from server.models import Base
 
 

@@ -53,7 +53,10 @@ def error_body(status: int, code: str, message: str, errors: Any = None) -> tupl
 
 def handle_domain_error(exc: DomainError) -> tuple[Any, int]:
     g.keep_changes = exc.keep_changes
-    return error_body(exc.status, exc.code, exc.message, exc.errors)
+    body, status = error_body(exc.status, exc.code, exc.message, exc.errors)
+    if exc.retry_after is not None:
+        body.headers["Retry-After"] = str(exc.retry_after)
+    return body, status
 
 
 def handle_http_exception(exc: HTTPException) -> tuple[Any, int]:

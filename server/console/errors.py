@@ -35,9 +35,12 @@ def _page(status: int, message: str, errors: dict | None = None) -> tuple[str, i
 
 def register(blp: Blueprint) -> None:
     @blp.errorhandler(DomainError)
-    def domain_error(exc: DomainError) -> tuple[str, int]:
+    def domain_error(exc: DomainError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         g.keep_changes = exc.keep_changes
-        return _page(exc.status, exc.message, exc.errors)
+        page, status = _page(exc.status, exc.message, exc.errors)
+        if exc.retry_after is not None:
+            return page, status, {"Retry-After": str(exc.retry_after)}
+        return page, status
 
     @blp.errorhandler(StaleDataError)
     def stale(_exc: StaleDataError) -> tuple[str, int]:

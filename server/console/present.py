@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from server.console.format import CHANNEL_BADGES, LEAD_STATUS_LABELS, cn_date
 from server.services.leads import CATEGORIES, QueueItem
-from server.services.reports import CHANNEL_LABELS
+from server.services.reports.statistics import CHANNEL_LABELS
 
 
 class QueueRow(NamedTuple):
@@ -25,6 +25,10 @@ class QueueRow(NamedTuple):
     area: str
     status: str
     created: str
+    #: The person's household (id), or None, and how many of its other members' open leads
+    #: the reader may see: shown beside the lead, never scored.
+    household_id: int | None = None
+    family_open_leads: int = 0
 
 
 class Choice(NamedTuple):
@@ -34,10 +38,14 @@ class Choice(NamedTuple):
 
 
 def queue_rows(
-    items: Iterable[QueueItem], towns: Mapping[int, str], villages: Mapping[int, str]
+    items: Iterable[QueueItem],
+    towns: Mapping[int, str],
+    villages: Mapping[int, str],
+    families: Mapping[int, tuple[int, list[int]]] | None = None,
 ) -> list[QueueRow]:
     rows = []
     for i in items:
+        household_id, others = (families or {}).get(i.id, (None, []))
         area = towns.get(i.town_id, "") if i.town_id else ""
         if i.village_id:
             area = f"{area} / {villages.get(i.village_id, '')}"
@@ -57,6 +65,8 @@ def queue_rows(
                 area=area,
                 status=LEAD_STATUS_LABELS.get(i.status, i.status),
                 created=cn_date(i.created_at),
+                household_id=household_id,
+                family_open_leads=len(others),
             )
         )
     return rows

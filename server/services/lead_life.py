@@ -30,10 +30,11 @@ from server.models import (
     Role,
     User,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.applications import application_number, undecided_on_lead
-from server.services.audit import record
+from server.services.applications.reading import application_number, undecided_on_lead
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.pii import PersonalData
 from server.services.leads import (
     access_lead_by_id,
     checked_phone,
@@ -41,7 +42,6 @@ from server.services.leads import (
     scope_leads,
     set_lead_status,
 )
-from server.services.pii import PersonalData
 
 #: Who triages and assigns leads (town staff only their town's: `access_lead_by_id`).
 TRIAGERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
@@ -353,7 +353,29 @@ def timeline(db: Session, lead: Lead, *, actor: Actor) -> list[dict[str, Any]]:
     query = select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.id)
     if not internal:
         query = query.where(LeadEvent.kind != LeadEventKind.NOTE)
-    return [event_view(db, e, internal=internal) for e in db.scalars(query)]
+    events = list(db.scalars(query))
+    if actor.role is not Role.DEPARTMENT_STAFF:
+        return [event_view(db, e, internal=internal) for e in events]
+    # Department staff read the words their own department wrote, as they read only its
+    # evidence: another's note may carry that department's facts.
+    own = _written_by_department(db, events, actor.department_id)
+    return [
+        event_view(db, e, internal=e.id in own)
+        for e in events
+        if e.kind is not LeadEventKind.NOTE or e.id in own
+    ]
+
+
+def _written_by_department(
+    db: Session, events: list[LeadEvent], department_id: int | None
+) -> set[int]:
+    authors = {e.actor_id for e in events if e.actor_id is not None}
+    if department_id is None or not authors:
+        return set()
+    own_staff = set(
+        db.scalars(select(User.id).where(User.id.in_(authors), User.department_id == department_id))
+    )
+    return {e.id for e in events if e.actor_id in own_staff}
 
 
 def event_view(db: Session, e: LeadEvent, *, internal: bool = True) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     OPEN_STATUSES,
     Channel,
+    Department,
     Lead,
     LeadEvidence,
     LeadMerge,
@@ -53,11 +54,13 @@ from server.models import (
     Town,
     Village,
 )
-from server.services import idnumber, matching, signal_rule
-from server.services.access import Actor, require_role
-from server.services.audit import record, record_unmasked_view
-from server.services.idempotency import create_once
-from server.services.pii import PersonalData
+from server.services import matching, signal_rule
+from server.services.feeds import registry as feed_registry
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record, record_unmasked_view
+from server.services.kernel.idempotency import create_once
+from server.services.kernel.pii import PersonalData
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
 CATEGORIES: dict[str, str] = {
@@ -475,7 +478,11 @@ def _register_report(
             categories=list(report.categories),
             priority=points,
             priority_reason=reason,
-            facts={"report": report.summary.strip(), "urgent": report.urgent},
+            facts={
+                "report": report.summary.strip(),
+                "urgent": report.urgent,
+                "categories": list(report.categories),
+            },
             event_date=report.event_date,
             source_type="report",
             reporter_name=(report.reporter_name or "").strip() or None,
@@ -547,7 +554,7 @@ def _checked_phone(raw: str | None, field_name: str) -> str | None:
         not (ch.isdigit() or ch in " -+()（）") for ch in folded.strip()
     ):
         raise _invalid(field_name, "电话号码格式不正确", "phone_format")
-    return digits
+    return idnumber.phone_digits(digits)
 
 
 #: The one rule for a phone number staff type (reports, search).
@@ -666,6 +673,8 @@ def list_queue(
     values (`db.Precompiled`), and rows stay tuples (no ORM objects, no schema dump).
     """
     scope, scope_params = _scope_shape(actor)
+    if _asks_for_anothers_category(conn, scope, scope_params, filters):
+        return QueuePage(items=[], next_cursor=None)
     conditions, params = _filter_shape(filters)
     params.update(scope_params)
     if cursor is None:
@@ -691,18 +700,79 @@ def _own_department_reasons(
     brought (one more indexed statement for their pages only)."""
     ids = [i.id for i in items]
     rows = conn.execute(
-        select(LeadEvidence.lead_id, LeadEvidence.priority_reason)
+        select(
+            LeadEvidence.lead_id,
+            LeadEvidence.priority_reason,
+            LeadEvidence.feed_code,
+            LeadEvidence.facts,
+        )
         .where(LeadEvidence.department_id == department_id, LeadEvidence.lead_id.in_(ids))
         .order_by(LeadEvidence.id)
     )
     own: dict[int, list[str]] = {}
-    for lead_id, reason in rows:
+    brought: dict[int, set[str]] = {}
+    for lead_id, reason, feed_code, facts in rows:
         if reason and reason not in own.setdefault(lead_id, []):
             own[lead_id].append(reason)
+        brought.setdefault(lead_id, set()).update(_categories_brought(feed_code, facts))
     return [
-        i._replace(priority_reasons_json=json.dumps(own.get(i.id, []), ensure_ascii=False))
+        i._replace(
+            priority_reasons_json=json.dumps(own.get(i.id, []), ensure_ascii=False),
+            categories_json=json.dumps(
+                _among(json.loads(i.categories_json or "[]"), brought.get(i.id, set())),
+                ensure_ascii=False,
+            ),
+        )
         for i in items
     ]
+
+
+def _asks_for_anothers_category(
+    conn: Connection, scope: str, scope_params: dict[str, Any], filters: QueueFilter
+) -> bool:
+    """Department staff filtering by a category their own department never brings: the answer
+    is no lead, whatever other departments sent."""
+    if scope != "department" or filters.category is None:
+        return False
+    return filters.category not in department_categories(conn, scope_params["scope_id"])
+
+
+def _categories_brought(feed_code: str | None, facts: dict[str, Any] | str | None) -> set[str]:
+    """The categories one piece of evidence brought to its lead: its feed's (on or off the
+    roster: either may have applied), or those a report named."""
+    if feed_code is not None:
+        feed = feed_registry.BY_CODE.get(feed_code)
+        return set(feed.categories) | set(feed.categories_off_roster) if feed else set()
+    if isinstance(facts, str):  # a JSON column read through a Core statement on SQLite
+        facts = json.loads(facts)
+    return set((facts or {}).get("categories") or ())
+
+
+def _among(categories: list[str], brought: set[str]) -> list[str]:
+    return [c for c in categories if c in brought]
+
+
+def department_categories(conn: Connection | Session, department_id: int) -> set[str]:
+    """The categories a department's own evidence can bring: its feeds' and its reports'. Its
+    staff filter the queue by these only, so a filter never tells them another department's
+    facts (医保 staff asking for 残疾 leads learn nothing 残联 sent)."""
+    code = conn.execute(
+        select(Department.code).where(Department.id == department_id)
+    ).scalar_one_or_none()
+    brought = {
+        c
+        for feed in feed_registry.FEEDS
+        if feed.department == code
+        for c in (*feed.categories, *feed.categories_off_roster)
+    }
+    reports = conn.execute(
+        select(LeadEvidence.facts).where(
+            LeadEvidence.department_id == department_id, LeadEvidence.feed_code.is_(None)
+        )
+    )
+    for (facts,) in reports:
+        brought |= _categories_brought(None, facts)
+    return brought
 
 
 @dataclass(frozen=True)
@@ -722,6 +792,8 @@ def count_queue(
     """How many leads the queue holds under `filters`, counted up to `cap` + 1 rows of the
     same ranges the page reads (so it costs at most `cap` index entries, whatever the size)."""
     scope, scope_params = _scope_shape(actor)
+    if _asks_for_anothers_category(conn, scope, scope_params, filters):
+        return QueueCount(count=0, capped=False)
     conditions, params = _filter_shape(filters)
     params.update(scope_params)
     ((count,),) = _count_statement(scope, conditions, cap + 1).rows(conn, params)
@@ -944,6 +1016,10 @@ def lead_view(
         shown, key=lambda e: (e.event_date or e.created_at.date(), e.created_at, e.id)
     )
     reasons = lead.priority_reasons if own is None else _own_reasons(shown)
+    categories = lead.categories
+    if own is not None:
+        brought = set().union(*(_categories_brought(e.feed_code, e.facts) for e in shown))
+        categories = _among(lead.categories, brought)
     town = db.get(Town, lead.town_id) if lead.town_id else None
     village = db.get(Village, lead.village_id) if lead.village_id else None
     merges = db.scalars(
@@ -958,8 +1034,8 @@ def lead_view(
         "channel": lead.channel.value,
         "priority": lead.priority,
         "priority_reasons": reasons,
-        "categories": lead.categories,
-        "category_labels": [CATEGORIES.get(c, c) for c in lead.categories],
+        "categories": categories,
+        "category_labels": [CATEGORIES.get(c, c) for c in categories],
         "id_number": idnumber.mask(pii.open(lead.id_number_enc)),
         "phone": idnumber.mask_phone(pii.open(lead.phone_enc)),
         "town": {"code": town.code, "name": town.name} if town else None,

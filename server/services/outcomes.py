@@ -31,14 +31,19 @@ OUTCOMES: dict[str, str] = {
 }
 
 #: The outcomes that answer an application of each kind: 纳入低保 is no answer to a 医疗救助
-#: application. A 低保 or 特困 application may end in the other (the investigation shows which
-#: applies) or in 临时救助 for a passing need; every kind may be refused or referred.
+#: application. The district's rule (博山区主动发现机制, 三.3): for hardship in basic living
+#: the town places the person in 低保, 特困供养 or 临时救助, whichever the investigation shows,
+#: so any of the three answers an application for any of them (and 受灾人员救助 a temporary
+#: need after a disaster). A 医疗救助 application is answered by 医疗救助 — or by 临时救助
+#: when a sudden grave illness leaves the household's basic living in passing hardship
+#: (《社会救助暂行办法》第四十七条). Every kind may be refused or referred.
 _EITHER = frozenset({"not_eligible", "referred"})
+_BASIC_LIVING = frozenset({"dibao", "tekun", "temporary_aid"})
 FITTING: dict[ApplicationType, frozenset[str]] = {
-    ApplicationType.DIBAO: _EITHER | {"dibao", "tekun", "temporary_aid"},
-    ApplicationType.TEKUN: _EITHER | {"tekun", "dibao", "temporary_aid"},
-    ApplicationType.TEMPORARY: _EITHER | {"temporary_aid", "disaster_aid"},
-    ApplicationType.MEDICAL: _EITHER | {"medical_aid"},
+    ApplicationType.DIBAO: _EITHER | _BASIC_LIVING,
+    ApplicationType.TEKUN: _EITHER | _BASIC_LIVING,
+    ApplicationType.TEMPORARY: _EITHER | _BASIC_LIVING | {"disaster_aid"},
+    ApplicationType.MEDICAL: _EITHER | {"medical_aid", "temporary_aid"},
 }
 
 #: Outcomes that must carry a reason (the resident is told why).

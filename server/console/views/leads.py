@@ -14,12 +14,16 @@ from server.console.deps import actor, connection, db, now, runtime
 from server.console.format import LEAD_STATUS_LABELS
 from server.console.security import page, safe_next
 from server.console.views import blp
+from server.console.views.households import READERS as HOUSEHOLD_READERS
 from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
-from server.services import applications, areas, dispatches, lead_life, leads, queue_export
+from server.services import dispatches, lead_life, leads, queue_export
+from server.services.applications import reading
+from server.services.calendar.workdays import WorkCalendar
+from server.services.households import members as household_members
 from server.services.leads import CATEGORIES
-from server.services.reports import CHANNEL_LABELS
-from server.services.workdays import WorkCalendar
+from server.services.places import areas
+from server.services.reports.statistics import CHANNEL_LABELS
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
@@ -55,8 +59,13 @@ def queue() -> Any:
     villages = areas.village_names(
         connection(), {i.village_id for i in result.items if i.village_id}
     )
+    families = household_members.queue_households(
+        connection(), [i.id for i in result.items], actor=who
+    )
     context = {
-        "rows": present.queue_rows(result.items, {t.id: t.name for t in all_towns}, villages),
+        "rows": present.queue_rows(
+            result.items, {t.id: t.name for t in all_towns}, villages, families
+        ),
         "next_cursor": result.next_cursor,
         "total": total,
         "args": args,
@@ -206,6 +215,8 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         "handlers": lead_life.eligible_handlers(session, found) if can_triage else [],
         "dismissal_reasons": lead_life.DISMISSAL_LABELS,
         "my_id": who.user_id,
+        "household": household_members.lead_household(session, found, actor=who),
+        "can_open_household": who.role in HOUSEHOLD_READERS,
         "revealed": revealed,
         "timeline": _timeline(view, slips, apps),
     }
@@ -217,10 +228,10 @@ def _lead_applications(view: dict[str, Any], who: Any) -> list[dict[str, Any]]:
     for e in view["evidence"]:
         if e["source_type"] == "application" and e["source_id"]:
             try:
-                app = applications.access_application_by_id(db(), e["source_id"], actor=who)
+                app = reading.access_application_by_id(db(), e["source_id"], actor=who)
             except NotFound:
                 continue
-            found.append(applications.masked_view(app, pii=runtime().pii))
+            found.append(reading.masked_view(app, pii=runtime().pii))
     return found
 
 

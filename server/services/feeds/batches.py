@@ -38,16 +38,16 @@ from server.models import (
     Lead,
     Role,
 )
-from server.services import jobs, workbooks
-from server.services.access import Actor
-from server.services.audit import record, record_unmasked_export
+from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds.importer import COUNTERS, Importer
 from server.services.feeds.punctuality import punctuality
 from server.services.feeds.reader import open_table, peek_table
 from server.services.feeds.registry import FEEDS, Feed
 from server.services.feeds.settings import access_feed, department_code, effective_feed
-from server.services.pii import PersonalData
-from server.services.workdays import WorkCalendar
+from server.services.kernel import jobs, workbooks
+from server.services.kernel.access import Actor
+from server.services.kernel.audit import record, record_unmasked_export
+from server.services.kernel.pii import PersonalData
 from server.storage import ObjectMissing, Storage
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,12 @@ def submit_batch(
 
 
 def _store_file(
-    db: Session, batch: FeedBatch, content: bytes, *, pii: PersonalData, storage: Storage,
+    db: Session,
+    batch: FeedBatch,
+    content: bytes,
+    *,
+    pii: PersonalData,
+    storage: Storage,
     now: datetime,
 ) -> None:
     """Seal the file into the storage and name it on the batch. The key starts with the time so
@@ -342,9 +347,7 @@ def purge_files(db: Session, *, storage: Storage, now: datetime) -> dict[str, in
     old = select(FeedBatch.id).where(
         FeedBatch.finished_at < now - timedelta(days=REJECTED_KEEP_DAYS)
     )
-    rejected = db.execute(
-        delete(FeedRejectedRow).where(FeedRejectedRow.batch_id.in_(old))
-    ).rowcount
+    rejected = db.execute(delete(FeedRejectedRow).where(FeedRejectedRow.batch_id.in_(old))).rowcount
     db.flush()
     return {"files": ended, "orphans": orphans, "rejected_rows": rejected or 0}
 

@@ -1,11 +1,10 @@
 """Aid granted (救助台账): what a decision granted a household, and its reviews (复核).
 
-`grant_aid` is called by `services/decisions.record_decision` (the one place an application is
-decided) for every outcome that grants aid (`outcomes.GRANTS_AID`): kind, monthly or one-off
-amount, start date and review date, against the applicant's household (opened if they belong to
-none). A review date that has passed puts the grant on its town's worklist until staff record
-the review (`review_aid`), which sets the next review date or ends the review cycle.
-"""
+`grant_aid` is called by `services/applications/decisions.record_decision` (the one place an
+application is decided) for every outcome that grants aid (`outcomes.GRANTS_AID`): kind, monthly or
+one-off amount, start date and review date, against the applicant's household (opened if they belong
+to none). A review date that has passed puts the grant on its town's worklist until staff record the
+review (`review_aid`), which sets the next review date or ends the review cycle."""
 
 from __future__ import annotations
 
@@ -19,9 +18,9 @@ from sqlalchemy.orm import Session
 from server.clock import TZ
 from server.errors import NotFound, ValidationFailed
 from server.models import AidGrant, AidPeriod, Application, Family, Role
-from server.services.access import Actor, require_role
-from server.services.audit import record
-from server.services.households.members import absorb_application
+from server.services.households.building import absorb_application
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
 from server.services.outcomes import GRANTS_AID, OUTCOMES
 
 #: Outcomes paid every month until reviewed; every other grant is paid once.

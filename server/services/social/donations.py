@@ -37,11 +37,11 @@ from server.models import (
     Role,
     SocialOrg,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.audit import record
 from server.services.households.members import access_family_by_id, head_name
-from server.services.pii import PersonalData
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.pii import PersonalData
 
 #: Who records and allocates donations; who reads the books.
 KEEPERS = (Role.CENTER_STAFF,)
