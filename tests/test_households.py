@@ -145,6 +145,36 @@ def test_the_chain_lists_every_kind_of_item_in_time_order_with_the_next_thing_du
     assert {d["kind"] for d in chain["due"]} == {"visit", "aid_review"}
 
 
+def test_a_roster_file_places_its_recipients_in_households_in_the_background(
+    client, center, chengdong, runtime
+):
+    from server import clock
+    from server.worker import runner
+    from tests.feedfiles import csv_bytes, upload
+
+    rows = [
+        ["姓名", "身份证号", "救助类别", "批准日期", "镇街"],
+        ["赵大", make_id_number(), "农村低保", "2025-01-10", "城东街道"],
+        ["钱二", make_id_number(), "特困供养", "2025-03-02", "城东街道"],
+        ["孙三", make_id_number(), "农村低保", "2025-04-01", ""],
+    ]
+    resp = upload(client, center, "civil_affairs_new", csv_bytes(rows), "roster.csv")
+    assert resp.status_code == 201, resp.get_json()
+    assert get(client, chengdong, "/api/v1/households").get_json()["total"] == 0
+    deps = {"pii": runtime.pii}
+    ran = runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps=deps)
+    assert ran >= 1
+    assert {household_of(client, chengdong, n)["town"]["code"] for n in ("赵大", "钱二")} == {
+        "chengdong"
+    }
+    # Without a town a household cannot be placed; the recipient waits (nobody is lost).
+    assert get(client, center, "/api/v1/households?name=孙三").get_json()["total"] == 0
+    again = upload(client, center, "civil_affairs_new", csv_bytes(rows[:2]), "roster.csv")
+    assert again.status_code == 201
+    runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps=deps)
+    assert household_of(client, chengdong, "赵大")["members"][0]["name"] == "赵大"
+
+
 def test_a_member_moved_to_another_household_keeps_the_history(client, alice, chengdong, db):
     filed(client, alice, head_id=make_id_number(), household=[])
     spouse = make_id_number()
