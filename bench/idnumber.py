@@ -15,9 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.config import Config  # noqa: E402
-from server.services.demo import synthetic_id_number  # noqa: E402
-from server.services.idnumber import check  # noqa: E402
-from server.services.pii import PersonalData  # noqa: E402
+from server.demo.synthetic import synthetic_id_number  # noqa: E402
+from server.services.kernel.idnumber import check  # noqa: E402
+from server.services.kernel.pii import PersonalData  # noqa: E402
 
 N = 100_000
 

@@ -79,7 +79,7 @@ def _name(rng: random.Random) -> str:
 
 def _ids(rng: random.Random, n: int, *, offset: int) -> list[str]:
     """n distinct synthetic ID numbers with correct check digits (distinct by sequence)."""
-    from server.services.idnumber import check_digit
+    from server.services.kernel.idnumber import check_digit
 
     out = []
     base = date(1940, 1, 1)
@@ -136,8 +136,8 @@ def prepare_database(url: str, *, roster_ids: list[str], lead_ids: list[str]) ->
     from server.config import Config
     from server.db import make_engine, make_session_factory
     from server.models import Base, Channel, Lead, LeadStatus, RosterEntry, RosterProgramme
-    from server.services.areas import seed_reference
-    from server.services.pii import PersonalData
+    from server.services.kernel.pii import PersonalData
+    from server.services.places.areas import seed_reference
 
     pii = PersonalData.from_spec(Config().field_encryption_key)
     engine = make_engine(url)
@@ -218,14 +218,14 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         from server.config import Config
         from server.db import make_engine, make_session_factory
         from server.models import FeedBatch
-        from server.services import jobs
-        from server.services.access import SYSTEM
         from server.services.feeds.batches import submit_batch
+        from server.services.kernel.access import SYSTEM
+        from server.services.kernel.pii import PersonalData
         from server.services.matching import shape_key  # noqa: F401  (imports pypinyin)
-        from server.services.pii import PersonalData
+        from server.worker import runner
 
         assert url is not None
-        from server.services.audit import CHAIN_KEY
+        from server.services.kernel.audit import CHAIN_KEY
 
         engine = make_engine(url)
         factory = make_session_factory(engine, info={CHAIN_KEY: Config().audit_chain_key_bytes})
@@ -260,8 +260,10 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         upload_peak = peak_mb()
         reset_peak()
         # ... and what `e-rescue worker` then runs: the job (import, then pinyin name keys).
-        ran = jobs.run_due(
-            factory, worker_id=f"bench:{socket.gethostname()}", clock=clock.now,
+        ran = runner.run_due(
+            factory,
+            worker_id=f"bench:{socket.gethostname()}",
+            clock=clock.now,
             deps={"pii": pii, "storage": storage},
         )
         assert ran == 1

@@ -32,12 +32,12 @@ from sqlalchemy import create_engine, insert, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from server import clock  # noqa: E402
-from server.cli import upgrade_database  # noqa: E402
+from server.cli.database import upgrade_database  # noqa: E402
 from server.config import Config  # noqa: E402
 from server.models import OutboxMessage, OutboxState, Role, User  # noqa: E402
 from server.runtime import Runtime  # noqa: E402
-from server.services import outbox  # noqa: E402
-from server.wechat.fake_server import fake_openid  # noqa: E402
+from server.wechat.fake_state import fake_openid  # noqa: E402
+from server.worker import outbox  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEMPLATE = "tmpl-application-received"

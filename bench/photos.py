@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
-from server.services.photos import process  # noqa: E402
+from server.services.applications.photos import process  # noqa: E402
 
 MAX_BYTES = 10 * 1024 * 1024
 

@@ -57,10 +57,10 @@ from server import clock, create_app
 from server.config import Config
 from server.models import Base, Lead, LeadEvidence, Role
 from server.services import matching
-from server.services.access import SYSTEM
-from server.services.areas import seed_reference
+from server.services.accounts.staff import create_staff
+from server.services.kernel.access import SYSTEM
 from server.services.leads import encode_cursor
-from server.services.staff import create_staff
+from server.services.places.areas import seed_reference
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAGE = 20

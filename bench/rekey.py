@@ -25,10 +25,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from server.db import make_engine  # noqa: E402
+from server.demo.synthetic import synthetic_id_number  # noqa: E402
 from server.models import Base, Lead, RosterEntry, RuleLedger  # noqa: E402
-from server.services import rotation  # noqa: E402
-from server.services.demo import synthetic_id_number  # noqa: E402
-from server.services.pii import PersonalData  # noqa: E402
+from server.services.kernel import rotation  # noqa: E402
+from server.services.kernel.pii import PersonalData  # noqa: E402
 
 OLD = "k1:" + base64.urlsafe_b64encode(b"o" * 32).decode()
 NEW = "sm4-2027:" + base64.urlsafe_b64encode(b"s" * 16).decode()

@@ -55,7 +55,8 @@ class Config:
     wechat_callback_token: str = DEV_CALLBACK_TOKEN
     wechat_callback_aes_key: str = ""
     redis_url: str = ""
-    #: Subscribe-message template ids, one per event (see services/notifications.py for fields).
+    #: Subscribe-message template ids, one per event (see services/notifications/messages.py for
+    #: fields).
     wechat_template_received: str = "tmpl-application-received"
     wechat_template_status: str = "tmpl-application-status"
     wechat_template_result: str = "tmpl-application-result"

@@ -54,7 +54,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_session_factory(
     engine: Engine, *, info: dict[str, Any] | None = None
 ) -> sessionmaker[Session]:
-    """`info` is copied into every session (the audit chain key: `services/audit.py`)."""
+    """`info` is copied into every session (the audit chain key: `services/kernel/audit.py`)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info or {})
 
 

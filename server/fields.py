@@ -1,5 +1,5 @@
 """marshmallow fields that apply the house's input rules, for the API's and the console's schemas
-alike: text through `services/text.py`, integers bounded to the column they end up in.
+alike: text through `services/kernel/text.py`, integers bounded to the column they end up in.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from server.services import text
+from server.services.kernel import text
 
 #: The largest value of the columns integers end up in: BIGINT ids, INTEGER counts and codes.
 INT64_MAX = 2**63 - 1

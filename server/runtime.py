@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Config
 from server.db import make_engine, make_read_session_factory, make_session_factory
-from server.services.audit import CHAIN_KEY
-from server.services.pii import PersonalData
+from server.services.kernel.audit import CHAIN_KEY
+from server.services.kernel.pii import PersonalData
 from server.storage import Storage, build_storage
 from server.wechat.interface import WeChatGateway
 

@@ -10,8 +10,8 @@ import pytest
 
 from server import clock
 from server.models import Role
-from server.services.access import SYSTEM
-from server.services.idnumber import check_digit
+from server.services.kernel.access import SYSTEM
+from server.services.kernel.idnumber import check_digit
 
 _seq = itertools.count(1)
 
@@ -47,7 +47,7 @@ def staff_login(client, runtime):  # noqa: ANN001, ANN201
         username: str | None = None,
         password: str = "correct-horse-9",
     ) -> Login:
-        from server.services.staff import create_staff
+        from server.services.accounts.staff import create_staff
 
         if role == "town_staff" and town is None:
             town = "chengdong"
@@ -126,7 +126,7 @@ def error_code(resp: Any) -> str:
 def staff(runtime):  # noqa: ANN001, ANN201
     """A staff account to log in to the console with (password `correct-horse-9`):
     `staff("center_staff")`, `staff("town_staff", town="baita")`."""
-    from server.services.staff import create_staff
+    from server.services.accounts.staff import create_staff
 
     counter = iter(range(1, 1000))
 
@@ -157,8 +157,8 @@ def staff(runtime):  # noqa: ANN001, ANN201
 @pytest.fixture
 def demo(db, runtime):  # noqa: ANN001, ANN201
     """The demo data set (`e-rescue seed-demo`), committed."""
-    from server.services.demo import seed_demo
-    from server.wechat.fake_server import fake_openid
+    from server.demo.seed import seed_demo
+    from server.wechat.fake_state import fake_openid
 
     seed_demo(
         db,

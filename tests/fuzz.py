@@ -24,10 +24,11 @@ from werkzeug.serving import make_server
 
 from server import clock, create_app
 from server.config import Config
+from server.demo.seed import DEMO_PASSWORD, seed_demo
 from server.models import Base
-from server.services.areas import seed_reference
-from server.services.demo import DEMO_PASSWORD, seed_demo
-from server.wechat.fake_server import FakeWeChatServer, fake_openid
+from server.services.places.areas import seed_reference
+from server.wechat.fake_server import FakeWeChatServer
+from server.wechat.fake_state import fake_openid
 
 #: Operations that would end the audience's own session mid-run (tests/test_auth.py covers them).
 EXCLUDED_PATHS = ("/api/v1/auth/logout",)

@@ -18,7 +18,7 @@ def test_seeding_twice_changes_nothing(db):
     from sqlalchemy import func, select
 
     from server.models import Department, Town
-    from server.services.areas import seed_reference
+    from server.services.places.areas import seed_reference
 
     seed_reference(db)
     db.commit()

@@ -9,8 +9,8 @@ import pytest
 
 from server import clock
 from server.models import AuditEntry, Channel, Role
-from server.services import audit
-from server.services.access import SYSTEM, Actor
+from server.services.kernel import audit
+from server.services.kernel.access import SYSTEM, Actor
 from server.services.leads import Signal, record_signal
 from tests.builders import make_id_number
 

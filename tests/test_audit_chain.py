@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from server import clock
 from server.cli import main
 from server.models import AuditChain, AuditEntry
-from server.services import audit, audit_chain
-from server.services.access import SYSTEM
+from server.services.kernel import audit, audit_chain
+from server.services.kernel.access import SYSTEM
 
 
 def write(db, n: int = 1, *, days_ago: int = 0, action: str = "lead.created") -> None:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from server import backup
 from server.cli import main
-from server.services import audit_chain
+from server.services.kernel import audit_chain
 from tests.conftest import _reset
 from tests.test_uploads import make_jpeg, upload
 

@@ -29,8 +29,8 @@ from server.models import (
     Town,
 )
 from server.services import dispatches
-from server.services.access import Actor
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
+from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.test_dispatches import feedback_body, issued, make_lead, post
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from server import clock
+from server.demo.seed import DEMO_PASSWORD
 from server.models import AuditEntry, Role
-from server.services.access import SYSTEM
-from server.services.demo import DEMO_PASSWORD
-from server.services.staff import create_staff
+from server.services.accounts.staff import create_staff
+from server.services.kernel.access import SYSTEM
 from tests.console_helpers import console_login, csrf_of, post
 
 PASSWORD = "correct-horse-9"
@@ -288,7 +288,7 @@ def _first_lead_id(client) -> int:  # noqa: ANN001
 
 def test_console_queue_total_stops_at_the_cap(demo, runtime):
     from server.services import leads
-    from server.services.access import SYSTEM as CENTER
+    from server.services.kernel.access import SYSTEM as CENTER
 
     with runtime.engine.connect() as conn:
         full = leads.count_queue(conn, actor=CENTER, filters=leads.QueueFilter())
@@ -357,7 +357,7 @@ def _inform_task_in(db, town_code: str) -> int:  # noqa: ANN001
     from sqlalchemy import select
 
     from server.models import Application, Lead, Town
-    from server.services.informing import open_inform_task
+    from server.services.notifications.informing import open_inform_task
 
     lead = db.scalar(
         select(Lead)

@@ -21,7 +21,7 @@ SCHEDULE = f"""{NEXT_YEAR}-01-01 休 元旦
 
 
 def _next_year_known() -> bool:
-    from server.services.holidays import year_status
+    from server.services.calendar.holidays import year_status
 
     return year_status(NEXT_YEAR, loaded={}, today=clock.now().date()).known
 

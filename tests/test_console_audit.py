@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from server.console.security import ADMIN_ROLES
+from server.demo.seed import DEMO_PASSWORD
 from server.models import AuditEntry, Lead
-from server.services.demo import DEMO_PASSWORD
 from tests.console_helpers import console_login, post
 
 PASSWORD = "correct-horse-9"

@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from server import clock
 from server.models import AuditEntry, Role
-from server.services.access import SYSTEM
-from server.services.staff import create_staff
+from server.services.accounts.staff import create_staff
+from server.services.kernel.access import SYSTEM
 from tests.test_applications import application_body, file, photo_id, village, with_applicant
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -323,7 +323,7 @@ def test_console_town_submits_the_monthly_summary(open_as, casework, screenshots
 @pytest.fixture
 def worker(runtime):  # noqa: ANN001, ANN201
     """The background worker in a thread, as `e-rescue worker` runs it beside the web server."""
-    from server.cli import run_worker
+    from server.worker.loop import run_worker
 
     stop = threading.Event()
     thread = threading.Thread(
@@ -431,7 +431,7 @@ def test_console_audit_admin_finds_the_reveal_made_earlier(open_as, casework, sc
 
 
 def test_console_administrator_loads_next_years_holidays_and_the_banner_goes(open_as, screenshots):
-    from server.services.holidays import year_status
+    from server.services.calendar.holidays import year_status
 
     year = clock.now().astimezone(clock.TZ).year + 1
     if year_status(year, loaded={}, today=clock.now().date()).known:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from server.services.demo import DEMO_PASSWORD
+from server.demo.seed import DEMO_PASSWORD
 from tests.console_helpers import chart_figures, console_login
 
 PASSWORD = "correct-horse-9"

@@ -61,8 +61,8 @@ def test_console_department_uploads_a_file_and_reads_the_result_and_rejected_row
 def test_console_a_large_upload_shows_progress_until_the_worker_is_done(
     client, staff, runtime, monkeypatch
 ):
-    from server.cli import run_worker
     from server.services.feeds import batches
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     csrf = console_login(client, staff("department_staff"), PASSWORD)

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from server import clock
-from server.services.demo import DEMO_PASSWORD
+from server.demo.seed import DEMO_PASSWORD
 from tests.console_helpers import chart_figures, console_login, post
 
 PASSWORD = "correct-horse-9"

@@ -22,8 +22,9 @@ from server.models import (
     Role,
     Town,
 )
-from server.services import applications, decisions, dispatches
-from server.services.access import Actor
+from server.services import dispatches
+from server.services.applications import decisions, filing, handling, reading
+from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.concurrent import Call, race, race_http
 from tests.test_decisions import file_kinds, signed_slip
@@ -87,7 +88,7 @@ def test_two_staff_deciding_one_application_at_once_one_wins_and_the_resident_re
     ]
 
     def prepare(session: Session) -> Application:
-        return applications.access_application_by_id(session, app_id, actor=actors[0])
+        return reading.access_application_by_id(session, app_id, actor=actors[0])
 
     def act(session: Session, _loaded: Application, i: int) -> None:
         decisions.decide_directly(session, app_id, wanted[i], actor=actors[i], now=clock.now())
@@ -114,13 +115,13 @@ def test_two_staff_accepting_one_application_at_once_one_wins(
     actors = [town_actor(db, login) for login in logins]
 
     def prepare(session: Session) -> Application:
-        return applications.access_application_by_id(session, app_id, actor=actors[0])
+        return reading.access_application_by_id(session, app_id, actor=actors[0])
 
     def act(session: Session, _loaded: Application, i: int) -> None:
-        applications.handle(
+        handling.handle(
             session,
             app_id,
-            applications.ApplicationStatus.ACCEPTED,
+            filing.ApplicationStatus.ACCEPTED,
             actor=actors[i],
             now=clock.now(),
         )

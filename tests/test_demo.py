@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.clock import TZ
+from server.demo.casework import HOTLINE_HEARD
+from server.demo.seed import DEMO_PASSWORD, seed_demo
 from server.models import (
     Application,
     AuditEntry,
@@ -28,9 +30,8 @@ from server.models import (
     User,
     Visit,
 )
-from server.services.demo import DEMO_PASSWORD, HOTLINE_HEARD, seed_demo
-from server.services.reports import monthly_statistics, parse_month
-from server.wechat.fake_server import fake_openid
+from server.services.reports.statistics import monthly_statistics, parse_month
+from server.wechat.fake_state import fake_openid
 
 
 def _seed(db, runtime, now: datetime | None = None) -> list[tuple[str, str, str]]:

@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from server.wechat.fake_server import (
-    FakeWeChatServer,
-    check_field,
-    create_fake_wechat_app,
-    fake_openid,
-    fake_unionid,
-    name_from_code,
-)
+from server.wechat.fake_server import FakeWeChatServer, create_fake_wechat_app
+from server.wechat.fake_state import check_field, fake_openid, fake_unionid, name_from_code
 
 _package = __name__.rpartition(".")[0]
 pytest_plugins = [f"{_package}.wechat_fixtures" if _package else "wechat_fixtures"]

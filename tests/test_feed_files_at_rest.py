@@ -50,7 +50,7 @@ def clear_anywhere(runtime, secrets: list[str]) -> list[str]:  # noqa: ANN001
 def test_no_clear_id_number_is_left_anywhere_after_a_failed_and_a_successful_batch(
     client, insurer, runtime, db, monkeypatch
 ) -> None:
-    from server.cli import run_worker
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     good = [make_id_number() for _ in range(20)]
@@ -105,7 +105,7 @@ def test_the_migration_deletes_clear_files_left_in_the_database_and_fails_their_
     from alembic import command
     from sqlalchemy import create_engine
 
-    from server.cli import alembic_config
+    from server.cli.database import alembic_config
     from tests.test_migrations import _fresh_url
 
     url, drop = _fresh_url(database_url, engine_name, tmp_path)

@@ -21,8 +21,8 @@ from server.models import (
     RuleLedger,
 )
 from server.services import matching
-from server.services.access import SYSTEM
 from server.services.feeds import reader
+from server.services.kernel.access import SYSTEM
 from server.services.leads import Signal, record_signal
 from tests.builders import error_code, make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
@@ -435,8 +435,8 @@ def test_an_unknown_feed_or_batch_is_404(client, center):
 def test_a_large_file_answers_202_and_the_worker_imports_it_with_progress(
     client, insurer, db, runtime, monkeypatch
 ):
-    from server.cli import run_worker
     from server.services.feeds import batches, importer
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     monkeypatch.setattr(importer, "CHUNK_ROWS", 3)
@@ -468,8 +468,8 @@ def test_a_large_file_answers_202_and_the_worker_imports_it_with_progress(
 def test_a_queued_file_that_turns_out_broken_fails_with_a_reason(
     client, insurer, runtime, monkeypatch
 ):
-    from server.cli import run_worker
     from server.services.feeds import batches
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     content = xlsx([OOP_HEADER, oop_row("甲", make_id_number(), 30000)])

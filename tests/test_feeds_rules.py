@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds import normalise as norm
 from server.services.feeds.punctuality import State, punctuality
 from server.services.feeds.reader import FileRefused, open_table, peek_table
 from server.services.feeds.registry import BY_CODE, FEEDS, effective
 from server.services.leads import CATEGORIES
-from server.services.workdays import WorkCalendar
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, xlsx
 
@@ -22,7 +22,7 @@ CAL = WorkCalendar.library_only()
 
 def test_the_registry_has_the_twelve_feeds_of_the_work_plan():
     assert len(FEEDS) == 12
-    from server.services.areas import DEPARTMENTS
+    from server.services.places.areas import DEPARTMENTS
 
     departments = {code for code, _ in DEPARTMENTS}
     for feed in FEEDS:
@@ -281,7 +281,7 @@ def _trimmed(row: list[object]) -> list[object]:
     ],
 )
 def test_a_streamed_sheet_gives_the_cells_a_loaded_one_gives(content):
-    from server.services import sheets
+    from server.services.feeds import sheets
 
     streamed = sheets.open_sheet(content, stream_above_rows=0)
     assert streamed.engine == "stream"
@@ -384,7 +384,7 @@ def _random_id_texts(count: int) -> list[str]:
 
 
 def test_the_quick_id_check_agrees_with_the_full_one():
-    from server.services.idnumber import _WEIGHTS, check, check_digit, valid_value
+    from server.services.kernel.idnumber import _WEIGHTS, check, check_digit, valid_value
 
     for raw in _random_id_texts(20_000):
         full = check(raw, today=TODAY)
@@ -398,8 +398,8 @@ def test_the_quick_id_check_agrees_with_the_full_one():
 
 def test_keyed_hash_and_sealing_are_those_of_the_crypto_module():
     from server.config import Config
-    from server.services.crypto import keyed_hash
-    from server.services.pii import PersonalData
+    from server.services.kernel.crypto import keyed_hash
+    from server.services.kernel.pii import PersonalData
 
     pii = PersonalData.from_spec(Config().field_encryption_key)
     for value in ["370304198001011234", "13812345678", "", "王秀英"]:
@@ -443,16 +443,16 @@ def test_the_importers_name_keys_are_those_of_matching():
 
 
 def test_lists_of_texts_are_encoded_as_the_json_encoder_does():
-    from server.services.feeds.bulk import _dumps, _dumps_texts
+    from server.services.feeds.bulk import _dumps_texts, dump_json
 
     for value in [[], ["illness"], ["医保: 单次自付 ¥32,400", 'a"b\\c\n\u2028'], [1, None]]:
-        assert _dumps_texts(value) == _dumps(value)
+        assert _dumps_texts(value) == dump_json(value)
 
 
 def test_facts_are_encoded_as_the_json_encoder_does():
     from server.models import RosterProgramme
-    from server.services.feeds.bulk import _dumps
-    from server.services.feeds.importer import _facts, _facts_json
+    from server.services.feeds.bulk import dump_json
+    from server.services.feeds.comparison import _facts, _facts_json
 
     for values in [
         {},
@@ -460,4 +460,4 @@ def test_facts_are_encoded_as_the_json_encoder_does():
         {"grade": 2, "disability_type": None, "year": 2026},
         {"programme": RosterProgramme.DIBAO, "flag": True, "ratio": 1.5},
     ]:
-        assert _facts_json(values) == _dumps(_facts(values))
+        assert _facts_json(values) == dump_json(_facts(values))

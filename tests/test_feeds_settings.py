@@ -9,8 +9,8 @@ from sqlalchemy import event, func, select
 
 from server import clock
 from server.models import AuditEntry, FeedBatch, Lead, LeadEvidence
-from server.services.access import SYSTEM
 from server.services.feeds.batches import import_file
+from server.services.kernel.access import SYSTEM
 from tests.builders import error_code, make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 
-from server.services.crypto import SM4GCM, FieldCipher, KeyConfigError, keyed_hash
-from server.services.pii import PersonalData
+from server.services.kernel.crypto import SM4GCM, FieldCipher, KeyConfigError, keyed_hash
+from server.services.kernel.pii import PersonalData
 
 AES_KEY = base64.urlsafe_b64encode(b"a" * 32).decode()
 SM4_KEY = base64.urlsafe_b64encode(b"s" * 16).decode()
@@ -84,7 +84,7 @@ def test_a_key_of_the_wrong_length_for_its_algorithm_is_refused():
 def _seed_sealed(db, runtime, n: int = 3) -> list[str]:
     from server import clock
     from server.models import Channel
-    from server.services.access import SYSTEM
+    from server.services.kernel.access import SYSTEM
     from server.services.leads import Signal, record_signal
     from tests.builders import make_id_number
 

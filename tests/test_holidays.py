@@ -16,8 +16,8 @@ from sqlalchemy import select
 from server import clock
 from server.cli import main
 from server.models import AuditEntry, CalendarDay, CalendarYear
-from server.services.holidays import EXPECTED_GAPS, parse_date, year_status
-from server.services.workdays import WorkCalendar, library_range
+from server.services.calendar.holidays import EXPECTED_GAPS, parse_date, year_status
+from server.services.calendar.workdays import WorkCalendar, library_range
 from tests.builders import error_code
 
 HEADER = "日期,类型,名称\n"

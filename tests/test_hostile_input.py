@@ -1,5 +1,5 @@
 """Hostile text and numbers are refused in the one error shape, never a 500: the text rule
-(services/text.py) and the request guard (api/guards.py), on both engines."""
+(services/kernel/text.py) and the request guard (api/guards.py), on both engines."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from server.errors import ValidationFailed
-from server.services import sheets
+from server.services.feeds import sheets
 from tests.builders import error_code, make_id_number
 from tests.feedfiles import OOP_HEADER, upload, xlsx
 from tests.hostile_files import HEADER_ROW, declare_size, repeat, workbook

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from server.services.idnumber import check, mask, mask_phone
+from server.services.kernel.idnumber import check, mask, mask_phone
 from tests.builders import make_id_number
 
 TODAY = date(2026, 11, 28)
@@ -42,7 +42,7 @@ def test_wrong_check_digit_is_refused():
 
 def test_impossible_birth_date_is_refused():
     body = "37030419800230123"
-    from server.services.idnumber import check_digit
+    from server.services.kernel.idnumber import check_digit
 
     assert check(body + check_digit(body), today=TODAY).code == "id_birth_date"
 

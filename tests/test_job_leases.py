@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.models import BatchStatus, FeedBatch, Job, JobStatus, LeadEvidence
-from server.services import jobs
+from server.services.kernel import jobs
+from server.worker import runner
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, upload, xlsx
 
@@ -40,7 +41,7 @@ def _clear():
 
 def _claim(runtime, worker: str, at) -> Job | None:
     with runtime.session_factory() as db:
-        job = jobs.claim_next(db, worker_id=worker, now=at)
+        job = runner.claim_next(db, worker_id=worker, now=at)
         db.commit()
         return job
 
@@ -50,9 +51,9 @@ def test_a_running_job_whose_lease_expired_is_claimed_again_with_its_attempt_cou
     jobs.enqueue(db, kind="test.lease", payload={"n": 1}, now=start)
     db.commit()
     assert _claim(runtime, "dead-worker", start) is not None  # ... and then it died
-    assert _claim(runtime, "w2", start + timedelta(seconds=jobs.LEASE_SECONDS - 1)) is None
-    later = start + timedelta(seconds=jobs.LEASE_SECONDS + 1)
-    ran = jobs.run_due(runtime.session_factory, worker_id="w2", clock=lambda: later, deps={})
+    assert _claim(runtime, "w2", start + timedelta(seconds=runner.LEASE_SECONDS - 1)) is None
+    later = start + timedelta(seconds=runner.LEASE_SECONDS + 1)
+    ran = runner.run_due(runtime.session_factory, worker_id="w2", clock=lambda: later, deps={})
     assert ran == 1 and RAN == [1]
     db.expire_all()
     job = db.scalar(select(Job))
@@ -65,21 +66,21 @@ def test_a_job_whose_workers_keep_dying_fails_when_its_attempts_are_used_up(runt
     jobs.enqueue(db, kind="test.lease", payload={"n": 1}, now=at, max_attempts=2)
     db.commit()
     for n in range(2):
-        at += timedelta(seconds=jobs.LEASE_SECONDS + 1)
+        at += timedelta(seconds=runner.LEASE_SECONDS + 1)
         assert _claim(runtime, f"dies-{n}", at) is not None
-    assert _claim(runtime, "w3", at + timedelta(seconds=jobs.LEASE_SECONDS + 1)) is None
+    assert _claim(runtime, "w3", at + timedelta(seconds=runner.LEASE_SECONDS + 1)) is None
     db.expire_all()
     job = db.scalar(select(Job))
     assert (job.status, job.attempts) == (JobStatus.FAILED, 2) and RAN == []
 
 
 def test_the_heartbeat_keeps_a_long_job_its_own(runtime, db, monkeypatch):
-    monkeypatch.setattr(jobs, "LEASE_SECONDS", 0.4)
-    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(runner, "LEASE_SECONDS", 0.4)
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.05)
     jobs.enqueue(db, kind="test.lease", payload={"n": 1, "sleep": 1.2}, now=clock.now())
     db.commit()
     worker = threading.Thread(
-        target=jobs.run_due,
+        target=runner.run_due,
         args=(runtime.session_factory,),
         kwargs={"worker_id": "slow", "clock": clock.now, "deps": {}},
     )
@@ -96,8 +97,8 @@ def test_the_heartbeat_keeps_a_long_job_its_own(runtime, db, monkeypatch):
 def test_a_feed_import_whose_worker_is_killed_finishes_once_without_duplicates(
     client, staff_login, runtime, db, config, fake_wechat, monkeypatch
 ):
-    from server.cli import run_worker
     from server.services.feeds import batches
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     insurer = staff_login(role="department_staff", department="medical_insurance")
@@ -139,7 +140,7 @@ def test_a_feed_import_whose_worker_is_killed_finishes_once_without_duplicates(
         10,
     )
 
-    later = clock.now() + timedelta(seconds=jobs.LEASE_SECONDS + 1)
+    later = clock.now() + timedelta(seconds=runner.LEASE_SECONDS + 1)
     monkeypatch.setattr(clock, "now", lambda: later)
     run_worker(runtime, once=True)
     run_worker(runtime, once=True)  # nothing left to do: the batch finishes once

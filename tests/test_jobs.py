@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from server import clock
 from server.models import Job, JobStatus
-from server.services import jobs
+from server.services.kernel import jobs
+from server.worker import runner
 
 RAN: list[int] = []
 _lock = threading.Lock()
@@ -35,9 +36,9 @@ def _clear():
 def test_queued_work_runs_once_and_is_marked_done(runtime, db):
     jobs.enqueue(db, kind="test.record", payload={"n": 1}, now=clock.now())
     db.commit()
-    ran = jobs.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={})
+    ran = runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={})
     assert ran == 1 and RAN == [1]
-    assert jobs.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={}) == 0
+    assert runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={}) == 0
     db.expire_all()
     assert db.scalar(select(Job.status)) is JobStatus.DONE
 
@@ -60,12 +61,12 @@ def test_the_same_dedup_key_is_queued_once(db):
 def test_failures_back_off_then_give_up(runtime, db):
     jobs.enqueue(db, kind="test.fail", payload={}, now=clock.now(), max_attempts=2)
     db.commit()
-    jobs.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={})
+    runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps={})
     db.expire_all()
     job = db.scalar(select(Job))
     assert job.status is JobStatus.QUEUED and job.attempts == 1 and "boom" in job.last_error
     later = lambda: clock.now() + timedelta(hours=2)  # noqa: E731
-    jobs.run_due(runtime.session_factory, worker_id="w1", clock=later, deps={})
+    runner.run_due(runtime.session_factory, worker_id="w1", clock=later, deps={})
     db.expire_all()
     assert db.scalar(select(Job.status)) is JobStatus.FAILED
 
@@ -78,7 +79,7 @@ def test_two_workers_on_postgresql_never_run_the_same_job(runtime, db, engine_na
     db.commit()
     threads = [
         threading.Thread(
-            target=jobs.run_due,
+            target=runner.run_due,
             args=(runtime.session_factory,),
             kwargs={"worker_id": f"w{i}", "clock": clock.now, "deps": {}},
         )

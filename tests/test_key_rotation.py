@@ -25,8 +25,8 @@ from server.models import (
     RosterEntry,
     RuleLedger,
 )
-from server.services import rotation
-from server.services.pii import PersonalData
+from server.services.kernel import rotation
+from server.services.kernel.pii import PersonalData
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
 from tests.test_applications import application_body, file, photo_id, village, with_applicant
@@ -275,7 +275,7 @@ def test_rotate_keys_all_rekeys_hashes_the_last_listed_key_made_before_rows_foll
     from server import clock
     from server.cli import main
     from server.models import Channel
-    from server.services.access import SYSTEM
+    from server.services.kernel.access import SYSTEM
     from server.services.leads import Signal, record_signal
 
     old_spec = runtime.config.field_encryption_key

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from server import clock
 from server.models import Channel, Lead, LeadEvidence, LeadStatus
-from server.services.access import SYSTEM
+from server.services.kernel.access import SYSTEM
 from server.services.leads import Signal, record_signal
 
 

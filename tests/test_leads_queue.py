@@ -23,7 +23,7 @@ from server.models import (
     User,
     Village,
 )
-from server.services.access import SYSTEM
+from server.services.kernel.access import SYSTEM
 from server.services.leads import Signal, _queue_statement, record_signal, set_lead_status
 from tests.builders import error_code, make_id_number
 

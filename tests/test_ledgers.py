@@ -199,7 +199,7 @@ def test_the_export_is_audited(client, town, db):
 
 
 def test_the_demo_seed_fills_each_towns_ledger(client, db, runtime):
-    from server.services.demo import DEMO_PASSWORD, seed_demo
+    from server.demo.seed import DEMO_PASSWORD, seed_demo
 
     seed_demo(db, pii=runtime.pii, now=clock.now())
     db.commit()

@@ -44,8 +44,8 @@ def test_wechat_errors_are_counted_by_errcode(client) -> None:
 def test_jobs_and_imports_are_counted_with_their_rows(
     client, staff_login, runtime, monkeypatch
 ) -> None:
-    from server.cli import run_worker
     from server.services.feeds import batches
+    from server.worker.loop import run_worker
 
     monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 0)
     insurer = staff_login(role="department_staff", department="medical_insurance")

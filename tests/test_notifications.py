@@ -15,9 +15,9 @@ from wechatpy.crypto import WeChatCrypto
 
 from server import clock
 from server.models import InboxMessage, OutboxMessage, Subscription, User
-from server.services import outbox
-from server.services.notifications import ELLIPSIS, format_field
-from server.wechat.fake_server import check_field, fake_openid
+from server.services.notifications.messages import ELLIPSIS, format_field
+from server.wechat.fake_state import check_field, fake_openid
+from server.worker import outbox
 from tests.test_applications import (
     application_body,
     file,

@@ -25,9 +25,9 @@ from server.models import (
     SubscriptionStatus,
     User,
 )
-from server.services import outbox
-from server.services.notifications import _enqueue
-from server.wechat.fake_server import fake_openid
+from server.services.notifications.messages import _enqueue
+from server.wechat.fake_state import fake_openid
+from server.worker import outbox
 
 SEND = "cgi-bin/message/subscribe/send"
 RECEIVED = "tmpl-application-received"

@@ -6,8 +6,8 @@ from sqlalchemy import inspect, text
 
 from server import clock
 from server.models import Channel
-from server.services.access import SYSTEM
-from server.services.crypto import FieldCipher
+from server.services.kernel.access import SYSTEM
+from server.services.kernel.crypto import FieldCipher
 from server.services.leads import Signal, record_signal
 from tests.builders import make_id_number
 
@@ -61,7 +61,7 @@ def test_ciphertexts_carry_their_key_id_and_old_keys_still_decrypt():
 def test_keyed_hash_survives_key_rotation():
     import base64
 
-    from server.services.pii import PersonalData
+    from server.services.kernel.pii import PersonalData
 
     old = base64.urlsafe_b64encode(b"o" * 32).decode()
     new = base64.urlsafe_b64encode(b"n" * 32).decode()

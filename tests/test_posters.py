@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import delete, select
 
 from server.models import ContactKind, PublicContact, Town, Village
-from server.services import posters
+from server.services.places import posters
 from tests.builders import error_code
 from tests.test_applications import make_helper, village
 
@@ -240,7 +240,7 @@ def test_an_unknown_village_is_404(client, villages, staff_login):
 
 def _center():
     from server.models import Role
-    from server.services.access import Actor
+    from server.services.kernel.access import Actor
 
     return Actor(user_id=None, role=Role.CENTER_STAFF)
 

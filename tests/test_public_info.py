@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server.models import AuditEntry, PolicyInfo, PublicContact, Town
-from server.services.areas import TOWNS
-from server.services.public_info import seed_public_info
+from server.services.places.areas import TOWNS
+from server.services.places.public_info import seed_public_info
 from tests.builders import error_code
 
 NEW_DIBAO = {

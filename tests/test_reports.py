@@ -2,7 +2,7 @@
 
 The report test builds a random data set (seeded) with edge cases at the month's borders, then
 computes every expected figure here in plain Python from the data it generated, following the
-counting rules written in server/services/reports.py, and compares with the API.
+counting rules written in server/services/reports/statistics.py, and compares with the API.
 """
 
 from __future__ import annotations
@@ -542,7 +542,8 @@ def test_only_a_towns_staff_submit_and_each_sees_only_their_town(
 
 def test_submitted_on_the_fifth_is_on_time_and_on_the_sixth_is_late():
     from server.models import TownMonthlySummary
-    from server.services.reports import parse_month, summary_status
+    from server.services.reports.statistics import parse_month
+    from server.services.reports.town_summaries import summary_status
 
     period = parse_month("2026-12")
     assert period.due_date == date(2027, 1, 5)
@@ -555,8 +556,8 @@ def test_submitted_on_the_fifth_is_on_time_and_on_the_sixth_is_late():
 def test_a_summary_due_on_a_day_off_is_due_the_next_working_day():
     """每月5日前: 5 October 2026 falls in the National Day holiday, so September's summaries are
     due on the first working day after it, as a feed's monthly file would be."""
-    from server.services.reports import parse_month
-    from server.services.workdays import WorkCalendar
+    from server.services.calendar.workdays import WorkCalendar
+    from server.services.reports.statistics import parse_month
 
     calendar = WorkCalendar.library_only()
     period = parse_month("2026-09", calendar=calendar)

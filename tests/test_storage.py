@@ -19,7 +19,7 @@ import requests
 
 from server.config import Config, ConfigError
 from server.models import Photo
-from server.services.photos import photo_key
+from server.services.applications.photos import photo_key
 from server.storage import ObjectMissing, build_storage
 from server.storage.local import LocalStorage
 from server.storage.s3 import S3Storage

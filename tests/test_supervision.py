@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from server import clock
 from server.clock import TZ
 from server.models import AuditEntry, Dispatch, DispatchAlert, InboxMessage, Job, SupervisionNotice
-from server.services import jobs, supervision
+from server.services import supervision
+from server.services.calendar.workdays import WorkCalendar
+from server.services.kernel import jobs
 from server.services.supervision import check_deadlines
-from server.services.workdays import WorkCalendar
+from server.worker import runner
 from tests import test_dispatches as slips
 from tests.test_dispatches import feedback_body, issued, make_lead, post
 
@@ -261,14 +263,14 @@ def test_the_check_deadlines_command_is_idempotent(runtime, slip, database_url, 
 
 
 def test_the_worker_runs_the_check_and_queues_the_next_days_run(runtime, slip, db):
-    from server.services.registry import load_job_handlers
+    from server.worker.registry import load_job_handlers
 
     load_job_handlers()
     assert supervision.JOB_KIND in jobs.registered_kinds()
     now = moment(2026, 11, 24, 7, 0)
     assert supervision.schedule_daily_check(db, now=now, run_at=now)
     db.commit()
-    ran = jobs.run_due(
+    ran = runner.run_due(
         runtime.session_factory,
         worker_id="w1",
         clock=lambda: moment(2026, 11, 24, 8, 0),

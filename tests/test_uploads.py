@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from server.models import Photo
-from server.services.photos import photo_key
+from server.services.applications.photos import photo_key
 from tests.builders import error_code
 
 GPS_IFD = 0x8825
@@ -230,7 +230,7 @@ def test_a_multi_picture_jpeg_is_accepted_as_its_first_picture(client, resident_
 def test_while_every_decode_turn_is_taken_an_upload_is_answered_503(
     client, resident_login, monkeypatch
 ):
-    from server.services import photos
+    from server.services.applications import photos
 
     monkeypatch.setattr(photos, "DECODE_WAIT_SECONDS", 0.05)
     login = resident_login()
@@ -253,7 +253,7 @@ def test_no_more_than_two_photos_are_decoded_at_once(resident_login, app, monkey
     import threading
     import time
 
-    from server.services import photos
+    from server.services.applications import photos
 
     running, peak, lock = [0], [0], threading.Lock()
     real = photos._process

@@ -16,7 +16,8 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.models.wechat import WeChatAccessToken
 from server.wechat import WeChatError, build_gateway
-from server.wechat.fake_server import FakeWeChatServer, fake_openid
+from server.wechat.fake_server import FakeWeChatServer
+from server.wechat.fake_state import fake_openid
 from server.wechat.gateway import WechatpyGateway
 from server.wechat.tokens import DatabaseTokenStore, FetchedToken, RedisTokenStore, TokenStore
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from server.models import Town
-from server.services.workbooks import FORMULA_TRIGGERS, neutralise
+from server.services.kernel.workbooks import FORMULA_TRIGGERS, neutralise
 from tests.builders import make_id_number
 from tests.console_helpers import console_login
 from tests.feedfiles import OOP_HEADER, upload, xlsx

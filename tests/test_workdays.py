@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from server import clock
 from server.models import CalendarDay, CalendarYear
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
 
 LIB = WorkCalendar.library_only()
 

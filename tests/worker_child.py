@@ -13,10 +13,10 @@ import time
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    from server.cli import run_worker
     from server.config import Config
     from server.runtime import Runtime
     from server.services.feeds import importer
+    from server.worker.loop import run_worker
 
     config = Config(
         env="test",

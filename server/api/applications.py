@@ -14,7 +14,8 @@ from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.errors import DomainError
 from server.fields import Money, bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
-from server.services import applications, decisions, notifications
+from server.services.applications import decisions, filing, handling, reading
+from server.services.notifications import messages
 from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
@@ -254,7 +255,7 @@ def file_application(body: dict[str, Any]) -> Any:
 
 def _file(body: dict[str, Any]) -> Any:
     pii = runtime().pii
-    filed = applications.file_application(
+    filed = filing.file_application(
         db(),
         body=body,
         idempotency_key=_idempotency_key(),
@@ -262,7 +263,7 @@ def _file(body: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=now(),
     )
-    return applications.masked_view(filed.application, pii=pii)
+    return reading.masked_view(filed.application, pii=pii)
 
 
 @blp.route("/applications/intake", methods=["POST"])
@@ -288,9 +289,9 @@ def file_at_window_or_phone(body: dict[str, Any]) -> Any:
 def list_applications(args: dict[str, Any]) -> Any:
     """Residents and helpers: what I filed. Staff: the applications of my area. Newest first."""
     pii = runtime().pii
-    rows, total = applications.list_applications(db(), actor=current_actor(), **args)
+    rows, total = reading.list_applications(db(), actor=current_actor(), **args)
     return {
-        "items": [applications.masked_view(a, pii=pii) for a in rows],
+        "items": [reading.masked_view(a, pii=pii) for a in rows],
         "total": total,
         "page": args["page"],
         "per_page": args["per_page"],
@@ -302,7 +303,7 @@ def list_applications(args: dict[str, Any]) -> Any:
 @blp.response(200, ApplicationSchema)
 def get_application(application_id: int) -> Any:
     """One application with its timeline: my own, or one in my area; otherwise 404."""
-    application = applications.access_application_by_id(db(), application_id, actor=current_actor())
+    application = reading.access_application_by_id(db(), application_id, actor=current_actor())
     return _view(application)
 
 
@@ -344,16 +345,14 @@ def decide_application(body: dict[str, Any], application_id: int) -> Any:
 
 
 def _handle(application_id: int, status: ApplicationStatus) -> Any:
-    application = applications.handle(
-        db(), application_id, status, actor=current_actor(), now=now()
-    )
+    application = handling.handle(db(), application_id, status, actor=current_actor(), now=now())
     return _view(application)
 
 
 def _view(application: Any) -> dict[str, Any]:
     """One application with each timeline step's WeChat notice."""
-    notices = notifications.notices_for(db(), application.id)
-    return applications.masked_view(application, pii=runtime().pii, notices=notices)
+    notices = messages.notices_for(db(), application.id)
+    return reading.masked_view(application, pii=runtime().pii, notices=notices)
 
 
 @blp.route("/applications/<int:application_id>/photos", methods=["POST"])
@@ -363,7 +362,7 @@ def _view(application: Any) -> dict[str, Any]:
 def add_photos(body: dict[str, Any], application_id: int) -> Any:
     """Add photos of documents (uploaded first) to my application while it is undecided;
     at most 9 in all."""
-    application = applications.add_photos(
+    application = filing.add_photos(
         db(), application_id, body["photo_ids"], actor=current_actor(), now=now()
     )
     return _view(application)
@@ -376,7 +375,7 @@ def add_photos(body: dict[str, Any], application_id: int) -> Any:
 def request_papers(body: dict[str, Any], application_id: int) -> Any:
     """Ask the filer for more documents while the application is undecided: the timeline
     shows it and the filer gets a message."""
-    application = applications.request_papers(
+    application = filing.request_papers(
         db(), application_id, body["what"], actor=current_actor(), now=now()
     )
     return _view(application)
@@ -387,5 +386,5 @@ def request_papers(body: dict[str, Any], application_id: int) -> Any:
 @blp.response(200, ApplicationSchema)
 def withdraw_application(application_id: int) -> Any:
     """Withdraw my application while nothing has been decided."""
-    application = applications.withdraw(db(), application_id, actor=current_actor(), now=now())
+    application = handling.withdraw(db(), application_id, actor=current_actor(), now=now())
     return _view(application)

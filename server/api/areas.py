@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires
 from server.fields import Text
 from server.models import Role
-from server.services import areas
-from server.services.audit import record
+from server.services.kernel.audit import record
+from server.services.places import areas
 
 blp = Blueprint("areas", __name__, url_prefix="/api/v1", description="Towns and villages")
 

@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from server.api.deps import current_actor, db, now, requires
 from server.fields import INT32_MAX, bounded_int
 from server.models import Role
-from server.services import audit
+from server.services.kernel import audit
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail (read-only)")
 

@@ -17,7 +17,7 @@ from server.api.deps import (
     requires,
     runtime,
 )
-from server.services import auth
+from server.services.accounts import auth
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Identity")
 

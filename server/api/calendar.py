@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import STAFF, current_actor, db, now, requires
 from server.models import Role
-from server.services import holidays
+from server.services.calendar import holidays
 
 blp = Blueprint(
     "calendar", __name__, url_prefix="/api/v1/calendar", description="Working-day calendar"

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.models import DeletionStatus, Role
-from server.services import data_rights
+from server.services.accounts import data_rights
 
 blp = Blueprint(
     "data_rights", __name__, url_prefix="/api/v1", description="Personal information (PIPL)"

@@ -15,9 +15,9 @@ from server import clock
 from server.errors import Forbidden, Unauthorized, ValidationFailed
 from server.models import Role, User
 from server.runtime import Runtime
-from server.services import auth
-from server.services.access import Actor
-from server.services.idempotency import MAX_KEY_LENGTH
+from server.services.accounts import auth
+from server.services.kernel.access import Actor
+from server.services.kernel.idempotency import MAX_KEY_LENGTH
 
 ALL_ROLES = tuple(Role)
 STAFF = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF, Role.CENTER_STAFF, Role.LEADER)

@@ -24,9 +24,9 @@ from server.api.uploads import send_photo, store_upload
 from server.fields import Money, Text
 from server.models import DispatchState, Role, UnitKind
 from server.services import dispatches, supervision
-from server.services.decisions import Decision
+from server.services.applications.decisions import Decision
+from server.services.calendar.workdays import WorkCalendar
 from server.services.outcomes import OUTCOMES
-from server.services.workdays import WorkCalendar
 
 blp = Blueprint(
     "dispatches", __name__, url_prefix="/api/v1", description="Transfer slips and supervision"

@@ -4,7 +4,7 @@
   400, not a RecursionError), holds no integer beyond BIGINT (a 5,000-digit integer is a 422,
   not Python's digit-limit ValueError) and no NaN or Infinity.
 - Every string in the body (keys too), the query and the path passes the text rule
-  (`services/text.py`): one 422 `text_invalid` naming each refused field.
+  (`services/kernel/text.py`): one 422 `text_invalid` naming each refused field.
 - Integers in paths (`<int:id>`) are bounded to BIGINT: a larger id is the 404 of any unknown id.
 
 The schemas still check each field's own length, range and form; this guard makes sure that no
@@ -23,7 +23,7 @@ from werkzeug.routing import IntegerConverter
 
 from server.errors import ValidationFailed
 from server.fields import INT64_MAX
-from server.services import text
+from server.services.kernel import text
 
 #: The deepest JSON body any endpoint takes is 3 levels; 32 leaves room and stops abuse early.
 MAX_JSON_DEPTH = 32

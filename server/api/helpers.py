@@ -12,7 +12,9 @@ from server.api.applications import ApplicationPageSchema
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import PageArgsSchema
 from server.models import Role
-from server.services import applications, helpers, launch
+from server.services.accounts import helpers
+from server.services.applications import reading
+from server.services.places import launch
 
 blp = Blueprint("helpers", __name__, url_prefix="/api/v1", description="Village helpers")
 
@@ -208,7 +210,7 @@ def list_filings(args: dict[str, Any]) -> Any:
     pii = runtime().pii
     rows, total = helpers.list_filings(db(), actor=current_actor(), **args)
     return {
-        "items": [applications.masked_view(a, pii=pii) for a in rows],
+        "items": [reading.masked_view(a, pii=pii) for a in rows],
         "total": total,
         **args,
     }

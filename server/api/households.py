@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.fields import Money, Text
-from server.services.households import aid, chain, members
+from server.services.households import aid, chain, editing, members
 from server.services.households.members import EDITORS, READERS
 
 blp = Blueprint("households", __name__, url_prefix="/api/v1", description="Households and aid")
@@ -163,7 +163,13 @@ class AidGrantSchema(Schema):
     id = fields.Integer(required=True)
     household_id = fields.Integer(required=True)
     household_version = fields.Integer(allow_none=True)
-    application_id = fields.Integer(required=True)
+    application_id = fields.Integer(
+        allow_none=True, metadata={"description": "the application whose decision granted it"}
+    )
+    dispatch_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "or the transfer slip whose one outcome granted it"},
+    )
     name = fields.String(required=True)
     kind = fields.String(required=True)
     kind_label = fields.String(required=True)
@@ -236,7 +242,7 @@ def list_households(args: dict[str, Any]) -> Any:
 def create_household(body: dict[str, Any]) -> Any:
     """Open a household in my area with its head (and members); a person already in another
     household is 409 `member_elsewhere` (move them instead). Audited."""
-    family = members.create_family(
+    family = editing.create_family(
         db(), body=body, pii=runtime().pii, actor=current_actor(), now=now()
     )
     return _reloaded(family.id)
@@ -256,7 +262,7 @@ def get_household(household_id: int) -> Any:
 @blp.response(200, HouseholdSchema)
 def edit_household(body: dict[str, Any], household_id: int) -> Any:
     """Change the address (or the village, within my area); a stale `version` is 409."""
-    members.edit_family(db(), household_id, body=body, actor=current_actor(), now=now())
+    editing.edit_family(db(), household_id, body=body, actor=current_actor(), now=now())
     return _reloaded(household_id)
 
 
@@ -266,7 +272,7 @@ def edit_household(body: dict[str, Any], household_id: int) -> Any:
 @blp.response(201, HouseholdSchema)
 def add_member(body: dict[str, Any], household_id: int) -> Any:
     """Add a member; someone already in another household is 409 `member_elsewhere`."""
-    members.add_member(
+    editing.add_member(
         db(), household_id, body=body, pii=runtime().pii, actor=current_actor(), now=now()
     )
     return _reloaded(household_id)
@@ -278,7 +284,7 @@ def add_member(body: dict[str, Any], household_id: int) -> Any:
 @blp.response(200, HouseholdSchema)
 def edit_member(body: dict[str, Any], household_id: int, member_id: int) -> Any:
     """Correct a member's name or relation, or make them the head."""
-    members.edit_member(db(), household_id, member_id, body=body, actor=current_actor(), now=now())
+    editing.edit_member(db(), household_id, member_id, body=body, actor=current_actor(), now=now())
     return _reloaded(household_id)
 
 
@@ -289,7 +295,7 @@ def edit_member(body: dict[str, Any], household_id: int, member_id: int) -> Any:
 def move_member(body: dict[str, Any], household_id: int, member_id: int) -> Any:
     """Move a member to another household in my area: the old membership is kept as history
     (left, and where to). Answers with the household they joined."""
-    members.move_member(
+    editing.move_member(
         db(),
         household_id,
         member_id,
@@ -308,7 +314,7 @@ def move_member(body: dict[str, Any], household_id: int, member_id: int) -> Any:
 @blp.response(200, HouseholdSchema)
 def member_leaves(body: dict[str, Any], household_id: int, member_id: int) -> Any:
     """A member leaves the household (died, moved out of the district); kept as history."""
-    members.remove_member(
+    editing.remove_member(
         db(), household_id, member_id, reason=body["reason"], actor=current_actor(), now=now()
     )
     return _reloaded(household_id)

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.models import InformMethod, Role
-from server.services import informing
+from server.services.notifications import informing
 
 blp = Blueprint(
     "informing",

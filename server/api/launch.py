@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from server.api.deps import db, public
-from server.services import launch
+from server.services.places import launch
 
 blp = Blueprint("launch", __name__, url_prefix="/api/v1", description="Mini-program codes")
 

@@ -12,7 +12,7 @@ from server.api.deps import ALL_ROLES, current_actor, db, now, public, requires,
 from server.api.paging import NumberedPageSchema, page_number
 from server.errors import Forbidden
 from server.models import Role, SubscriptionStatus
-from server.services import notifications, wechat_push
+from server.services.notifications import messages, wechat_push
 from server.wechat.callback import CallbackRejected, read_push, verify_url
 
 blp = Blueprint(
@@ -91,7 +91,7 @@ class CallbackArgsSchema(Schema):
 @blp.response(200, TemplateSchema(many=True))
 def subscription_templates() -> Any:
     """The template ids the mini-program should ask for with wx.requestSubscribeMessage."""
-    return notifications.templates(runtime().config)
+    return messages.templates(runtime().config)
 
 
 @blp.route("/subscriptions", methods=["POST"])
@@ -100,7 +100,7 @@ def subscription_templates() -> Any:
 @blp.response(200, SubscriptionSchema(many=True))
 def record_subscriptions(body: dict[str, Any]) -> Any:
     """Record the user's answers; each accept of a one-time template allows one message."""
-    rows = notifications.record_subscriptions(
+    rows = messages.record_subscriptions(
         db(), body["results"], config=runtime().config, actor=current_actor(), now=now()
     )
     return [
@@ -120,7 +120,7 @@ def record_subscriptions(body: dict[str, Any]) -> Any:
 @blp.response(200, InboxPageSchema)
 def inbox(args: dict[str, Any]) -> Any:
     """My messages, newest first: everything WeChat was asked to deliver, delivered or not."""
-    rows, total, unread = notifications.list_inbox(
+    rows, total, unread = messages.list_inbox(
         db(),
         actor=current_actor(),
         unread_only=args["unread"],
@@ -141,7 +141,7 @@ def inbox(args: dict[str, Any]) -> Any:
 @blp.response(200, InboxMessageSchema)
 def mark_read(message_id: int) -> Any:
     """Mark one of my messages read (another user's is 404)."""
-    return notifications.mark_read(db(), message_id, actor=current_actor(), now=now())
+    return messages.mark_read(db(), message_id, actor=current_actor(), now=now())
 
 
 @blp.route("/outbox/stats")
@@ -149,7 +149,7 @@ def mark_read(message_id: int) -> Any:
 @blp.response(200, OutboxStatsSchema)
 def outbox_stats() -> Any:
     """WeChat delivery health: pending, sent, skipped (未订阅), failed, oldest pending age."""
-    return notifications.outbox_stats(db(), now=now())
+    return messages.outbox_stats(db(), now=now())
 
 
 @callback_blp.route("/callback", methods=["GET"])
@@ -186,7 +186,7 @@ def receive_callback(args: dict[str, Any]) -> Response:
     except CallbackRejected as exc:
         raise Forbidden("签名校验失败或消息无法解析", code="bad_signature") from exc
     if message.get("Event") in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
-        notifications.record_wechat_event(
+        messages.record_wechat_event(
             db(),
             openid=str(message.get("FromUserName") or ""),
             items=message["List"],

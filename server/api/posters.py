@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, requires, runtime
-from server.services import launch, posters
+from server.services.places import launch, posters
 
 blp = Blueprint("posters", __name__, url_prefix="/api/v1", description="Service-point posters")
 

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.deps import current_actor, db, now, public, requires
 from server.models import ContactKind, Role
-from server.services import public_info
+from server.services.places import public_info
 
 #: Record ids in URLs: larger numbers are not ids (and would overflow SQLite).
 _ID = "int(max=9007199254740991)"

@@ -11,8 +11,8 @@ from marshmallow import Schema, fields, validate
 from server.api.deps import current_actor, db, now, requires
 from server.fields import Money
 from server.models import Role
-from server.services import reports
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
+from server.services.reports import statistics, town_summaries
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Monthly reports")
 
@@ -175,7 +175,7 @@ class SummarySchema(Schema):
     month = fields.String(required=True)
     due_date = fields.Date(required=True)
     status = fields.String(
-        required=True, validate=validate.OneOf(list(reports.SUMMARY_STATUS_LABELS))
+        required=True, validate=validate.OneOf(list(town_summaries.SUMMARY_STATUS_LABELS))
     )
     status_label = fields.String(required=True)
     submitted_at = fields.DateTime(allow_none=True, required=True)
@@ -211,13 +211,13 @@ class SubmitSchema(Schema):
 def _report(month: str, town_code: str | None) -> dict[str, Any]:
     period = _month(month)
     actor = current_actor()
-    town = reports.report_scope(db(), actor=actor, town_code=town_code)
-    statistics = reports.monthly_statistics(db(), period=period, town=town, now=now())
-    summaries = reports.list_summaries(db(), period=period, actor=actor, now=now())
+    town = statistics.report_scope(db(), actor=actor, town_code=town_code)
+    figures = statistics.monthly_statistics(db(), period=period, town=town, now=now())
+    summaries = town_summaries.list_summaries(db(), period=period, actor=actor, now=now())
     if town is not None:
         summaries["items"] = [i for i in summaries["items"] if i["town"]["code"] == town.code]
         summaries["late_towns"] = [t for t in summaries["late_towns"] if t["code"] == town.code]
-    return {**statistics, "summaries": summaries}
+    return {**figures, "summaries": summaries}
 
 
 @blp.route("/monthly")
@@ -237,7 +237,7 @@ def monthly(args: dict[str, Any]) -> Any:
 def monthly_xlsx(args: dict[str, Any]) -> Any:
     """The same report as an xlsx workbook."""
     report = _report(args["month"], args.get("town"))
-    content = reports.monthly_workbook(report, report["summaries"])
+    content = statistics.monthly_workbook(report, report["summaries"])
     suffix = f"-{report['town']['code']}" if report["town"] else ""
     return Response(
         content,
@@ -254,7 +254,9 @@ def monthly_xlsx(args: dict[str, Any]) -> Any:
 @blp.response(200, SummaryListSchema)
 def summaries(month: str) -> Any:
     """Each town's summary for the month: submitted, submitted late, pending, or late."""
-    return reports.list_summaries(db(), period=_month(month), actor=current_actor(), now=now())
+    return town_summaries.list_summaries(
+        db(), period=_month(month), actor=current_actor(), now=now()
+    )
 
 
 @blp.route("/monthly/<month>/submit", methods=["POST"])
@@ -264,7 +266,7 @@ def summaries(month: str) -> Any:
 def submit(body: dict[str, Any], month: str) -> Any:
     """Submit the town's summary of `month` with remarks (due by the 5th of the next month);
     the figures are stored as they stand at submission."""
-    return reports.submit_summary(
+    return town_summaries.submit_summary(
         db(),
         period=_month(month),
         remarks=body["remarks"],
@@ -273,6 +275,6 @@ def submit(body: dict[str, Any], month: str) -> Any:
     )
 
 
-def _month(text: str) -> reports.Period:
+def _month(text: str) -> statistics.Period:
     """The month, with its towns' due date moved off days off by the working calendar."""
-    return reports.parse_month(text, calendar=WorkCalendar.load(db()))
+    return statistics.parse_month(text, calendar=WorkCalendar.load(db()))

@@ -10,8 +10,8 @@ from marshmallow import Schema, fields
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.api.staff import StaffSchema
 from server.models import Role
-from server.services import security
-from server.services.auth import LoginPolicy
+from server.services.accounts import security
+from server.services.accounts.auth import LoginPolicy
 
 blp = Blueprint("security", __name__, url_prefix="/api/v1", description="Security administration")
 

@@ -20,9 +20,9 @@ from server.api.deps import (
 from server.api.helpers import QrArgsSchema, RedeemSchema
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.models import OrgKind, Role, User
-from server.services import launch
-from server.services.helpers import qr_data_uri
+from server.services.accounts.helpers import qr_data_uri
 from server.services.leads import CATEGORIES
+from server.services.places import launch
 from server.services.social import orgs, reports
 
 blp = Blueprint("social", __name__, url_prefix="/api/v1", description="Social forces")

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from server.api.auth import MeSchema
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.models import STAFF_ROLES, Role, User
-from server.services import staff
-from server.services.passwords import PasswordPolicy
+from server.services.accounts import staff
+from server.services.accounts.passwords import PasswordPolicy
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff accounts")
 

@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 
 from server.api.deps import current_actor, db, now, requires, runtime
 from server.models import Photo, Role
-from server.services import photos
+from server.services.applications import photos
 
 blp = Blueprint("uploads", __name__, url_prefix="/api/v1", description="Photo uploads")
 

@@ -21,7 +21,7 @@ from server.api.deps import (
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.fields import INT32_MAX
 from server.models import Cause, Hardship, Health, LabourCapacity, Role, VisitKind
-from server.services import ledgers, visits
+from server.services.field import ledgers, visits
 from server.services.leads import CATEGORIES
 
 #: Record ids in URLs: larger numbers are not ids (and would overflow SQLite).

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from server import clock
 from server.errors import Unauthorized
 from server.runtime import Runtime
-from server.services.access import Actor
+from server.services.kernel.access import Actor
 
 
 def runtime() -> Runtime:

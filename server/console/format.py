@@ -13,7 +13,7 @@ from server.models import ApplicationStatus, LeadStatus, Role
 from server.services.dispatches import STATE_LABELS as DISPATCH_STATE_LABELS
 from server.services.leads import CATEGORIES
 from server.services.outcomes import OUTCOMES, TYPE_LABELS
-from server.services.reports import CHANNEL_LABELS
+from server.services.reports.statistics import CHANNEL_LABELS
 
 LEAD_STATUS_LABELS = {
     LeadStatus.NEW.value: "待研判",

@@ -24,7 +24,7 @@ from server.models import (
     Role,
     UnitKind,
 )
-from server.services.audit import AuditFilter
+from server.services.kernel.audit import AuditFilter
 from server.services.leads import CATEGORIES, QueueFilter
 from server.services.outcomes import OUTCOMES
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from server.console.format import CHANNEL_BADGES, LEAD_STATUS_LABELS, cn_date
 from server.services.leads import CATEGORIES, QueueItem
-from server.services.reports import CHANNEL_LABELS
+from server.services.reports.statistics import CHANNEL_LABELS
 
 
 class QueueRow(NamedTuple):

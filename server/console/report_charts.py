@@ -1,6 +1,6 @@
-"""The 统计 screen's charts, made from the monthly statistics of `services/reports.py` — the
-same dictionaries `GET /api/v1/reports/monthly` answers with, so a chart's figures are the
-API's figures for the same month and town."""
+"""The 统计 screen's charts, made from the monthly statistics of `services/reports/statistics.py` —
+the same dictionaries `GET /api/v1/reports/monthly` answers with, so a chart's figures are the API's
+figures for the same month and town."""
 
 from __future__ import annotations
 

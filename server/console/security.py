@@ -22,7 +22,7 @@ from flask.sessions import SecureCookieSessionInterface
 from server.console.deps import client_ip, connection, db, now, runtime
 from server.errors import Forbidden, Unauthorized
 from server.models import Role
-from server.services import auth
+from server.services.accounts import auth
 
 #: Staff roles that do casework in the console (residents and helpers use the mini-program).
 CASEWORK_ROLES = frozenset({Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF})

@@ -1,5 +1,6 @@
 """The audit trail: state changes and unmasked views of personal data. Append-only and chained:
-each entry carries a keyed hash of itself and of the entry before it (`services/audit.py`)."""
+each entry carries a keyed hash of itself and of the entry before it (`services/kernel/audit.py`).
+"""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class Job(Base):
     )
 
     id: Mapped[intpk]
-    #: Name of a handler registered in `server.services.jobs`.
+    #: Name of a handler registered in `server.services.kernel.jobs`.
     kind: Mapped[str] = mapped_column(String(50))
     payload: Mapped[dict[str, Any]]
     status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus, 10), default=JobStatus.QUEUED)

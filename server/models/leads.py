@@ -119,7 +119,7 @@ class Lead(Base):
     id: Mapped[intpk]
     #: HMAC of the normalised ID number; null for reports without one (matched by name/phone).
     person_hash: Mapped[str | None] = mapped_column(key_string(64))
-    #: Encrypted ID number and phone (see services/crypto.py); masked in every list.
+    #: Encrypted ID number and phone (see services/kernel/crypto.py); masked in every list.
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_hash: Mapped[str | None] = mapped_column(key_string(64))

@@ -24,8 +24,9 @@ class TownMonthlySummary(Base):
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
     #: The month summarised, "YYYY-MM" (Asia/Shanghai).
     month: Mapped[str] = mapped_column(String(7), index=True)
-    #: The monthly statistics for the town at the moment of submission (services/reports.py
-    #: `monthly_statistics`), kept as submitted even if later corrections change the live figures.
+    #: The monthly statistics for the town at the moment of submission
+    #: (services/reports/statistics.py `monthly_statistics`), kept as submitted even if later
+    #: corrections change the live figures.
     figures: Mapped[dict[str, Any]]
     #: What the town has to say about its month (difficulties, cases to note).
     remarks: Mapped[str] = mapped_column(Text)

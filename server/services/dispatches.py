@@ -12,7 +12,7 @@ How the lead and its applications follow the slips:
   (AWAITING_REVISIT); a revisit by center staff (or the resident's own rating) closes it.
 
 Deadlines: a slip is due at the end of the 5th working day after the day it was issued; the day
-of issue never counts, whatever the hour (see services/workdays.py for the calendar).
+of issue never counts, whatever the hour (see services/calendar/workdays.py for the calendar).
 
 Concurrency: slips and leads carry a version column. Two staff acting on the same slip, or
 issuing or revisiting the same lead at once: the second flush finds the version changed,
@@ -57,19 +57,8 @@ from server.models import (
     UnitKind,
     User,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.applications import (
-    STATUS_LABELS,
-    access_application_by_id,
-    advance_for_lead,
-    application_number,
-    lead_applications,
-    require_step,
-    undecided_on_lead,
-)
-from server.services.audit import record, record_unmasked_view
-from server.services.decisions import (
+from server.services.accounts.helpers import qr_data_uri
+from server.services.applications.decisions import (
     Decision,
     amount_text,
     checked_decision,
@@ -79,15 +68,25 @@ from server.services.decisions import (
     record_decision,
     settle_lead,
 )
-from server.services.helpers import qr_data_uri
-from server.services.idempotency import create_once
-from server.services.informing import open_inform_task
+from server.services.applications.handling import STATUS_LABELS, advance_for_lead, require_step
+from server.services.applications.photos import owned_photo_ids
+from server.services.applications.reading import (
+    access_application_by_id,
+    application_number,
+    lead_applications,
+    undecided_on_lead,
+)
+from server.services.calendar.workdays import WorkCalendar
+from server.services.households import aid
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record, record_unmasked_view
+from server.services.kernel.idempotency import create_once
+from server.services.kernel.pii import PersonalData
 from server.services.leads import CATEGORIES as CATEGORY_LABELS
 from server.services.leads import access_lead_by_id, set_lead_status
+from server.services.notifications.informing import open_inform_task
 from server.services.outcomes import TYPE_LABELS, outcome_text
-from server.services.photos import owned_photo_ids
-from server.services.pii import PersonalData
-from server.services.workdays import WorkCalendar
 
 #: Printed before the year and serial of every slip number: 博山救助 → BSJZ.
 NUMBER_PREFIX = "BSJZ"
@@ -493,6 +492,16 @@ def give_feedback(
         )
         for a in answers or ()
     ]
+    if slip_outcome is not None:
+        aid.grant_aid_by_slip(
+            db,
+            dispatch,
+            lead,
+            start_on=slip_outcome.aid_start_on,
+            review_on=slip_outcome.aid_review_on,
+            actor=actor,
+            now=now,
+        )
     db.flush()
     what = "；".join(decided_line(a) for a in decided) or (
         slip_outcome.text if slip_outcome else ""

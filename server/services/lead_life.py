@@ -30,10 +30,11 @@ from server.models import (
     Role,
     User,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.applications import application_number, undecided_on_lead
-from server.services.audit import record
+from server.services.applications.reading import application_number, undecided_on_lead
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.pii import PersonalData
 from server.services.leads import (
     access_lead_by_id,
     checked_phone,
@@ -41,7 +42,6 @@ from server.services.leads import (
     scope_leads,
     set_lead_status,
 )
-from server.services.pii import PersonalData
 
 #: Who triages and assigns leads (town staff only their town's: `access_lead_by_id`).
 TRIAGERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)

@@ -54,12 +54,13 @@ from server.models import (
     Town,
     Village,
 )
-from server.services import idnumber, matching, signal_rule
-from server.services.access import Actor, require_role
-from server.services.audit import record, record_unmasked_view
+from server.services import matching, signal_rule
 from server.services.feeds import registry as feed_registry
-from server.services.idempotency import create_once
-from server.services.pii import PersonalData
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record, record_unmasked_view
+from server.services.kernel.idempotency import create_once
+from server.services.kernel.pii import PersonalData
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
 CATEGORIES: dict[str, str] = {

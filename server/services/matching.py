@@ -98,7 +98,8 @@ LOOK_ALIKE_GROUPS: tuple[str, ...] = (
 )
 
 _SHAPE: dict[str, str] = {ch: group[0] for group in LOOK_ALIKE_GROUPS for ch in group[1:]}
-_SHAPE_TABLE = str.maketrans(_SHAPE)
+#: The look-alike folds as a `str.translate` table (public: the importer's name keys use it).
+SHAPE_TABLE = str.maketrans(_SHAPE)
 
 #: Dialect and hearing folds applied to toneless pinyin syllables.
 _INITIAL_FOLDS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"), ("r", "n"), ("f", "h"))
@@ -108,7 +109,7 @@ _FINAL_FOLDS = (("ang", "an"), ("eng", "en"), ("ing", "in"), ("ong", "on"))
 @lru_cache(maxsize=65536)
 def syllables(name: str) -> tuple[str, ...]:
     """Toneless pinyin syllables of a name, `张三` → ("zhang", "san"); Latin letters kept."""
-    cleaned = _clean(name)
+    cleaned = clean_name(name)
     return tuple(s.lower() for s in lazy_pinyin(cleaned, style=Style.NORMAL) if s.strip())
 
 
@@ -117,7 +118,8 @@ def pinyin(name: str) -> str:
     return " ".join(syllables(name))
 
 
-def _fold_syllable(syllable: str) -> str:
+def fold_syllable(syllable: str) -> str:
+    """One toneless syllable with the dialect and hearing folds: `zhang` → `zan`."""
     for old, new in _INITIAL_FOLDS:
         if syllable.startswith(old):
             syllable = new + syllable[len(old) :]
@@ -135,21 +137,22 @@ def name_key(name: str) -> str:
     Also folds a pinyin query typed by staff (`zhangling`) when it is one run of letters: there
     the syllables are unknown, so only the whole-string folds apply (see `query_key`).
     """
-    return "".join(_fold_syllable(s) for s in syllables(name))
+    return "".join(fold_syllable(s) for s in syllables(name))
 
 
 def query_key(text: str) -> str:
     """Fold a Latin-letter name search (`zhang`, `Zhang San`) the way `name_key` folds names."""
     words = [w for w in text.lower().split() if w]
-    return "".join(_fold_syllable(w) for w in words)
+    return "".join(fold_syllable(w) for w in words)
 
 
 def shape_key(name: str) -> str:
     """The name with look-alike and traditional characters folded: `玉秀英` → `王秀英`."""
-    return _clean(name).translate(_SHAPE_TABLE)
+    return clean_name(name).translate(SHAPE_TABLE)
 
 
-def _clean(name: str) -> str:
+def clean_name(name: str) -> str:
+    """The name without spaces and middle dots (`阿卜杜·热合曼`), as every key folds it."""
     return "".join(ch for ch in name.strip() if not ch.isspace() and ch not in "·•．.")
 
 
@@ -200,7 +203,7 @@ def compare(report: Person, candidate: Person) -> Match:
 
 def compare_names(a: str, b: str) -> tuple[int, str]:
     """Points for how alike two names are, with the reason in Chinese; (0, "") if unalike."""
-    ca, cb = _clean(a), _clean(b)
+    ca, cb = clean_name(a), clean_name(b)
     if not ca or not cb:
         return 0, ""
     if ca == cb:

@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.services import leads, workbooks
-from server.services.access import Actor
-from server.services.areas import list_towns, village_names
-from server.services.audit import record
-from server.services.reports import CHANNEL_LABELS
+from server.services import leads
+from server.services.kernel import workbooks
+from server.services.kernel.access import Actor
+from server.services.kernel.audit import record
+from server.services.places.areas import list_towns, village_names
+from server.services.reports.statistics import CHANNEL_LABELS
 
 #: Rows one export holds at most (the queue, most urgent first).
 MAX_EXPORT_ROWS = 10_000

@@ -41,11 +41,11 @@ from server.models import (
     UnitKind,
     User,
 )
-from server.services import jobs, workbooks
-from server.services.access import SYSTEM, Actor, require_role
-from server.services.audit import record
+from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import deadline, unit_name, unit_staff_ids
-from server.services.workdays import WorkCalendar
+from server.services.kernel import jobs, workbooks
+from server.services.kernel.access import SYSTEM, Actor, require_role
+from server.services.kernel.audit import record
 
 #: Working days overdue after which a slip is escalated to the receiving unit's head.
 ESCALATE_HEAD_AFTER = 2

@@ -24,11 +24,14 @@ from server.models import (
     Town,
     UnitKind,
 )
-from server.services import applications, dispatches, informing, leads, reports
-from server.services.access import Actor
+from server.services import dispatches, leads
+from server.services.applications import reading
+from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds.batches import list_feeds
 from server.services.households import aid
-from server.services.workdays import WorkCalendar
+from server.services.kernel.access import Actor
+from server.services.notifications import informing
+from server.services.reports import statistics, town_summaries
 
 #: How many of the newest open leads without an ID number the duplicate review scores.
 PAIR_SCAN = 50
@@ -138,8 +141,8 @@ def _town_worklist(
     ]
     first_of_month = today.replace(day=1)
     previous = (first_of_month - timedelta(days=1)).strftime("%Y-%m")
-    period = reports.parse_month(previous, calendar=calendar)
-    summaries = reports.list_summaries(db, period=period, actor=actor, now=now)
+    period = statistics.parse_month(previous, calendar=calendar)
+    summaries = town_summaries.list_summaries(db, period=period, actor=actor, now=now)
     status = summaries["items"][0]["status"] if summaries["items"] else None
     return Worklist(
         items=items, summary_month=previous, summary_due=period.due_date, summary_status=status
@@ -237,7 +240,7 @@ def _slip_total(
 
 
 def _application_total(db: Session, actor: Actor, status: ApplicationStatus) -> int:
-    _rows, total = applications.list_applications(
+    _rows, total = reading.list_applications(
         db, actor=actor, page=1, per_page=1, status=status.value
     )
     return total

@@ -9,7 +9,7 @@ from flask import Blueprint
 from server.console import errors
 from server.console.deps import db, now
 from server.console.security import CSRF_FIELD, check_csrf, csrf_token
-from server.services import holidays
+from server.services.calendar import holidays
 
 _ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,9 @@ from server.console.security import page
 from server.console.views import blp
 from server.errors import ValidationFailed
 from server.models import Role
-from server.services import holidays, outbox, security
+from server.services.accounts import security
+from server.services.calendar import holidays
+from server.services.notifications import messages
 
 #: Entered dates: at most this many lines (a year's schedule is about 40).
 MAX_LINES = 400
@@ -105,7 +107,7 @@ def _as_csv(days: list[holidays.ParsedDay]) -> str:
 def admin_outbox() -> Any:
     """WeChat messages waiting, sent, skipped (no subscription) and failed; the oldest waiting."""
     return render_template(
-        "console/admin_outbox.html", status=outbox.status(db(), actor=actor(), now=now())
+        "console/admin_outbox.html", status=messages.outbox_status(db(), actor=actor(), now=now())
     )
 
 

@@ -12,7 +12,8 @@ from server.console.security import page
 from server.console.views import blp
 from server.console.views.dispatches import _send_photo
 from server.models import ApplicationStatus, Role
-from server.services import applications, decisions, notifications, photos
+from server.services.applications import decisions, filing, handling, photos, reading
+from server.services.notifications import messages
 
 READERS = (Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
 HANDLERS = (Role.TOWN_STAFF, Role.CENTER_STAFF)
@@ -23,7 +24,7 @@ PER_PAGE = 20
 @page(*READERS)
 def applications_list() -> Any:
     args = forms.parse(forms.ApplicationListArgs(), request.args)
-    rows, total = applications.list_applications(
+    rows, total = reading.list_applications(
         db(),
         actor=actor(),
         page=args["page"],
@@ -34,7 +35,7 @@ def applications_list() -> Any:
     pii = runtime().pii
     return render_template(
         "console/applications.html",
-        items=[applications.masked_view(a, pii=pii) for a in rows],
+        items=[reading.masked_view(a, pii=pii) for a in rows],
         total=total,
         args=args,
         page_no=args["page"],
@@ -46,9 +47,9 @@ def applications_list() -> Any:
 @blp.route("/applications/<int:application_id>")
 @page(*READERS)
 def application(application_id: int) -> Any:
-    found = applications.access_application_by_id(db(), application_id, actor=actor())
-    view = applications.masked_view(
-        found, pii=runtime().pii, notices=notifications.notices_for(db(), found.id)
+    found = reading.access_application_by_id(db(), application_id, actor=actor())
+    view = reading.masked_view(
+        found, pii=runtime().pii, notices=messages.notices_for(db(), found.id)
     )
     return render_template(
         "console/application.html", app=view, can_handle=actor().role in HANDLERS
@@ -73,7 +74,7 @@ def handle_application(application_id: int, step: str) -> Any:
         decision = decisions.Decision(body["outcome"], body["reason"], body["amount"])
         decisions.decide_directly(db(), application_id, decision, actor=actor(), now=now())
     else:
-        applications.handle(db(), application_id, _STEPS[step], actor=actor(), now=now())
+        handling.handle(db(), application_id, _STEPS[step], actor=actor(), now=now())
     flash("已保存，申请人将收到通知", "success")
     return redirect(url_for("console.application", application_id=application_id), 303)
 
@@ -83,7 +84,7 @@ def handle_application(application_id: int, step: str) -> Any:
 def request_papers(application_id: int) -> Any:
     """请补充材料: a timeline entry and a message to the filer, as the API's."""
     body = forms.parse(forms.PapersForm(), request.form)
-    applications.request_papers(db(), application_id, body["what"], actor=actor(), now=now())
+    filing.request_papers(db(), application_id, body["what"], actor=actor(), now=now())
     flash("已请申请人补充材料，申请人将收到通知", "success")
     return redirect(url_for("console.application", application_id=application_id), 303)
 

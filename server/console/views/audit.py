@@ -17,7 +17,7 @@ from server.console.format import ROLE_LABELS
 from server.console.security import page
 from server.console.views import blp
 from server.models import Role
-from server.services import audit as trail
+from server.services.kernel import audit as trail
 
 PER_PAGE = 50
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -10,7 +10,7 @@ from server.console.deps import client_ip, db, now, runtime
 from server.console.security import end_session, safe_next, start_session
 from server.console.views import blp
 from server.errors import DomainError
-from server.services import auth
+from server.services.accounts import auth
 
 
 @blp.route("/login", methods=["GET", "POST"])

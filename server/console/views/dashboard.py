@@ -10,9 +10,9 @@ from server.console.deps import actor, db, now
 from server.console.report_charts import TREND_MONTHS, dashboard_charts, month_label
 from server.console.security import page
 from server.console.views import blp
-from server.services import dashboard as dashboards
-from server.services import reports
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
+from server.services.reports import dashboard as dashboards
+from server.services.reports import statistics
 
 
 @blp.route("/dashboard")
@@ -20,9 +20,9 @@ from server.services.workdays import WorkCalendar
 def dashboard() -> Any:
     calendar = WorkCalendar.load(db())
     found = dashboards.leader_dashboard(db(), actor=actor(), now=now(), calendar=calendar)
-    period = reports.parse_month(found.month, calendar=calendar)
-    periods = reports.months_back(period, TREND_MONTHS, calendar=calendar)
-    trend = reports.monthly_trend(db(), periods=periods[:-1], town=None, now=now())
+    period = statistics.parse_month(found.month, calendar=calendar)
+    periods = statistics.months_back(period, TREND_MONTHS, calendar=calendar)
+    trend = statistics.monthly_trend(db(), periods=periods[:-1], town=None, now=now())
     trend.append(found.statistics)
     return render_template(
         "console/dashboard.html",

@@ -14,9 +14,10 @@ from server.console.deps import actor, db, now, runtime
 from server.console.security import page
 from server.console.views import blp
 from server.models import DispatchState, Role, UnitKind
-from server.services import dispatches, photos, worklist
-from server.services.decisions import Decision
-from server.services.workdays import WorkCalendar
+from server.services import dispatches, worklist
+from server.services.applications import photos
+from server.services.applications.decisions import Decision
+from server.services.calendar.workdays import WorkCalendar
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)

@@ -13,7 +13,7 @@ from server.console.security import CONSOLE_ROLES, page
 from server.console.views import blp
 from server.models import Role
 from server.services import worklist
-from server.services.posters import FONT_RESOURCE
+from server.services.places.posters import FONT_RESOURCE
 
 #: Where each administrator's console starts (they have no worklist: no casework).
 ADMIN_HOME = {

@@ -14,7 +14,7 @@ from server.console.deps import actor, db, now
 from server.console.security import page
 from server.console.views import blp
 from server.models import InformMethod, Role
-from server.services import informing
+from server.services.notifications import informing
 
 READERS = (Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
 WORKERS = (Role.TOWN_STAFF, Role.CENTER_STAFF)

@@ -17,11 +17,13 @@ from server.console.views import blp
 from server.console.views.households import READERS as HOUSEHOLD_READERS
 from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
-from server.services import applications, areas, dispatches, lead_life, leads, queue_export
+from server.services import dispatches, lead_life, leads, queue_export
+from server.services.applications import reading
+from server.services.calendar.workdays import WorkCalendar
 from server.services.households import members as household_members
 from server.services.leads import CATEGORIES
-from server.services.reports import CHANNEL_LABELS
-from server.services.workdays import WorkCalendar
+from server.services.places import areas
+from server.services.reports.statistics import CHANNEL_LABELS
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
@@ -226,10 +228,10 @@ def _lead_applications(view: dict[str, Any], who: Any) -> list[dict[str, Any]]:
     for e in view["evidence"]:
         if e["source_type"] == "application" and e["source_id"]:
             try:
-                app = applications.access_application_by_id(db(), e["source_id"], actor=who)
+                app = reading.access_application_by_id(db(), e["source_id"], actor=who)
             except NotFound:
                 continue
-            found.append(applications.masked_view(app, pii=runtime().pii))
+            found.append(reading.masked_view(app, pii=runtime().pii))
     return found
 
 

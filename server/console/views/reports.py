@@ -1,8 +1,8 @@
 """统计: the monthly statistics as charts beside their tables (and xlsx), and the towns'
 monthly summaries (月度小结: due by the 5th, submitted / late / missing, submitting one).
 
-The figures come from `services/reports.py`, the functions `GET /api/v1/reports/monthly` calls,
-with the same scope rule (`report_scope`: a town sees only itself)."""
+The figures come from `services/reports/statistics.py`, the functions `GET /api/v1/reports/monthly`
+calls, with the same scope rule (`report_scope`: a town sees only itself)."""
 
 from __future__ import annotations
 
@@ -19,23 +19,25 @@ from server.console.report_charts import TREND_MONTHS, chart_by_key, month_label
 from server.console.security import page
 from server.console.views import blp
 from server.models import Role
-from server.services import areas, reports, tabular
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
+from server.services.kernel import workbooks
+from server.services.places import areas
+from server.services.reports import statistics, town_summaries
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF)
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _period(month: str | None) -> reports.Period:
+def _period(month: str | None) -> statistics.Period:
     text = month or now().astimezone(TZ).strftime("%Y-%m")
-    return reports.parse_month(text, calendar=WorkCalendar.load(db()))
+    return statistics.parse_month(text, calendar=WorkCalendar.load(db()))
 
 
-def _trend(args: dict[str, Any]) -> tuple[reports.Period, Any, list[dict[str, Any]]]:
+def _trend(args: dict[str, Any]) -> tuple[statistics.Period, Any, list[dict[str, Any]]]:
     period = _period(args.get("month"))
-    town = reports.report_scope(db(), actor=actor(), town_code=args.get("town"))
-    periods = reports.months_back(period, TREND_MONTHS, calendar=WorkCalendar.load(db()))
-    trend = reports.monthly_trend(db(), periods=periods, town=town, now=now())
+    town = statistics.report_scope(db(), actor=actor(), town_code=args.get("town"))
+    periods = statistics.months_back(period, TREND_MONTHS, calendar=WorkCalendar.load(db()))
+    trend = statistics.monthly_trend(db(), periods=periods, town=town, now=now())
     return period, town, trend
 
 
@@ -70,7 +72,7 @@ def report_chart_export(key: str) -> Response:
     header, rows = chart.table()
     scope = town.name if town else "全区"
     title = f"{chart.title}（{scope}）"
-    content = tabular.table_workbook(title, header, rows)
+    content = workbooks.table_workbook(title, header, rows)
     return _xlsx(content, f"{chart.title}-{scope}-{period.month}.xlsx", f"{key}.xlsx")
 
 
@@ -80,17 +82,17 @@ def report_export() -> Response:
     """The month's whole report, the workbook `GET /api/v1/reports/monthly.xlsx` gives."""
     args = forms.parse(forms.ReportArgs(), request.args)
     period = _period(args.get("month"))
-    town = reports.report_scope(db(), actor=actor(), town_code=args.get("town"))
-    statistics = reports.monthly_statistics(db(), period=period, town=town, now=now())
+    town = statistics.report_scope(db(), actor=actor(), town_code=args.get("town"))
+    figures = statistics.monthly_statistics(db(), period=period, town=town, now=now())
     summaries = _summaries(period, town)
-    content = reports.monthly_workbook(statistics, summaries)
+    content = statistics.monthly_workbook(figures, summaries)
     scope = town.name if town else "全区"
     return _xlsx(content, f"月度统计-{scope}-{period.month}.xlsx", f"monthly-{period.month}.xlsx")
 
 
-def _summaries(period: reports.Period, town: Any) -> dict[str, Any]:
+def _summaries(period: statistics.Period, town: Any) -> dict[str, Any]:
     """As the API's report: the towns' summaries, only the town's own for one town."""
-    found = reports.list_summaries(db(), period=period, actor=actor(), now=now())
+    found = town_summaries.list_summaries(db(), period=period, actor=actor(), now=now())
     if town is not None:
         found["items"] = [i for i in found["items"] if i["town"]["code"] == town.code]
         found["late_towns"] = [t for t in found["late_towns"] if t["code"] == town.code]
@@ -121,17 +123,17 @@ def summaries() -> Any:
     """Each town's summary of the month (default: last month, the one due by the 5th)."""
     args = forms.parse(forms.MonthArgs(), request.args)
     period = _period(args.get("month") or _summary_month())
-    found = reports.list_summaries(db(), period=period, actor=actor(), now=now())
+    found = town_summaries.list_summaries(db(), period=period, actor=actor(), now=now())
     counts = {
         status: sum(1 for i in found["items"] if i["status"] == status)
-        for status in reports.SUMMARY_STATUS_LABELS
+        for status in town_summaries.SUMMARY_STATUS_LABELS
     }
     return render_template(
         "console/summaries.html",
         found=found,
         period=period,
         counts=counts,
-        labels=reports.SUMMARY_STATUS_LABELS,
+        labels=town_summaries.SUMMARY_STATUS_LABELS,
         month_label=month_label(period.month),
         month_over=now() >= period.end,
         can_submit=actor().role is Role.TOWN_STAFF,
@@ -144,7 +146,7 @@ def submit_summary(month: str) -> Any:
     """Submit the town's summary of `month`: the figures as they stand, with the remarks."""
     body = forms.parse(forms.SummaryForm(), request.form)
     period = _period(month)
-    done = reports.submit_summary(
+    done = town_summaries.submit_summary(
         db(), period=period, remarks=body["remarks"], actor=actor(), now=now()
     )
     late = "（逾期提交）" if done["status"] == "submitted_late" else ""

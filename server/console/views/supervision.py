@@ -13,7 +13,7 @@ from server.console.security import page
 from server.console.views import blp
 from server.models import Role
 from server.services import dispatches, supervision
-from server.services.workdays import WorkCalendar
+from server.services.calendar.workdays import WorkCalendar
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

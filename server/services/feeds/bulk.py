@@ -47,16 +47,17 @@ class OpenLead:
         return _loads(self.raw_reasons)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: Compact JSON as the lead rows store it (public: the importer writes the same text).
+dump_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _dumps_texts(values: list[str]) -> str:
-    """`_dumps` of a list of strings (categories, priority reasons) without the encoder's
+    """`dump_json` of a list of strings (categories, priority reasons) without the encoder's
     per-call set-up; the same text."""
     try:
         return "[" + ",".join(map(encode_basestring, values)) + "]"
     except TypeError:  # not all strings (a lead written by hand?): the general encoder
-        return _dumps(values)
+        return dump_json(values)
 
 
 def _loads(value: Any) -> Any:

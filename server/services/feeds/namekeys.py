@@ -16,13 +16,13 @@ from pypinyin.seg import mmseg
 from pypinyin.seg.simpleseg import seg
 
 from server.services import matching
-from server.services.matching import _clean, _fold_syllable
+from server.services.matching import clean_name, fold_syllable
 
 
 def shape_key(name: str) -> str:
-    """`matching.shape_key`; a name of letters only has nothing for `_clean` to remove."""
+    """`matching.shape_key`; a name of letters only has nothing for `clean_name` to remove."""
     if name.isalpha():
-        return name.translate(matching._SHAPE_TABLE)
+        return name.translate(matching.SHAPE_TABLE)
     return matching.shape_key(name)
 
 
@@ -49,7 +49,7 @@ class NameKeys:
     def _key(self, name: str) -> str:
         known = self._segments
         parts = []
-        cleaned = name if name.isalpha() else _clean(name)  # (letters: nothing to clean)
+        cleaned = name if name.isalpha() else clean_name(name)  # (letters: nothing to clean)
         if cleaned and PHRASES_DICT and RE_HANS.match(cleaned):
             # Han characters only (most names): `seg` would keep the whole text as one run and
             # cut it into words; do only the cutting.
@@ -60,7 +60,7 @@ class NameKeys:
             folded = known.get(segment)
             if folded is None:
                 folded = "".join(
-                    _fold_syllable(s.lower())
+                    fold_syllable(s.lower())
                     for s in lazy_pinyin(segment, style=Style.NORMAL)
                     if s.strip()
                 )

@@ -11,9 +11,9 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from server.services import text as text_rule
-from server.services.idnumber import check as check_id
-from server.services.idnumber import phone_digits, valid_value
+from server.services.kernel import text as text_rule
+from server.services.kernel.idnumber import check as check_id
+from server.services.kernel.idnumber import phone_digits, valid_value
 
 
 class CellError(ValueError):
@@ -173,7 +173,7 @@ def text(value: object, *, max_length: int = 200) -> str:
 
 
 def _plain(value: str, field: str) -> str:
-    """The house's text rule (services/text.py) for a cell: a refused cell rejects its row."""
+    """The house's text rule (`kernel/text.py`) for a cell: a refused cell rejects its row."""
     message = text_rule.describe(value, field=field, single_line=True)
     if message is not None:
         raise CellError("text_invalid", message)

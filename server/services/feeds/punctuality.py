@@ -13,8 +13,8 @@ import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds.registry import Cadence, Feed
-from server.services.workdays import WorkCalendar
 
 EVENT_WORKING_DAYS = 3
 #: "Due soon" when the next due date is this many working days away or fewer.

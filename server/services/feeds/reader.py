@@ -1,25 +1,30 @@
 """Opening a department's file: spreadsheet or not, where the header is, and its rows one by one.
 
-xlsx (and old xls) are read by `services/sheets.py` (checked, then parsed by python-calamine
+xlsx (and old xls) are read by `services/feeds/sheets.py` (checked, then parsed by python-calamine
 in a limited child process), csv with the standard library (UTF-8 with or
 without BOM, else GB18030). Rows are yielded one at a time so the importer can work in chunks;
 the header is searched in the first rows, below any title rows ("2026年3月住院大额自付人员名单").
+
+Small tables (the village and holiday loaders) are read whole by `read_table`: xlsx through the
+same limited child process, csv as UTF-8 (with or without BOM) or GB18030, which is what Chinese
+offices export.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from server.errors import ValidationFailed
-from server.services import sheets
+from server.services.feeds import sheets
 from server.services.feeds.normalise import header_key
 from server.services.feeds.registry import Feed
-from server.services.tabular import decodes_whole
 
 #: Title rows above the header that are searched before giving up.
 HEADER_SEARCH_ROWS = 20
@@ -66,7 +71,7 @@ def open_table(
 
     Refuses the whole file (FileRefused, 422) when it is empty, not a spreadsheet, breaks a
     limit of `sheets.SheetLimits` (named in the message), or has no recognisable header. A
-    spreadsheet is read by a limited child process (`services/sheets.py`); close the table
+    spreadsheet is read by a limited child process (`services/feeds/sheets.py`); close the table
     (or read it to the end) to end that process. With `head_only`, only the rows the header
     search needs are read.
     """
@@ -192,3 +197,65 @@ def _match(key: str, aliases: dict[str, str]) -> str | None:
     if field is None and key.endswith("）") and "（" in key:
         field = aliases.get(key[: key.rindex("（")])  # "个人负担合规费用（元）"
     return field
+
+
+# --- small tables (villages, holidays), read whole -----------------------------------------
+
+
+#: Villages and holiday tables are a few thousand rows at most: loaded whole, in memory.
+LIMITS = sheets.with_limits(max_rows=100_000, cpu_seconds=30)
+
+
+def read_table(content: bytes, filename: str) -> list[list[str]]:
+    if not content:
+        raise ValidationFailed("文件为空", code="file_empty")
+    if sheets.is_spreadsheet(content):
+        return _read_xlsx(content)
+    if filename.lower().endswith((".xlsx", ".xls")):
+        raise ValidationFailed("文件不是有效的 Excel 表格", code="file_not_spreadsheet")
+    return _read_csv(content)
+
+
+def _read_xlsx(content: bytes) -> list[list[str]]:
+    sheet = sheets.open_sheet(content, limits=LIMITS)
+    try:
+        return [[_cell(v) for v in row] for row in sheet.rows]
+    finally:
+        sheet.close()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def decodes_whole(raw: bytes, encoding: str, *, chunk: int = 1 << 20) -> bool:
+    """Whether all of `raw` decodes in `encoding`, ending on a whole character (a GB18030 lead
+    byte left alone at the end is not), a megabyte at a time so no second copy is held."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(raw), chunk):
+            decoder.decode(raw[start : start + chunk], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_csv(content: bytes) -> list[list[str]]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        if decodes_whole(content, encoding):
+            text = content.decode(encoding)
+            break
+    else:
+        raise ValidationFailed(
+            "无法识别文件编码，请另存为 UTF-8 CSV 或 Excel", code="file_encoding"
+        )
+    if "\x00" in text:
+        raise ValidationFailed("文件不是表格文件", code="file_not_spreadsheet")
+    return [row for row in csv.reader(io.StringIO(text))]

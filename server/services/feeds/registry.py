@@ -55,7 +55,7 @@ class Column:
 class Feed:
     code: str
     name: str
-    department: str  # Department.code (services/areas.DEPARTMENTS)
+    department: str  # Department.code (services/places/areas.DEPARTMENTS)
     cadence: Cadence
     due_rule: str  # plain Chinese
     columns: tuple[Column, ...]

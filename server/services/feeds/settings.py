@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.models import AuditEntry, Department, FeedSetting, Role, User
-from server.services.access import Actor, require_role
-from server.services.audit import record
 from server.services.feeds.normalise import header_key
 from server.services.feeds.registry import BY_CODE, Feed, effective
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
 
 MAX_ALIASES_PER_COLUMN = 30
 

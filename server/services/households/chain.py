@@ -39,9 +39,9 @@ from server.models import (
     SocialOrg,
     Visit,
 )
-from server.services.access import Actor
 from server.services.households.aid import aid_text
 from server.services.households.members import access_family_by_id, head_name
+from server.services.kernel.access import Actor
 from server.services.outcomes import OUTCOMES, TYPE_LABELS, outcome_text
 from server.services.social import donations
 from server.services.social import services as social_services

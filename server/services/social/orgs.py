@@ -28,12 +28,17 @@ from server.models import (
     Town,
     User,
 )
-from server.services import idnumber
-from server.services.access import Actor, require_role
-from server.services.audit import record
-from server.services.crypto import token_hash
-from server.services.helpers import INVITATION_TTL, InvitationUnusable, new_code, normalise_code
-from server.services.pii import PersonalData
+from server.services.accounts.helpers import (
+    INVITATION_TTL,
+    InvitationUnusable,
+    new_code,
+    normalise_code,
+)
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.crypto import token_hash
+from server.services.kernel.pii import PersonalData
 
 KIND_LABELS = {
     OrgKind.VOLUNTEER_TEAM: "志愿服务队",

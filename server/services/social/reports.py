@@ -27,10 +27,11 @@ from server.models import (
     VolunteerReport,
     VolunteerReportPhoto,
 )
-from server.services import idnumber, leads
-from server.services.access import Actor
-from server.services.photos import owned_photo_ids
-from server.services.pii import PersonalData
+from server.services import leads
+from server.services.applications.photos import owned_photo_ids
+from server.services.kernel import idnumber
+from server.services.kernel.access import Actor
+from server.services.kernel.pii import PersonalData
 from server.services.social.orgs import CHANNELS, membership_of
 
 #: What a volunteer reads about the lead their report joined.

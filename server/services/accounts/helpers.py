@@ -1,0 +1,295 @@
+"""Village helpers (村居协理员): invited by staff with a one-time code, redeemed from WeChat.
+
+A town's staff invite helpers for their own villages, the center for any village. The code is
+shown once (as text and as a QR code of the mini-program page that redeems it) and stored only
+as a hash. Redeeming turns the WeChat user into that village's helper; revoking turns them back
+into a resident. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import qrcode
+from sqlalchemy import Select, false, func, select
+from sqlalchemy.orm import Session
+
+from server.errors import Conflict, Forbidden, NotFound
+from server.models import Application, Channel, HelperInvitation, Role, User, Village
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
+from server.services.kernel.crypto import token_hash
+
+#: Unambiguous characters (no 0/O, 1/I/L) so a code read aloud or typed from paper works.
+_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 10
+INVITATION_TTL = timedelta(days=7)
+#: The mini-program page that redeems an invitation; the QR code carries it with the code.
+REDEEM_PAGE = "pages/helper/redeem"
+
+
+class InvitationUnusable(Conflict):
+    code = "invitation_unusable"
+    message = "邀请码无效、已使用、已撤销或已过期，请联系镇街工作人员重新获取"
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvitation:
+    invitation: HelperInvitation
+    #: The one-time code: returned once, never stored in clear.
+    code: str
+
+    @property
+    def page(self) -> str:
+        return redeem_page(self.code)
+
+
+def new_code() -> str:
+    """A fresh one-time code (also for volunteer invitations)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(raw: str) -> str:
+    """Codes are typed from paper: ignore case, spaces and dashes."""
+    return "".join(ch for ch in raw.upper() if ch.isalnum())
+
+
+def _villages_in_scope(query: Select, actor: Actor) -> Select:
+    """Limit a query joined to Village to the villages `actor` administers."""
+    if actor.role in (Role.CENTER_STAFF, Role.LEADER):
+        return query
+    if actor.role is Role.TOWN_STAFF:
+        return query.where(Village.town_id == actor.town_id)
+    return query.where(false())
+
+
+def _village_in_scope(db: Session, village_code: str, actor: Actor) -> Village:
+    query = _villages_in_scope(select(Village).where(Village.code == village_code), actor)
+    village = db.scalar(query)
+    if village is None:
+        raise NotFound("未找到该村（社区）")
+    return village
+
+
+def create_invitation(
+    db: Session, *, village_code: str, actor: Actor, now: datetime
+) -> NewInvitation:
+    """Town staff invite a helper for one of their villages; the center for any village."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    assert actor.user_id is not None
+    village = _village_in_scope(db, village_code, actor)
+    code = new_code()
+    invitation = HelperInvitation(
+        village_id=village.id,
+        created_by_id=actor.user_id,
+        code_hash=token_hash(code),
+        expires_at=now + INVITATION_TTL,
+        created_at=now,
+    )
+    db.add(invitation)
+    db.flush()
+    record(
+        db,
+        actor=actor,
+        action="helper_invitation.created",
+        target_type="helper_invitation",
+        target_id=invitation.id,
+        now=now,
+        detail={"village": village.code},
+    )
+    return NewInvitation(invitation=invitation, code=code)
+
+
+def qr_png(content: str) -> bytes:
+    """A QR code PNG (medium error correction, survives a crumpled printout)."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    qr.add_data(content)
+    qr.make(fit=True)
+    out = io.BytesIO()
+    qr.make_image().save(out)
+    return out.getvalue()
+
+
+def qr_data_uri(content: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(qr_png(content)).decode()
+
+
+def _usable(invitation: HelperInvitation, now: datetime) -> bool:
+    return (
+        invitation.redeemed_at is None
+        and invitation.revoked_at is None
+        and invitation.expires_at > now
+    )
+
+
+def open_invitation_code(
+    db: Session, invitation_id: int, *, code: str, actor: Actor, now: datetime
+) -> str:
+    """The normalised code of an invitation still open, for the staff who hold it (to draw its
+    QR code or 小程序码).
+
+    Only the code's hash is stored, so the code comes with the request (the URL handed out at
+    creation carries it); a wrong code is as unknown as a wrong id.
+    """
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    invitation = db.scalar(
+        _villages_in_scope(
+            select(HelperInvitation)
+            .join(Village, Village.id == HelperInvitation.village_id)
+            .where(HelperInvitation.id == invitation_id),
+            actor,
+        )
+    )
+    normalised = normalise_code(code)
+    if invitation is None or not secrets.compare_digest(
+        invitation.code_hash, token_hash(normalised)
+    ):
+        raise NotFound("未找到该邀请")
+    if not _usable(invitation, now):
+        raise InvitationUnusable()
+    return normalised
+
+
+def redeem_page(code: str) -> str:
+    """What the QR code carries: the mini-program page that redeems `code`."""
+    return f"{REDEEM_PAGE}?code={code}"
+
+
+def list_invitations(db: Session, *, actor: Actor, now: datetime) -> list[HelperInvitation]:
+    """Invitations still usable (not redeemed, revoked or expired) in `actor`'s villages."""
+    query = _villages_in_scope(
+        select(HelperInvitation).join(Village, Village.id == HelperInvitation.village_id), actor
+    ).where(
+        HelperInvitation.redeemed_at.is_(None),
+        HelperInvitation.revoked_at.is_(None),
+        HelperInvitation.expires_at > now,
+    )
+    return list(db.scalars(query.order_by(HelperInvitation.id.desc())))
+
+
+def revoke_invitation(
+    db: Session, invitation_id: int, *, actor: Actor, now: datetime
+) -> HelperInvitation:
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    query = _villages_in_scope(
+        select(HelperInvitation)
+        .join(Village, Village.id == HelperInvitation.village_id)
+        .where(HelperInvitation.id == invitation_id),
+        actor,
+    )
+    invitation = db.scalar(query)
+    if invitation is None:
+        raise NotFound("未找到该邀请")
+    if invitation.redeemed_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = now
+        record(
+            db,
+            actor=actor,
+            action="helper_invitation.revoked",
+            target_type="helper_invitation",
+            target_id=invitation.id,
+            now=now,
+        )
+    db.flush()
+    return invitation
+
+
+def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
+    """A WeChat user redeems a code and becomes that village's helper (once per code)."""
+    if actor.role is Role.HELPER:
+        raise Forbidden(
+            "您已是协理员，如需更换村（社区）请联系镇街工作人员先解除现有身份",
+            code="already_a_helper",
+        )
+    if actor.role is not Role.RESIDENT:
+        raise Forbidden("只有通过微信登录的群众账号可以使用邀请码", code="not_a_resident")
+    invitation = db.scalar(
+        select(HelperInvitation)
+        .where(HelperInvitation.code_hash == token_hash(normalise_code(code)))
+        .with_for_update()
+    )
+    if invitation is None or not _usable(invitation, now):
+        raise InvitationUnusable()
+    user = db.get(User, actor.user_id)
+    assert user is not None
+    village = db.get(Village, invitation.village_id)
+    assert village is not None
+    user.role = Role.HELPER
+    user.village_id = village.id
+    user.town_id = village.town_id
+    invitation.redeemed_by_id = user.id
+    invitation.redeemed_at = now
+    db.flush()
+    record(
+        db,
+        actor=actor,
+        action="helper.appointed",
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"village": village.code, "invitation": invitation.id},
+    )
+    return user
+
+
+def _helpers_query(actor: Actor) -> Select:
+    return _villages_in_scope(
+        select(User).join(Village, Village.id == User.village_id).where(User.role == Role.HELPER),
+        actor,
+    )
+
+
+def list_helpers(
+    db: Session, *, actor: Actor, village_code: str | None = None
+) -> list[tuple[User, Village]]:
+    """The helpers of `actor`'s villages (a town's, or all for the center and leaders)."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
+    query = _helpers_query(actor).add_columns(Village)
+    if village_code:
+        village = _village_in_scope(db, village_code, actor)
+        query = query.where(Village.id == village.id)
+    return [(user, village) for user, village in db.execute(query.order_by(Village.code, User.id))]
+
+
+def revoke_helper(db: Session, user_id: int, *, actor: Actor, now: datetime) -> User:
+    """The helper goes back to being a resident; their own applications stay theirs."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
+    user = db.scalar(_helpers_query(actor).where(User.id == user_id))
+    if user is None:
+        raise NotFound("未找到该协理员")
+    old_village = user.village_id
+    user.role = Role.RESIDENT
+    user.village_id = None
+    user.town_id = None
+    db.flush()
+    record(
+        db,
+        actor=actor,
+        action="helper.revoked",
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"village_id": old_village},
+    )
+    return user
+
+
+def list_filings(
+    db: Session, *, actor: Actor, page: int, per_page: int
+) -> tuple[list[Application], int]:
+    """A helper's filings on behalf of others, newest first."""
+    require_role(actor, Role.HELPER)
+    mine = (Application.filed_by_id == actor.user_id) & (Application.channel == Channel.ON_BEHALF)
+    total = db.scalar(select(func.count()).select_from(Application).where(mine)) or 0
+    rows = db.scalars(
+        select(Application)
+        .where(mine)
+        .order_by(Application.created_at.desc(), Application.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), total

@@ -1,0 +1,3 @@
+"""Work in the villages: helpers' household visits and calls (`visits`, 摸排巡查) and the
+ledgers built from them (`ledgers`, 分类台帐).
+"""

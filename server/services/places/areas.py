@@ -1,0 +1,273 @@
+"""Reference data: Boshan's eleven divisions, the departments, and villages loaded by staff."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, selectinload
+
+from server.db import Precompiled
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.models import Department, Role, Town, TownKind, Village
+from server.services.feeds.reader import read_table
+from server.services.kernel import text
+from server.services.kernel.access import Actor
+from server.services.places.public_info import seed_public_info
+
+#: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
+TOWNS: tuple[tuple[str, str, TownKind, str], ...] = (
+    ("chengdong", "城东街道", TownKind.STREET, "0533-4181001"),
+    ("chengxi", "城西街道", TownKind.STREET, "0533-4181002"),
+    ("shantou", "山头街道", TownKind.STREET, "0533-4181003"),
+    ("yucheng", "域城镇", TownKind.TOWN, "0533-4181004"),
+    ("baita", "白塔镇", TownKind.TOWN, "0533-4181005"),
+    ("badou", "八陡镇", TownKind.TOWN, "0533-4181006"),
+    ("shima", "石马镇", TownKind.TOWN, "0533-4181007"),
+    ("boshan", "博山镇", TownKind.TOWN, "0533-4181008"),
+    ("chishang", "池上镇", TownKind.TOWN, "0533-4181009"),
+    ("yuanquan", "源泉镇", TownKind.TOWN, "0533-4181010"),
+    ("kaifaqu", "经济开发区", TownKind.ZONE, "0533-4181011"),
+)
+
+#: Departments named in the policy, plus those that give special aid (housing, employment).
+DEPARTMENTS: tuple[tuple[str, str], ...] = (
+    ("propaganda", "区委宣传部"),
+    ("emergency", "区应急管理局"),
+    ("traffic_police", "区交警大队"),
+    ("fire_rescue", "区消防救援大队"),
+    ("disabled_federation", "区残联"),
+    ("civil_affairs", "区民政局"),
+    ("complaint_center", "区政府市民投诉中心"),
+    ("health", "区卫生健康局"),
+    ("medical_insurance", "区医保分局"),
+    ("poverty_alleviation", "区扶贫办"),
+    ("education", "区教体局"),
+    ("housing", "区住房和城乡建设局"),
+    ("human_resources", "区人力资源和社会保障局"),
+)
+
+
+def seed_reference(db: Session) -> None:
+    """Insert or update the divisions and departments. Safe to run any number of times."""
+    towns = {t.code: t for t in db.scalars(select(Town))}
+    for order, (code, name, kind, phone) in enumerate(TOWNS):
+        town = towns.get(code) or Town(code=code)
+        town.name, town.kind, town.sort_order = name, kind, order
+        town.phone = town.phone or phone
+        db.add(town)
+    departments = {d.code: d for d in db.scalars(select(Department))}
+    for order, (code, name) in enumerate(DEPARTMENTS):
+        dept = departments.get(code) or Department(code=code)
+        dept.name, dept.sort_order = name, order
+        db.add(dept)
+    db.flush()
+    seed_public_info(db)
+
+
+def list_towns_with_villages(db: Session) -> list[Town]:
+    return list(
+        db.scalars(select(Town).options(selectinload(Town.villages)).order_by(Town.sort_order))
+    )
+
+
+def town_by_code(db: Session, code: str) -> Town:
+    town = db.scalar(select(Town).where(Town.code == code))
+    if town is None:
+        raise NotFound("未找到该镇街", code="town_not_found")
+    return town
+
+
+def department_by_code(db: Session, code: str) -> Department:
+    dept = db.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise NotFound("未找到该部门", code="department_not_found")
+    return dept
+
+
+def village_by_code(db: Session, code: str) -> Village:
+    village = db.scalar(select(Village).where(Village.code == code))
+    if village is None:
+        raise NotFound("未找到该村（社区）", code="village_not_found")
+    return village
+
+
+@dataclass
+class VillageLoadResult:
+    created: int = 0
+    updated: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+
+_TOWN_HEADERS = ("镇街", "镇（街道）", "镇街道", "所属镇街", "town", "town_code")
+_NAME_HEADERS = ("村居", "村（社区）", "村社区", "名称", "village", "name")
+_CODE_HEADERS = ("编码", "代码", "村居编码", "code", "village_code")
+
+
+def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadResult:
+    """Load villages from CSV/xlsx with columns 镇街, 村居, 编码. Rows are upserted by code."""
+    rows = read_table(content, filename)
+    header_idx, header = _find_header(rows)
+    col = {
+        "town": _column(header, _TOWN_HEADERS),
+        "name": _column(header, _NAME_HEADERS),
+        "code": _column(header, _CODE_HEADERS),
+    }
+    missing = [k for k, v in col.items() if v is None]
+    if missing:
+        raise ValidationFailed(
+            "文件缺少必要的列：镇街、村居、编码",
+            code="villages_header_missing",
+            errors={"file": [f"missing column: {m}" for m in missing]},
+        )
+    towns = {t.code: t for t in db.scalars(select(Town))}
+    towns.update({t.name: t for t in towns.values()})
+    existing = {v.code: v for v in db.scalars(select(Village))}
+    result = VillageLoadResult()
+    for offset, row in enumerate(rows[header_idx + 1 :], start=header_idx + 2):
+        cells = [(row[i] if i is not None and i < len(row) else "").strip() for i in col.values()]
+        town_key, name, code = cells
+        if not any(cells):
+            continue
+        town = towns.get(town_key)
+        if town is None or not name or not code:
+            column = "镇街" if town is None else ("村居" if not name else "编码")
+            result.errors.append(_row_error(offset, column, f"第{offset}行“{column}”无效或为空"))
+            continue
+        problem = village_problem(code=code, name=name) or _name_taken(
+            existing, town=town, code=code, name=name
+        )
+        if problem is not None:
+            column, message = problem
+            result.errors.append(_row_error(offset, column, f"第{offset}行：{message}"))
+            continue
+        outcome = _upsert_village(db, existing, town=town, code=code, name=name)
+        if outcome == "created":
+            result.created += 1
+        elif outcome == "updated":
+            result.updated += 1
+    db.flush()
+    return result
+
+
+#: A village code as files, URLs and poster QR codes carry it.
+_VILLAGE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+VILLAGE_NAME_MAX = 50
+
+
+class VillageNameTaken(Conflict):
+    code = "village_name_taken"
+
+
+def village_problem(*, code: str, name: str) -> tuple[str, str] | None:
+    """(column, Chinese reason) when a village's code or name breaks the rules, else None.
+    The name is printed on posters and slips: one line, plain text, at most 50 characters."""
+    if not _VILLAGE_CODE.match(code):
+        return "编码", "村居编码只能包含字母、数字、短横线和下划线，最多32个字符"
+    message = text.describe(name, field="village_name", single_line=True)
+    if message is not None:
+        return "村居", message
+    if len(name) > VILLAGE_NAME_MAX:
+        return "村居", f"村（社区）名称最多{VILLAGE_NAME_MAX}个字"
+    return None
+
+
+def _name_taken(
+    existing: dict[str, Village], *, town: Town, code: str, name: str
+) -> tuple[str, str] | None:
+    """Two villages of one town cannot share a name (residents pick it from a list)."""
+    for other in existing.values():
+        if other.town_id == town.id and other.name == name and other.code != code:
+            return "村居", f"{town.name}已有名为“{name}”的村（社区）（编码 {other.code}）"
+    return None
+
+
+def _row_error(row: int, column: str, message: str) -> dict[str, object]:
+    return {"row": row, "column": column, "code": "invalid_value", "message": message}
+
+
+def save_village(db: Session, *, actor: Actor, town_code: str, code: str, name: str) -> Village:
+    """Add or rename one village. Town staff may only maintain villages of their own town."""
+    town = town_by_code(db, town_code)
+    if actor.role is Role.TOWN_STAFF and actor.town_id != town.id:
+        raise Forbidden("只能维护本镇街的村（社区）")
+    problem = village_problem(code=code, name=name)
+    if problem is not None:
+        field_name = "code" if problem[0] == "编码" else "name"
+        raise ValidationFailed(problem[1], errors={field_name: [problem[1]]})
+    existing = {v.code: v for v in db.scalars(select(Village).where(Village.code == code))}
+    if existing and actor.role is Role.TOWN_STAFF and existing[code].town_id != actor.town_id:
+        raise Forbidden("只能维护本镇街的村（社区）")
+    same_name = db.scalars(
+        select(Village).where(Village.town_id == town.id, Village.name == name)
+    ).all()
+    taken = _name_taken({v.code: v for v in same_name}, town=town, code=code, name=name)
+    if taken is not None:
+        raise VillageNameTaken(taken[1], errors={"name": [taken[1]]})
+    _upsert_village(db, existing, town=town, code=code, name=name)
+    db.flush()
+    return existing[code]
+
+
+def _upsert_village(
+    db: Session, existing: dict[str, Village], *, town: Town, code: str, name: str
+) -> str | None:
+    """Insert or update by code; returns "created", "updated" or None (unchanged)."""
+    village = existing.get(code)
+    if village is None:
+        existing[code] = Village(code=code, name=name, town_id=town.id)
+        db.add(existing[code])
+        return "created"
+    if (village.name, village.town_id) != (name, town.id):
+        village.name, village.town_id = name, town.id
+        return "updated"
+    return None
+
+
+def _find_header(rows: list[list[str]]) -> tuple[int, list[str]]:
+    for idx, row in enumerate(rows[:20]):
+        normalised = [c.strip() for c in row]
+        if _column(normalised, _NAME_HEADERS) is not None:
+            return idx, normalised
+    raise ValidationFailed("未找到表头行（需包含“村居”列）", code="villages_header_missing")
+
+
+def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
+    for alias in aliases:
+        if alias in header:
+            return header.index(alias)
+    return None
+
+
+class AreaRef(NamedTuple):
+    id: int
+    code: str
+    name: str
+
+
+#: Reference lists for pickers and names on hot pages: Core rows, compiled once.
+_TOWNS = Precompiled(select(Town.id, Town.code, Town.name).order_by(Town.sort_order, Town.code))
+_DEPARTMENTS = Precompiled(
+    select(Department.id, Department.code, Department.name).order_by(
+        Department.sort_order, Department.code
+    )
+)
+
+
+def list_towns(conn: Connection) -> list[AreaRef]:
+    """Every town in display order (id, code, name)."""
+    return [AreaRef(*row) for row in _TOWNS.rows(conn, {})]
+
+
+def list_departments(conn: Connection) -> list[AreaRef]:
+    return [AreaRef(*row) for row in _DEPARTMENTS.rows(conn, {})]
+
+
+def village_names(conn: Connection, village_ids: set[int]) -> dict[int, str]:
+    """Names of the villages a page shows (none looked up when it shows none)."""
+    if not village_ids:
+        return {}
+    rows = conn.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids)))
+    return {village_id: name for village_id, name in rows}
