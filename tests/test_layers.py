@@ -272,9 +272,9 @@ MAX_LINES = 600
 #: second stage); each must still be over it, so the list only shrinks.
 NOT_YET_SPLIT = {
     "api/leads.py",
-    "services/dispatches.py",
+    "services/dispatches/transfers.py",
     "services/field/visits.py",
-    "services/leads.py",
+    "services/leads/core.py",
 }
 
 

@@ -23,13 +23,13 @@ from server.api.deps import (
 from server.api.paging import page_size
 from server.fields import Text
 from server.models import Channel, DismissalReason, LeadStatus, Role
-from server.services import lead_life, leads
 from server.services.households import members as household_members
-from server.services.leads import CATEGORIES, REPORT_CHANNELS
+from server.services.leads import core, life
+from server.services.leads.core import CATEGORIES, REPORT_CHANNELS
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
 
-#: Who may read the queue; each sees only their jurisdiction (see services/leads.scope_leads).
+#: Who may read the queue; each sees only their jurisdiction (see services/leads/core.scope_leads).
 READERS = (
     Role.CENTER_STAFF,
     Role.LEADER,
@@ -331,10 +331,10 @@ def list_leads(args: dict[str, Any]) -> Any:
     Center staff and leaders see every lead; town staff their town's; helpers their village's;
     department staff the leads that carry evidence from their department.
     """
-    page = leads.list_queue(
+    page = core.list_queue(
         connection(),
         actor=current_actor(),
-        filters=leads.QueueFilter(
+        filters=core.QueueFilter(
             status=LeadStatus(args["status"]) if "status" in args else None,
             channel=Channel(args["channel"]) if "channel" in args else None,
             feed=args.get("feed"),
@@ -366,7 +366,7 @@ def _handler_filter(value: str | None) -> int | None:
     return current_actor().user_id if value == "me" else int(value)
 
 
-def _item_json(i: leads.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
+def _item_json(i: core.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
     """One queue item written field by field (QueueItemSchema documents the same shape, and
     tests/test_api_contract.py checks the answers against it): a generic dump costs more than
     the database query. The JSON columns are already JSON text and go out as they are."""
@@ -406,9 +406,9 @@ def report_lead(body: dict[str, Any]) -> Any:
     same Idempotency-Key registers nothing new."""
     reporter = body.get("reporter") or {}
     pii = runtime().pii
-    outcome = leads.register_report(
+    outcome = core.register_report(
         db(),
-        leads.Report(
+        core.Report(
             channel=Channel(body["channel"]),
             name=body["name"],
             summary=body["summary"],
@@ -442,7 +442,7 @@ def report_lead(body: dict[str, Any]) -> Any:
 def get_lead(lead_id: int) -> Any:
     """One lead with its evidence timeline and its person's household (with the household's
     other open leads); ID and phone numbers masked."""
-    lead = leads.access_lead_by_id(db(), lead_id, actor=current_actor())
+    lead = core.access_lead_by_id(db(), lead_id, actor=current_actor())
     view = _lead_answer(lead)
     view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
     return view
@@ -454,7 +454,7 @@ def get_lead(lead_id: int) -> Any:
 def reveal_personal_data(lead_id: int) -> Any:
     """The whole ID and phone numbers (center staff only); each request is written to the audit
     log with who asked and when."""
-    return leads.reveal_personal_data(
+    return core.reveal_personal_data(
         db(), lead_id, pii=runtime().pii, actor=current_actor(), now=now()
     )
 
@@ -465,8 +465,8 @@ def reveal_personal_data(lead_id: int) -> Any:
 def lead_candidates(lead_id: int) -> Any:
     """Open leads that may be the same person, with a score (0–100) and the reasons."""
     actor = current_actor()
-    lead = leads.access_lead_by_id(db(), lead_id, actor=actor)
-    return {"candidates": leads.find_candidates(db(), lead, actor=actor)}
+    lead = core.access_lead_by_id(db(), lead_id, actor=actor)
+    return {"candidates": core.find_candidates(db(), lead, actor=actor)}
 
 
 @blp.route("/leads/<int:lead_id>/merge", methods=["POST"])
@@ -476,7 +476,7 @@ def lead_candidates(lead_id: int) -> Any:
 def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
     """Fold this lead (a report without an ID number) into `into_lead_id`; answers with the lead
     that now holds the evidence. Undo with `/unmerge`."""
-    target = leads.merge_leads(
+    target = core.merge_leads(
         db(), lead_id, into_id=body["into_lead_id"], actor=current_actor(), now=now()
     )
     return _lead_answer(target)
@@ -488,7 +488,7 @@ def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
 def unmerge_lead(lead_id: int) -> Any:
     """Undo the merge of this lead: it reopens with its evidence, the other lead loses exactly
     what the merge gave it."""
-    source = leads.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
+    source = core.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
     return _lead_answer(source)
 
 
@@ -498,7 +498,7 @@ def unmerge_lead(lead_id: int) -> Any:
 @blp.response(200, DismissalSchema)
 def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
     """These two leads are different people: stop offering them as candidates of each other."""
-    return leads.keep_apart(
+    return core.keep_apart(
         db(),
         lead_id,
         other_id=body["other_lead_id"],
@@ -517,11 +517,11 @@ class DismissSchema(Schema):
             "重复线索, unreachable 无法联系, other 其他 (`note` required)"
         },
     )
-    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
+    note = Text(life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
 
 
 class TriageNoteSchema(Schema):
-    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
+    note = Text(life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
 
 
 class AssignSchema(Schema):
@@ -534,7 +534,7 @@ class AssignSchema(Schema):
 
 
 class NoteSchema(Schema):
-    text = Text(lead_life.NOTE_MAX, multi_line=True, min_len=1, required=True)
+    text = Text(life.NOTE_MAX, multi_line=True, min_len=1, required=True)
 
 
 class LeadSearchSchema(Schema):
@@ -562,17 +562,17 @@ class SearchResultSchema(Schema):
 
 
 def _lead_answer(lead: Any) -> dict[str, Any]:
-    return lead_life.full_view(db(), lead, pii=runtime().pii, actor=current_actor())
+    return life.full_view(db(), lead, pii=runtime().pii, actor=current_actor())
 
 
 @blp.route("/leads/<int:lead_id>/dismiss", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(DismissSchema)
 @blp.response(200, LeadSchema)
 def dismiss_lead(body: dict[str, Any], lead_id: int) -> Any:
     """排除 a lead at triage, with its reason (`other` needs `note`). Only a lead not yet sent
     anywhere and without undecided applications; it can be reopened for 30 days."""
-    lead = lead_life.dismiss_lead(
+    lead = life.dismiss_lead(
         db(),
         lead_id,
         reason=DismissalReason(body["reason"]),
@@ -584,76 +584,72 @@ def dismiss_lead(body: dict[str, Any], lead_id: int) -> Any:
 
 
 @blp.route("/leads/<int:lead_id>/covered", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(TriageNoteSchema)
 @blp.response(200, LeadSchema)
 def mark_covered(body: dict[str, Any], lead_id: int) -> Any:
     """已纳入保障: the person already has the aid they need; the lead closes (reopenable for
     30 days)."""
-    lead = lead_life.mark_covered(
-        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
-    )
+    lead = life.mark_covered(db(), lead_id, note=body.get("note"), actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/reopen", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(TriageNoteSchema)
 @blp.response(200, LeadSchema)
 def reopen_lead(body: dict[str, Any], lead_id: int) -> Any:
     """重新打开 a dismissed or covered lead within 30 days (after: 409 `reopen_window_passed`;
     the person has another open lead: 409 `person_has_open_lead`)."""
-    lead = lead_life.reopen_lead(
-        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
-    )
+    lead = life.reopen_lead(db(), lead_id, note=body.get("note"), actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/assign", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(AssignSchema)
 @blp.response(200, LeadSchema)
 def assign_lead(body: dict[str, Any], lead_id: int) -> Any:
     """指派 / 改派: the lead's handler (center staff, or staff of the lead's town; anyone else
     is 422 `handler_not_eligible`); `null` takes the handler away."""
-    lead = lead_life.assign_lead(
+    lead = life.assign_lead(
         db(), lead_id, handler_id=body["handler_id"], actor=current_actor(), now=now()
     )
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/claim", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.response(200, LeadSchema)
 def claim_lead(lead_id: int) -> Any:
     """认领 ("assign to me") a lead nobody handles; one someone else handles is 409
     `lead_has_handler`."""
-    lead = lead_life.claim_lead(db(), lead_id, actor=current_actor(), now=now())
+    lead = life.claim_lead(db(), lead_id, actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/notes", methods=["POST"])
-@requires(*lead_life.NOTE_WRITERS)
+@requires(*life.NOTE_WRITERS)
 @blp.arguments(NoteSchema)
 @blp.response(201, LeadEventSchema)
 def add_note(body: dict[str, Any], lead_id: int) -> Any:
     """An internal note on the lead: in its timeline for staff, never shown to residents or
     helpers."""
-    event = lead_life.add_note(db(), lead_id, text_=body["text"], actor=current_actor(), now=now())
-    return lead_life.event_view(db(), event)
+    event = life.add_note(db(), lead_id, text_=body["text"], actor=current_actor(), now=now())
+    return life.event_view(db(), event)
 
 
 @blp.route("/leads/search", methods=["POST"])
-@requires(*lead_life.SEARCHERS)
+@requires(*life.SEARCHERS)
 @blp.arguments(LeadSearchSchema)
 @blp.response(200, SearchResultSchema)
 def search_leads(body: dict[str, Any]) -> Any:
     """Find a person's leads (open and closed, in the caller's scope) by a whole ID number
     (exact, through its keyed hash) or a phone number — in the body, never in a URL. Audited
     as `lead.searched` (never the number)."""
-    items = lead_life.search_leads(
+    items = life.search_leads(
         db(),
-        lead_life.LeadSearch(id_number=body.get("id_number"), phone=body.get("phone")),
+        life.LeadSearch(id_number=body.get("id_number"), phone=body.get("phone")),
         pii=runtime().pii,
         actor=current_actor(),
         now=now(),

@@ -71,8 +71,8 @@ def demo_casework(
     number, and slips just issued, signed, returned, and answered (one revisited and closed).
     """
     from server.services.calendar.workdays import WorkCalendar
-    from server.services.dispatches import DUE_WORKING_DAYS
-    from server.services.supervision import check_deadlines
+    from server.services.dispatches.supervision import check_deadlines
+    from server.services.dispatches.transfers import DUE_WORKING_DAYS
 
     calendar = WorkCalendar.load(db)
     now = now.astimezone(TZ)
@@ -308,7 +308,7 @@ def _demo_hotline_report(
 ) -> None:
     """A call to the assistance hotline about `person`, name misheard and no ID number: it opens
     its own lead, and the feed's lead about her is offered as the merge candidate."""
-    from server.services.leads import Report, register_report
+    from server.services.leads.core import Report, register_report
 
     village = db.scalar(select(Village).where(Village.name == person.village))
     assert village is not None
@@ -346,7 +346,7 @@ def _demo_slips(
 ) -> None:
     """Transfer slips in each state (see `_demo_people` for who is who)."""
     from server.models import UnitKind
-    from server.services import dispatches as slips
+    from server.services.dispatches import transfers as slips
 
     center = actors["center"]
 

@@ -23,7 +23,7 @@ from server.services.kernel import idnumber, workbooks
 from server.services.kernel.access import Actor, require_role, scope_by_area
 from server.services.kernel.audit import record
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 
 #: Who reads ledgers: the people who keep them.
 READERS = (Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)

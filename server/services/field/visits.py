@@ -41,7 +41,7 @@ from server.services.kernel.access import Actor, require_role, scope_by_area
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES, Signal, record_signal
+from server.services.leads.core import CATEGORIES, Signal, record_signal
 
 #: Who records and edits visits.
 RECORDERS = (Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)

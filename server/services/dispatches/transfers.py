@@ -81,11 +81,11 @@ from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record, record_unmasked_view
 from server.services.kernel.idempotency import create_once
+from server.services.kernel.outcomes import TYPE_LABELS, outcome_text
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES as CATEGORY_LABELS
-from server.services.leads import access_lead_by_id, set_lead_status
+from server.services.leads.core import CATEGORIES as CATEGORY_LABELS
+from server.services.leads.core import access_lead_by_id, set_lead_status
 from server.services.notifications.informing import open_inform_task
-from server.services.outcomes import TYPE_LABELS, outcome_text
 
 #: Printed before the year and serial of every slip number: 博山救助 → BSJZ.
 NUMBER_PREFIX = "BSJZ"

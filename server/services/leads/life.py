@@ -35,7 +35,7 @@ from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.pii import PersonalData
-from server.services.leads import (
+from server.services.leads.core import (
     access_lead_by_id,
     checked_phone,
     lead_view,

@@ -54,13 +54,13 @@ from server.models import (
     Town,
     Village,
 )
-from server.services import matching, signal_rule
 from server.services.feeds import registry as feed_registry
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record, record_unmasked_view
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.pii import PersonalData
+from server.services.leads import matching, signal_rule
 
 #: Categories of people sought (主动发现对象), code → Chinese label.
 CATEGORIES: dict[str, str] = {
@@ -1131,7 +1131,7 @@ def find_candidates(db: Session, lead: Lead, *, actor: Actor, limit: int = 10) -
     """Open leads that may be the same person as `lead`, best first, within `actor`'s scope.
 
     Fetched by exact name, sound key, look-alike key, phone hash and village (indexed columns),
-    then scored by services/matching.py. Pairs staff kept apart are never offered again, and a
+    then scored by services/leads/matching.py. Pairs staff kept apart are never offered again, and a
     lead with an ID number is never offered another lead with a different one.
     """
     conditions = [Lead.name == lead.name]
