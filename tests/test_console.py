@@ -288,11 +288,11 @@ def _first_lead_id(client) -> int:  # noqa: ANN001
 
 def test_console_queue_total_stops_at_the_cap(demo, runtime):
     from server.services.kernel.access import SYSTEM as CENTER
-    from server.services.leads import core
+    from server.services.leads import queue
 
     with runtime.engine.connect() as conn:
-        full = core.count_queue(conn, actor=CENTER, filters=core.QueueFilter())
-        capped = core.count_queue(conn, actor=CENTER, filters=core.QueueFilter(), cap=3)
+        full = queue.count_queue(conn, actor=CENTER, filters=queue.QueueFilter())
+        capped = queue.count_queue(conn, actor=CENTER, filters=queue.QueueFilter(), cap=3)
     assert full.count > 3 and not full.capped
     assert (capped.count, capped.capped) == (3, True)
 

@@ -24,8 +24,9 @@ from server.api.paging import page_size
 from server.fields import Text
 from server.models import Channel, DismissalReason, LeadStatus, Role
 from server.services.households import members as household_members
-from server.services.leads import core, life
-from server.services.leads.core import CATEGORIES, REPORT_CHANNELS
+from server.services.leads import access, detail, intake, life, merging, queue
+from server.services.leads.core import CATEGORIES
+from server.services.leads.intake import REPORT_CHANNELS
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
 
@@ -331,10 +332,10 @@ def list_leads(args: dict[str, Any]) -> Any:
     Center staff and leaders see every lead; town staff their town's; helpers their village's;
     department staff the leads that carry evidence from their department.
     """
-    page = core.list_queue(
+    page = queue.list_queue(
         connection(),
         actor=current_actor(),
-        filters=core.QueueFilter(
+        filters=queue.QueueFilter(
             status=LeadStatus(args["status"]) if "status" in args else None,
             channel=Channel(args["channel"]) if "channel" in args else None,
             feed=args.get("feed"),
@@ -366,7 +367,7 @@ def _handler_filter(value: str | None) -> int | None:
     return current_actor().user_id if value == "me" else int(value)
 
 
-def _item_json(i: core.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
+def _item_json(i: queue.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
     """One queue item written field by field (QueueItemSchema documents the same shape, and
     tests/test_api_contract.py checks the answers against it): a generic dump costs more than
     the database query. The JSON columns are already JSON text and go out as they are."""
@@ -406,9 +407,9 @@ def report_lead(body: dict[str, Any]) -> Any:
     same Idempotency-Key registers nothing new."""
     reporter = body.get("reporter") or {}
     pii = runtime().pii
-    outcome = core.register_report(
+    outcome = intake.register_report(
         db(),
-        core.Report(
+        intake.Report(
             channel=Channel(body["channel"]),
             name=body["name"],
             summary=body["summary"],
@@ -442,7 +443,7 @@ def report_lead(body: dict[str, Any]) -> Any:
 def get_lead(lead_id: int) -> Any:
     """One lead with its evidence timeline and its person's household (with the household's
     other open leads); ID and phone numbers masked."""
-    lead = core.access_lead_by_id(db(), lead_id, actor=current_actor())
+    lead = access.access_lead_by_id(db(), lead_id, actor=current_actor())
     view = _lead_answer(lead)
     view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
     return view
@@ -454,7 +455,7 @@ def get_lead(lead_id: int) -> Any:
 def reveal_personal_data(lead_id: int) -> Any:
     """The whole ID and phone numbers (center staff only); each request is written to the audit
     log with who asked and when."""
-    return core.reveal_personal_data(
+    return detail.reveal_personal_data(
         db(), lead_id, pii=runtime().pii, actor=current_actor(), now=now()
     )
 
@@ -465,8 +466,8 @@ def reveal_personal_data(lead_id: int) -> Any:
 def lead_candidates(lead_id: int) -> Any:
     """Open leads that may be the same person, with a score (0–100) and the reasons."""
     actor = current_actor()
-    lead = core.access_lead_by_id(db(), lead_id, actor=actor)
-    return {"candidates": core.find_candidates(db(), lead, actor=actor)}
+    lead = access.access_lead_by_id(db(), lead_id, actor=actor)
+    return {"candidates": merging.find_candidates(db(), lead, actor=actor)}
 
 
 @blp.route("/leads/<int:lead_id>/merge", methods=["POST"])
@@ -476,7 +477,7 @@ def lead_candidates(lead_id: int) -> Any:
 def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
     """Fold this lead (a report without an ID number) into `into_lead_id`; answers with the lead
     that now holds the evidence. Undo with `/unmerge`."""
-    target = core.merge_leads(
+    target = merging.merge_leads(
         db(), lead_id, into_id=body["into_lead_id"], actor=current_actor(), now=now()
     )
     return _lead_answer(target)
@@ -488,7 +489,7 @@ def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
 def unmerge_lead(lead_id: int) -> Any:
     """Undo the merge of this lead: it reopens with its evidence, the other lead loses exactly
     what the merge gave it."""
-    source = core.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
+    source = merging.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
     return _lead_answer(source)
 
 
@@ -498,7 +499,7 @@ def unmerge_lead(lead_id: int) -> Any:
 @blp.response(200, DismissalSchema)
 def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
     """These two leads are different people: stop offering them as candidates of each other."""
-    return core.keep_apart(
+    return merging.keep_apart(
         db(),
         lead_id,
         other_id=body["other_lead_id"],

@@ -26,7 +26,8 @@ from server.models import (
 )
 from server.services.kernel.audit import AuditFilter
 from server.services.kernel.outcomes import OUTCOMES
-from server.services.leads.core import CATEGORIES, QueueFilter
+from server.services.leads.core import CATEGORIES
+from server.services.leads.queue import QueueFilter
 
 
 def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -308,7 +308,7 @@ def _demo_hotline_report(
 ) -> None:
     """A call to the assistance hotline about `person`, name misheard and no ID number: it opens
     its own lead, and the feed's lead about her is offered as the merge candidate."""
-    from server.services.leads.core import Report, register_report
+    from server.services.leads.intake import Report, register_report
 
     village = db.scalar(select(Village).where(Village.name == person.village))
     assert village is not None

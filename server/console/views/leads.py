@@ -21,7 +21,8 @@ from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import transfers
 from server.services.households import members as household_members
-from server.services.leads import core, life, queue_export
+from server.services.leads import access, detail, life, merging, queue_export
+from server.services.leads import queue as lead_queue
 from server.services.leads.core import CATEGORIES
 from server.services.places import areas
 from server.services.reports.statistics import CHANNEL_LABELS
@@ -50,12 +51,12 @@ def queue() -> Any:
     args = forms.parse(forms.QUEUE_ARGS, request.args)
     who = actor()
     filters = forms.queue_filter(args, me=who.user_id)
-    result = core.list_queue(
+    result = lead_queue.list_queue(
         connection(), actor=who, filters=filters, cursor=args.get("cursor"), limit=20
     )
     total = None
     if "cursor" not in args:
-        total = core.count_queue(connection(), actor=who, filters=filters)
+        total = lead_queue.count_queue(connection(), actor=who, filters=filters)
     all_towns = areas.list_towns(connection())
     villages = areas.village_names(
         connection(), {i.village_id for i in result.items if i.village_id}
@@ -172,7 +173,7 @@ def lead(lead_id: int) -> Any:
 def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> dict[str, Any]:
     who = actor()
     session = db()
-    found = core.access_lead_by_id(session, lead_id, actor=who)
+    found = access.access_lead_by_id(session, lead_id, actor=who)
     view = life.full_view(session, found, pii=runtime().pii, actor=who)
     calendar = WorkCalendar.load(session)
     today = now().date()
@@ -193,7 +194,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         ]
     apps = _lead_applications(view, who)
     candidates = (
-        core.find_candidates(session, found, actor=who)
+        merging.find_candidates(session, found, actor=who)
         if who.role in HANDLERS and found.is_open
         else []
     )
@@ -270,7 +271,9 @@ def _timeline(
 def reveal(lead_id: int) -> Any:
     """显示完整: the whole ID and phone numbers, written to the audit log (`pii.viewed`) by the
     API's own service; never cached."""
-    revealed = core.reveal_personal_data(db(), lead_id, pii=runtime().pii, actor=actor(), now=now())
+    revealed = detail.reveal_personal_data(
+        db(), lead_id, pii=runtime().pii, actor=actor(), now=now()
+    )
     if request.headers.get("HX-Request"):
         body = render_template("console/_pii.html", lead_id=lead_id, revealed=revealed)
     else:
@@ -288,7 +291,7 @@ def reveal(lead_id: int) -> Any:
 def issue_dispatch(lead_id: int) -> Any:
     """Issue a transfer slip: the unit picker, the instructions, and the due date the slip will
     carry, shown before confirming."""
-    found = core.access_lead_by_id(db(), lead_id, actor=actor())
+    found = access.access_lead_by_id(db(), lead_id, actor=actor())
     calendar = WorkCalendar.load(db())
     due = calendar.due_date(now(), transfers.DUE_WORKING_DAYS)
     if request.method == "POST":
@@ -309,7 +312,7 @@ def issue_dispatch(lead_id: int) -> Any:
         return redirect(url_for("console.dispatch", dispatch_id=slip.id), code=303)
     return render_template(
         "console/dispatch_new.html",
-        lead=core.lead_view(db(), found, pii=runtime().pii),
+        lead=detail.lead_view(db(), found, pii=runtime().pii),
         units=_units(),
         due=due,
         working_days=transfers.DUE_WORKING_DAYS,
@@ -325,7 +328,9 @@ def issue_dispatch(lead_id: int) -> Any:
 @page(*HANDLERS)
 def merge(lead_id: int) -> Any:
     body = forms.parse(forms.MergeForm(), request.form)
-    target = core.merge_leads(db(), lead_id, into_id=body["into_lead_id"], actor=actor(), now=now())
+    target = merging.merge_leads(
+        db(), lead_id, into_id=body["into_lead_id"], actor=actor(), now=now()
+    )
     flash(f"已合并到线索 #{target.id}；如有误可在本页撤销合并", "success")
     return redirect(url_for("console.lead", lead_id=lead_id), 303)
 
@@ -333,7 +338,7 @@ def merge(lead_id: int) -> Any:
 @blp.route("/leads/<int:lead_id>/unmerge", methods=["POST"])
 @page(*HANDLERS)
 def unmerge(lead_id: int) -> Any:
-    source = core.unmerge_lead(db(), lead_id, actor=actor(), now=now())
+    source = merging.unmerge_lead(db(), lead_id, actor=actor(), now=now())
     flash(f"已撤销合并，线索 #{source.id} 已恢复", "success")
     return redirect(url_for("console.lead", lead_id=source.id), 303)
 
@@ -342,7 +347,7 @@ def unmerge(lead_id: int) -> Any:
 @page(*HANDLERS)
 def keep_apart(lead_id: int) -> Any:
     body = forms.parse(forms.KeepApartForm(), request.form)
-    core.keep_apart(
+    merging.keep_apart(
         db(),
         lead_id,
         other_id=body["other_lead_id"],

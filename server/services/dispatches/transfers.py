@@ -83,8 +83,9 @@ from server.services.kernel.audit import record, record_unmasked_view
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.outcomes import TYPE_LABELS, outcome_text
 from server.services.kernel.pii import PersonalData
+from server.services.leads.access import access_lead_by_id
 from server.services.leads.core import CATEGORIES as CATEGORY_LABELS
-from server.services.leads.core import access_lead_by_id, set_lead_status
+from server.services.leads.core import set_lead_status
 from server.services.notifications.informing import open_inform_task
 
 #: Printed before the year and serial of every slip number: 博山救助 → BSJZ.

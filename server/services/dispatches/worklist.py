@@ -30,7 +30,7 @@ from server.services.dispatches import transfers
 from server.services.feeds.batches import list_feeds
 from server.services.households import aid
 from server.services.kernel.access import Actor
-from server.services.leads import core
+from server.services.leads import access, merging, queue
 from server.services.notifications import informing
 from server.services.reports import statistics, town_summaries
 
@@ -72,8 +72,8 @@ def worklist(db: Session, *, actor: Actor, now: datetime) -> Worklist:
 
 
 def _center_worklist(db: Session, *, actor: Actor, calendar: WorkCalendar, today: date) -> Worklist:
-    new = core.count_queue(
-        db.connection(), actor=actor, filters=core.QueueFilter(status=LeadStatus.NEW)
+    new = queue.count_queue(
+        db.connection(), actor=actor, filters=queue.QueueFilter(status=LeadStatus.NEW)
     )
     pairs = candidate_pairs(db, actor=actor)
     feeds = list_feeds(db, actor=actor, today=today)
@@ -121,7 +121,7 @@ def _review_item(db: Session, actor: Actor, today: date) -> WorkItem:
 def _town_worklist(
     db: Session, *, actor: Actor, calendar: WorkCalendar, today: date, now: datetime
 ) -> Worklist:
-    mine = core.count_queue(db.connection(), actor=actor, filters=core.QueueFilter())
+    mine = queue.count_queue(db.connection(), actor=actor, filters=queue.QueueFilter())
     items = _unit_slip_items(db, actor, calendar, today)
     items += [
         WorkItem(
@@ -257,7 +257,7 @@ class CandidatePair:
     lead_id: int
     name: str
     created_at: datetime
-    candidates: list[core.Candidate]
+    candidates: list[merging.Candidate]
 
 
 def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list[CandidatePair]:
@@ -267,7 +267,7 @@ def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list
     A lead with an ID number joins its person's lead by itself; only those without one need a
     person to decide. At most `scan` leads are scored per call.
     """
-    query = core.scope_leads(
+    query = access.scope_leads(
         select(Lead)
         .where(Lead.is_open == true(), Lead.person_hash.is_(None))
         .order_by(Lead.id.desc())
@@ -276,7 +276,7 @@ def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list
     )
     pairs = []
     for lead in db.scalars(query):
-        found = core.find_candidates(db, lead, actor=actor)
+        found = merging.find_candidates(db, lead, actor=actor)
         if found:
             pairs.append(CandidatePair(lead.id, lead.name, lead.created_at, found))
     return pairs

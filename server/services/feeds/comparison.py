@@ -32,7 +32,8 @@ from server.services.feeds.rows import (
 from server.services.kernel.access import SYSTEM
 from server.services.kernel.audit import record_event
 from server.services.leads import signal_rule
-from server.services.leads.core import Signal, find_candidates, record_signal
+from server.services.leads.core import Signal, record_signal
+from server.services.leads.merging import find_candidates
 
 
 @dataclass(slots=True)

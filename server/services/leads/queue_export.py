@@ -13,7 +13,7 @@ from server.clock import TZ
 from server.services.kernel import workbooks
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record
-from server.services.leads import core
+from server.services.leads import core, queue
 from server.services.places.areas import list_towns, village_names
 from server.services.reports.statistics import CHANNEL_LABELS
 
@@ -45,14 +45,14 @@ _STATUS = {
 
 
 def export_queue(
-    db: Session, *, actor: Actor, filters: core.QueueFilter, now: datetime
+    db: Session, *, actor: Actor, filters: queue.QueueFilter, now: datetime
 ) -> tuple[bytes, str, int]:
     """(content, file name, rows). Text cells are written as strings, so a name such as
     `=HYPERLINK(...)` stays text and never becomes a formula."""
-    items: list[core.QueueItem] = []
+    items: list[queue.QueueItem] = []
     cursor = None
     while len(items) < MAX_EXPORT_ROWS:
-        page = core.list_queue(
+        page = queue.list_queue(
             db.connection(), actor=actor, filters=filters, cursor=cursor, limit=100
         )
         items += page.items
@@ -102,5 +102,5 @@ def export_queue(
     return out.getvalue(), f"线索库-{stamp}.xlsx", len(items)
 
 
-def _described(filters: core.QueueFilter) -> dict[str, str]:
+def _described(filters: queue.QueueFilter) -> dict[str, str]:
     return {k: str(v) for k, v in vars(filters).items() if v is not None}

@@ -21,7 +21,7 @@ from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import transfers
 from server.services.households import aid
 from server.services.kernel.access import Actor
-from server.services.leads import core
+from server.services.leads import queue
 from server.services.reports import statistics
 
 READERS = (Role.LEADER, Role.CENTER_STAFF)
@@ -60,7 +60,7 @@ def leader_dashboard(
     period = statistics.parse_month(today.strftime("%Y-%m"), calendar=calendar)
     stats = statistics.monthly_statistics(db, period=period, town=None, now=now)
     conn = db.connection()
-    open_leads = core.count_queue(conn, actor=actor, filters=core.QueueFilter())
+    open_leads = queue.count_queue(conn, actor=actor, filters=queue.QueueFilter())
     overdue = _slip_total(db, actor, calendar, today, deadline="overdue")
     rate = stats["slips"]["on_time_rate"]
     answer = answer_working_days(db, period=period, calendar=calendar)
@@ -123,10 +123,10 @@ def leader_dashboard(
     month_start = period.first_day
     by_channel = []
     for item in stats["leads"]["by_channel"]:
-        found = core.count_queue(
+        found = queue.count_queue(
             conn,
             actor=actor,
-            filters=core.QueueFilter(channel=Channel(item["code"]), created_from=month_start),
+            filters=queue.QueueFilter(channel=Channel(item["code"]), created_from=month_start),
         )
         by_channel.append(
             Card(
@@ -179,5 +179,5 @@ def _slip_total(
     return total
 
 
-def _count(found: core.QueueCount) -> str:
+def _count(found: queue.QueueCount) -> str:
     return f"{found.count}{'+' if found.capped else ''}"

@@ -31,7 +31,7 @@ from server.services.applications.photos import owned_photo_ids
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor
 from server.services.kernel.pii import PersonalData
-from server.services.leads import core
+from server.services.leads import intake
 from server.services.social.orgs import CHANNELS, membership_of
 
 #: What a volunteer reads about the lead their report joined.
@@ -82,9 +82,9 @@ def report_lead(
         raise _invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
         raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
-    outcome = core.register_report(
+    outcome = intake.register_report(
         db,
-        core.Report(
+        intake.Report(
             channel=CHANNELS[org.kind],
             name=body["name"],
             summary=body["summary"],
