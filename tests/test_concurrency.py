@@ -29,7 +29,7 @@ from server.models import (
     Town,
 )
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import transfers
+from server.services.dispatches import access, revisits, transfers
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.test_dispatches import feedback_body, issued, make_lead, post
@@ -106,7 +106,7 @@ def test_two_staff_signing_one_slip_at_once_one_wins_the_other_is_stale(
 
     def prepare(session: Session) -> Dispatch:
         # Both read the slip (state issued, version 1) before either writes.
-        return transfers.access_dispatch_by_id(session, slip["id"], actor=actors[0])
+        return access.access_dispatch_by_id(session, slip["id"], actor=actors[0])
 
     def act(session: Session, _loaded: Dispatch, i: int) -> None:
         transfers.sign(session, slip["id"], actor=actors[i], now=clock.now())
@@ -172,10 +172,10 @@ def test_two_center_staff_revisiting_one_lead_at_once_one_gets_a_conflict(
         return session.get(Lead, lead_id)
 
     def act(session: Session, _lead: Lead, i: int) -> None:
-        transfers.record_revisit(
+        revisits.record_revisit(
             session,
             lead_id,
-            transfers.RevisitInput(satisfaction=4 + i),
+            revisits.RevisitInput(satisfaction=4 + i),
             actor=actors[i],
             now=clock.now(),
         )

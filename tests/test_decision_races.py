@@ -23,7 +23,7 @@ from server.models import (
     Town,
 )
 from server.services.applications import decisions, filing, handling, reading
-from server.services.dispatches import transfers
+from server.services.dispatches import access, transfers
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.concurrent import Call, race, race_http
@@ -146,7 +146,7 @@ def test_two_staff_answering_one_slip_at_once_one_wins_and_each_application_is_d
     )
 
     def prepare(session: Session) -> Dispatch:
-        return transfers.access_dispatch_by_id(session, slip["id"], actor=actors[0])
+        return access.access_dispatch_by_id(session, slip["id"], actor=actors[0])
 
     def act(session: Session, _loaded: Dispatch, i: int) -> None:
         feedback = transfers.Feedback(findings=f"核实情况 {i}", answers=answers)

@@ -25,7 +25,7 @@ from server.fields import Money, Text
 from server.models import DispatchState, Role, UnitKind
 from server.services.applications.decisions import Decision
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import supervision, transfers
+from server.services.dispatches import access, listing, printing, revisits, supervision, transfers
 from server.services.kernel.outcomes import OUTCOMES
 
 blp = Blueprint(
@@ -281,7 +281,7 @@ def _calendar() -> WorkCalendar:
 
 
 def _view(dispatch: Any, *, alerts: bool = False) -> dict[str, Any]:
-    return transfers.dispatch_view(
+    return listing.dispatch_view(
         db(),
         dispatch,
         calendar=_calendar(),
@@ -321,9 +321,9 @@ def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
 def list_dispatches(args: dict[str, Any]) -> Any:
     """Slips the caller may see: a receiving department or town its own; the center all.
     Open slips first, earliest due date first; filter by state or deadline state."""
-    rows, total = transfers.list_dispatches(
+    rows, total = listing.list_dispatches(
         db(),
-        transfers.DispatchFilter(
+        listing.DispatchFilter(
             state=DispatchState(args["state"]) if "state" in args else None,
             deadline=args.get("deadline"),
             lead_id=args.get("lead_id"),
@@ -351,7 +351,7 @@ def list_dispatches(args: dict[str, Any]) -> Any:
 @blp.response(200, DispatchSchema)
 def get_dispatch(dispatch_id: int) -> Any:
     """One slip with its deadline state and the reminders and escalations sent about it."""
-    dispatch = transfers.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
     return _view(dispatch, alerts=True)
 
 
@@ -420,7 +420,7 @@ def _answers(decisions: list[dict[str, Any]] | None) -> tuple[transfers.Answer, 
 @blp.response(201, AttachmentSchema)
 def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
     """Upload one photo (JPG/PNG ≤ 10 MB) to attach to the slip's feedback (receiving unit)."""
-    dispatch = transfers.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
     transfers.require_can_attach(dispatch, actor=current_actor())
     return store_upload(files["file"])
 
@@ -440,11 +440,11 @@ def get_attachment(dispatch_id: int, photo_id: int) -> Response:
 def print_slip(dispatch_id: int) -> Response:
     """The printable A4 slip with a QR code of its number. It carries the whole ID and phone
     numbers the unit needs to find the person; each print is written to the audit log."""
-    dispatch = transfers.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
-    context = transfers.slip_context(
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    context = printing.slip_context(
         db(), dispatch, pii=runtime().pii, actor=current_actor(), now=now()
     )
-    response = Response(transfers.slip_html(context), mimetype="text/html")
+    response = Response(printing.slip_html(context), mimetype="text/html")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -489,16 +489,16 @@ def export_notices(args: dict[str, Any]) -> Response:
 def revisit_lead(body: dict[str, Any], lead_id: int) -> Any:
     """Center staff record the revisit (回访测评) of a lead whose slips are all answered: the
     resident was told the result and rated it 1–5. The lead closes."""
-    revisit = transfers.record_revisit(
+    revisit = revisits.record_revisit(
         db(),
         lead_id,
-        transfers.RevisitInput(
+        revisits.RevisitInput(
             satisfaction=body["satisfaction"], informed=body["informed"], comment=body["comment"]
         ),
         actor=current_actor(),
         now=now(),
     )
-    return transfers.revisit_view(revisit)
+    return revisits.revisit_view(revisit)
 
 
 @blp.route("/applications/<int:application_id>/rating", methods=["POST"])
@@ -507,11 +507,11 @@ def revisit_lead(body: dict[str, Any], lead_id: int) -> Any:
 @blp.response(201, RevisitSchema)
 def rate_application(body: dict[str, Any], application_id: int) -> Any:
     """A resident rates how their own decided application was handled (1–5), once."""
-    revisit = transfers.rate_application(
+    revisit = revisits.rate_application(
         db(),
         application_id,
-        transfers.RevisitInput(satisfaction=body["satisfaction"], comment=body["comment"]),
+        revisits.RevisitInput(satisfaction=body["satisfaction"], comment=body["comment"]),
         actor=current_actor(),
         now=now(),
     )
-    return transfers.revisit_view(revisit)
+    return revisits.revisit_view(revisit)

@@ -10,7 +10,7 @@ from flask import Flask
 
 from server.clock import TZ
 from server.models import ApplicationStatus, LeadStatus, Role
-from server.services.dispatches.transfers import STATE_LABELS as DISPATCH_STATE_LABELS
+from server.services.dispatches.access import STATE_LABELS as DISPATCH_STATE_LABELS
 from server.services.kernel.outcomes import OUTCOMES, TYPE_LABELS
 from server.services.leads.core import CATEGORIES
 from server.services.reports.statistics import CHANNEL_LABELS

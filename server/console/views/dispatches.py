@@ -17,7 +17,7 @@ from server.models import DispatchState, Role, UnitKind
 from server.services.applications import photos
 from server.services.applications.decisions import Decision
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import transfers, worklist
+from server.services.dispatches import access, listing, printing, transfers, worklist
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
@@ -25,7 +25,7 @@ PER_PAGE = 20
 
 
 def _view(slip: Any, *, alerts: bool = False) -> dict[str, Any]:
-    return transfers.dispatch_view(
+    return listing.dispatch_view(
         db(),
         slip,
         calendar=WorkCalendar.load(db()),
@@ -40,9 +40,9 @@ def _view(slip: Any, *, alerts: bool = False) -> dict[str, Any]:
 def dispatches_list() -> Any:
     args = forms.parse(forms.DispatchListArgs(), request.args)
     calendar = WorkCalendar.load(db())
-    rows, total = transfers.list_dispatches(
+    rows, total = listing.list_dispatches(
         db(),
-        transfers.DispatchFilter(
+        listing.DispatchFilter(
             state=DispatchState(args["state"]) if "state" in args else None,
             deadline=args.get("deadline"),
             lead_id=args.get("lead_id"),
@@ -56,7 +56,7 @@ def dispatches_list() -> Any:
         per_page=PER_PAGE,
     )
     items = [
-        transfers.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
+        listing.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
         for d in rows
     ]
     pages = max(1, -(-total // PER_PAGE))
@@ -91,7 +91,7 @@ def inbox() -> Any:
 @blp.route("/dispatches/<int:dispatch_id>")
 @page(*READERS)
 def dispatch(dispatch_id: int) -> Any:
-    slip = transfers.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+    slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
     view = _view(slip, alerts=True)
     return render_template("console/dispatch.html", slip=view, history=_history(view))
 
@@ -115,8 +115,8 @@ def _history(slip: dict[str, Any]) -> list[dict[str, Any]]:
 def print_slip(dispatch_id: int) -> Any:
     """The printable A4 slip, whole ID and phone numbers included: each print is audited by
     the service (`pii.viewed`, purpose print_slip), as the API's slip.html."""
-    slip = transfers.access_dispatch_by_id(db(), dispatch_id, actor=actor())
-    context = transfers.slip_context(db(), slip, pii=runtime().pii, actor=actor(), now=now())
+    slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+    context = printing.slip_context(db(), slip, pii=runtime().pii, actor=actor(), now=now())
     response = Response(render_template("console/slip_print.html", slip=context, id=slip.id))
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -149,7 +149,7 @@ def feedback(dispatch_id: int) -> Any:
     photo_ids: tuple[int, ...] = ()
     upload = request.files.get("photo")
     if upload is not None and upload.filename:
-        slip = transfers.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+        slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
         transfers.require_can_attach(slip, actor=actor())
         config = runtime().config
         photo = photos.upload_photo(

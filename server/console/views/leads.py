@@ -19,7 +19,7 @@ from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
 from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import transfers
+from server.services.dispatches import listing, transfers
 from server.services.households import members as household_members
 from server.services.leads import access, detail, life, merging, queue_export
 from server.services.leads import queue as lead_queue
@@ -179,9 +179,9 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
     today = now().date()
     slips = []
     if who.role is not Role.HELPER:
-        rows, _total = transfers.list_dispatches(
+        rows, _total = listing.list_dispatches(
             session,
-            transfers.DispatchFilter(lead_id=found.id),
+            listing.DispatchFilter(lead_id=found.id),
             calendar=calendar,
             actor=who,
             today=today,
@@ -189,7 +189,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
             per_page=50,
         )
         slips = [
-            transfers.dispatch_view(session, d, calendar=calendar, today=today, actor=who)
+            listing.dispatch_view(session, d, calendar=calendar, today=today, actor=who)
             for d in rows
         ]
     apps = _lead_applications(view, who)

@@ -26,7 +26,7 @@ from server.models import (
 )
 from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import transfers
+from server.services.dispatches import listing
 from server.services.feeds.batches import list_feeds
 from server.services.households import aid
 from server.services.kernel.access import Actor
@@ -223,9 +223,9 @@ def _slip_total(
     deadline: str | None = None,
     unit: tuple[UnitKind, str] | None = None,
 ) -> int:
-    _rows, total = transfers.list_dispatches(
+    _rows, total = listing.list_dispatches(
         db,
-        transfers.DispatchFilter(
+        listing.DispatchFilter(
             state=state,
             deadline=deadline,
             unit_kind=unit[0] if unit else None,

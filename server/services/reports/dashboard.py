@@ -18,7 +18,7 @@ from server.clock import TZ
 from server.errors import Forbidden
 from server.models import Channel, Dispatch, Role
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import transfers
+from server.services.dispatches import listing
 from server.services.households import aid
 from server.services.kernel.access import Actor
 from server.services.leads import queue
@@ -167,9 +167,9 @@ def answer_working_days(
 def _slip_total(
     db: Session, actor: Actor, calendar: WorkCalendar, today: Any, *, deadline: str
 ) -> int:
-    _rows, total = transfers.list_dispatches(
+    _rows, total = listing.list_dispatches(
         db,
-        transfers.DispatchFilter(deadline=deadline),
+        listing.DispatchFilter(deadline=deadline),
         calendar=calendar,
         actor=actor,
         today=today,
