@@ -34,7 +34,7 @@ blp = Blueprint(
 
 #: Who issues slips: the center for any lead, a town platform for leads of its town.
 ISSUERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
-#: Who reads slips, each within their scope (services/dispatches/transfers.scope_dispatches).
+#: Who reads slips, each within their scope (services/dispatches/access.scope_dispatches).
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 #: Who acts on a slip as its receiving unit (checked against the slip's unit in the service).
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)

@@ -102,7 +102,7 @@ def deadline_class(deadline: dict[str, Any]) -> str:
 
 
 def from_json(text: str | None) -> Any:
-    """A JSON column the queue passes through as text (see services/leads/core.QueueItem)."""
+    """A JSON column the queue passes through as text (see services/leads/queue.QueueItem)."""
     return json.loads(text) if text else []
 
 
