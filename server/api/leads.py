@@ -44,7 +44,7 @@ from server.services.leads import access, detail, intake, life, merging, queue
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
 
-#: Who may read the queue; each sees only their jurisdiction (see services/leads/access.scope_leads).
+#: Who may read the queue; each sees only their jurisdiction (services/leads/access.scope_leads).
 READERS = (
     Role.CENTER_STAFF,
     Role.LEADER,

@@ -2,7 +2,7 @@
 
 A volunteer reports someone in hardship (name, phone, village, what they saw, photos) in a town
 their organisation serves. The report goes through the same intake as every report
-(`services/leads/intake.register_report`: checks, priority, joining the person's one open lead), with
+(`leads/intake.register_report`: checks, priority, joining the person's one open lead), with
 the channel of the organisation's kind (`volunteer`, `social_org`, `enterprise`). The volunteer
 reads back only their own reports: what they told us and the lead's state in plain words, never
 the lead itself or anything others reported.
