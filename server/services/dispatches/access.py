@@ -72,12 +72,14 @@ def is_receiver(dispatch: Dispatch, actor: Actor) -> bool:
     return actor.role is Role.DEPARTMENT_STAFF and actor.department_id == dispatch.department_id
 
 
-def _require_receiver(dispatch: Dispatch, actor: Actor, what: str) -> None:
+def require_receiver(dispatch: Dispatch, actor: Actor, what: str) -> None:
+    """Only the receiving unit signs, returns and answers a slip (403 otherwise)."""
     if not is_receiver(dispatch, actor):
         raise Forbidden(f"只有接收单位可以{what}", code="not_receiving_unit")
 
 
-def _require_state(dispatch: Dispatch, allowed: set[DispatchState], what: str) -> None:
+def require_state(dispatch: Dispatch, allowed: set[DispatchState], what: str) -> None:
+    """A change starts only from its allowed states (409 naming the current one)."""
     if dispatch.state not in allowed:
         raise Conflict(
             f"转办单当前状态为“{STATE_LABELS[dispatch.state]}”，不能{what}",

@@ -62,9 +62,9 @@ from server.services.applications.reading import (
 from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches.access import (
     _invalid,
-    _require_receiver,
-    _require_state,
     access_dispatch_by_id,
+    require_receiver,
+    require_state,
     resolve_unit,
 )
 from server.services.dispatches.numbering import next_serial, slip_number
@@ -200,8 +200,8 @@ def _issue(
 def sign(db: Session, dispatch_id: int, *, actor: Actor, now: datetime) -> Dispatch:
     """The receiving unit signs for the slip (签收) and starts investigating."""
     dispatch = access_dispatch_by_id(db, dispatch_id, actor=actor)
-    _require_receiver(dispatch, actor, "签收")
-    _require_state(dispatch, {DispatchState.ISSUED}, "签收")
+    require_receiver(dispatch, actor, "签收")
+    require_state(dispatch, {DispatchState.ISSUED}, "签收")
     dispatch.state = DispatchState.SIGNED
     dispatch.signed_at = now
     dispatch.signed_by_id = actor.user_id
@@ -219,8 +219,8 @@ def return_to_center(
 ) -> Dispatch:
     """The receiving unit sends the slip back (退回) with a reason; the center may issue anew."""
     dispatch = access_dispatch_by_id(db, dispatch_id, actor=actor)
-    _require_receiver(dispatch, actor, "退回")
-    _require_state(dispatch, set(OPEN_DISPATCH_STATES), "退回")
+    require_receiver(dispatch, actor, "退回")
+    require_state(dispatch, set(OPEN_DISPATCH_STATES), "退回")
     reason = reason.strip()
     if not reason:
         raise _invalid("reason", "请填写退回原因")
@@ -273,14 +273,14 @@ def give_feedback(
     application it investigated. Applications it leaves unanswered stay undecided, and the lead
     stays open for them."""
     dispatch = access_dispatch_by_id(db, dispatch_id, actor=actor)
-    _require_receiver(dispatch, actor, "反馈")
+    require_receiver(dispatch, actor, "反馈")
     hint = "反馈（请先签收）" if dispatch.state is DispatchState.ISSUED else "反馈"
-    _require_state(dispatch, {DispatchState.SIGNED}, hint)
+    require_state(dispatch, {DispatchState.SIGNED}, hint)
     findings, photo_ids = _checked_findings(db, feedback, actor=actor)
     lead = lock_lead(db, dispatch.lead_id)
     # Read after the lock, so an answer or decision committed meanwhile is seen (409, not 422).
     db.refresh(dispatch)
-    _require_state(dispatch, {DispatchState.SIGNED}, "反馈")
+    require_state(dispatch, {DispatchState.SIGNED}, "反馈")
     undecided = {a.id: a for a in undecided_on_lead(db, lead.id)}
     answers = _checked_answers(feedback, undecided)
     slip_outcome = None if answers is not None else _checked_slip_outcome(feedback)
@@ -391,8 +391,8 @@ def _checked_slip_outcome(feedback: Feedback) -> Decision:
 
 def require_can_attach(dispatch: Dispatch, *, actor: Actor) -> None:
     """Photos for the feedback are uploaded by the receiving unit while the slip is open."""
-    _require_receiver(dispatch, actor, "上传附件")
-    _require_state(dispatch, set(OPEN_DISPATCH_STATES), "上传附件")
+    require_receiver(dispatch, actor, "上传附件")
+    require_state(dispatch, set(OPEN_DISPATCH_STATES), "上传附件")
 
 
 def access_attachment(db: Session, dispatch_id: int, photo_id: int, *, actor: Actor) -> Photo:
