@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,7 @@ from server import create_app
 from server.config import Config
 from server.db import make_session_factory
 from server.models import Base
+from server.services.accounts import passwords
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ENGINES = [e.strip() for e in os.environ.get("TEST_ENGINES", "sqlite,postgresql").split(",") if e]
@@ -44,6 +46,35 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"databases: sqlite, postgresql={'reachable' if reachable else 'NOT reachable'}"
         f" ({make_url(PG_URL).render_as_string(hide_password=True)})"
     ]
+
+
+#: argon2id at its lowest cost for tests: a production hash (RFC 9106's low-memory profile,
+#: 64 MiB, three passes, four lanes) takes 0.2-0.4 s here, and a staff login makes one and checks
+#: it, which was most of the suite's time. `production_passwords` restores the production hasher
+#: for the tests that are about it (tests/test_auth.py proves its cost and that a cheaper hash is
+#: upgraded at login; the unknown-name timing test in tests/test_login_rules.py runs on it).
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PRODUCTION_HASHER = passwords.hasher
+
+
+def _use_hasher(hasher: PasswordHasher) -> None:
+    passwords.hasher = hasher
+    passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    _use_hasher(TEST_HASHER)
+    yield
+    _use_hasher(PRODUCTION_HASHER)
+
+
+@pytest.fixture
+def production_passwords() -> Iterator[PasswordHasher]:
+    """The production argon2id hasher for this test (see TEST_HASHER)."""
+    _use_hasher(PRODUCTION_HASHER)
+    yield PRODUCTION_HASHER
+    _use_hasher(TEST_HASHER)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +103,11 @@ def database_url(
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    # synchronous_commit off for this run's sessions only (not the server's setting): a commit
+    # does not wait for its WAL to reach the disk, 10-30 ms a commit on this machine. What
+    # other sessions see is unchanged; only a server crash could lose the last commits.
+    options = f"-csearch_path={schema} -csynchronous_commit=off"
+    url = make_url(PG_URL).update_query_dict({"options": options})
     yield url.render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -128,19 +163,45 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
 
 
+#: Every table, children before parents (so each can be emptied with a plain DELETE).
+_TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
+#: One round trip naming the tables that hold any row.
+_WITH_ROWS = text(
+    " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in _TABLES)
+)
+
+
 def _reset(runtime) -> None:  # noqa: ANN001
+    """Empty every table that holds a row, restart every identity, reseed the reference data.
+
+    The same end state as `TRUNCATE <all tables> RESTART IDENTITY` followed by the seed, but
+    only the tables a test wrote are touched: PostgreSQL's TRUNCATE makes new files for every
+    table and index (63 tables: 0.25-1.5 s a test on this machine), while a DELETE of the few
+    rows a test made costs a millisecond. Rows written by any connection, thread or child
+    process are found, since the check reads the tables themselves."""
     from server.services.places.areas import seed_reference
 
     engine = runtime.engine
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
+        postgresql = engine.dialect.name == "postgresql"
+        for (name,) in conn.execute(_WITH_ROWS).all():
+            if postgresql and name == "audit_entries":
+                # Its trigger refuses deletes (server/models/audit.py); TRUNCATE fires no row
+                # trigger, and one table's is cheap.
+                conn.execute(text(f"TRUNCATE {name}"))
+            else:
                 conn.execute(text(f"DELETE FROM {name}"))
-            if _has_sequence(conn):
-                conn.execute(text("DELETE FROM sqlite_sequence"))
+        if postgresql:
+            # A sequence also advances for rows rolled back, so restart every one that was used.
+            conn.execute(
+                text(
+                    "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false)"
+                    " FROM pg_sequences"
+                    " WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                )
+            )
+        elif _has_sequence(conn):
+            conn.execute(text("DELETE FROM sqlite_sequence"))
     factory = make_session_factory(engine)
     with factory() as db:
         seed_reference(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import extract_parameters
 from sqlalchemy import select
 
 from server.models import AuthToken, User
@@ -123,7 +124,33 @@ def test_repeated_failures_lock_the_account(client, staff_login, runtime):
     assert error_code(resp) == "login_locked"
 
 
-def test_passwords_are_hashed_with_argon2(staff_login, db):
+def test_passwords_are_hashed_with_argon2(staff_login, db, production_passwords):
     staff_login(username="mia1", password="correct-horse-9")
     user = db.scalar(select(User).where(User.username == "mia1"))
     assert user.password_hash.startswith("$argon2id$")
+    # Production's cost (the other tests hash at the lowest cost: tests/conftest.py).
+    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert production_passwords.verify(user.password_hash, "correct-horse-9")
+
+
+def test_production_hashes_at_rfc_9106_cost_and_upgrades_a_cheaper_hash_at_login(
+    staff_login, client, db, production_passwords
+):
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    from tests.conftest import TEST_HASHER
+
+    assert extract_parameters(production_passwords.hash("x")) == RFC_9106_LOW_MEMORY
+    cheap = TEST_HASHER.hash("correct-horse-9")
+    staff_login(username="noa1", password="correct-horse-9")
+    user = db.scalar(select(User).where(User.username == "noa1"))
+    user.password_hash = cheap
+    db.commit()
+    resp = client.post(
+        "/api/v1/auth/staff-login", json={"username": "noa1", "password": "correct-horse-9"}
+    )
+    assert resp.status_code == 200
+    db.expire_all()
+    upgraded = db.scalar(select(User).where(User.username == "noa1")).password_hash
+    assert upgraded != cheap
+    assert extract_parameters(upgraded) == RFC_9106_LOW_MEMORY

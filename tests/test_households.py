@@ -145,6 +145,36 @@ def test_the_chain_lists_every_kind_of_item_in_time_order_with_the_next_thing_du
     assert {d["kind"] for d in chain["due"]} == {"visit", "aid_review"}
 
 
+def test_a_roster_file_places_its_recipients_in_households_in_the_background(
+    client, center, chengdong, runtime
+):
+    from server import clock
+    from server.worker import runner
+    from tests.feedfiles import csv_bytes, upload
+
+    rows = [
+        ["姓名", "身份证号", "救助类别", "批准日期", "镇街"],
+        ["赵大", make_id_number(), "农村低保", "2025-01-10", "城东街道"],
+        ["钱二", make_id_number(), "特困供养", "2025-03-02", "城东街道"],
+        ["孙三", make_id_number(), "农村低保", "2025-04-01", ""],
+    ]
+    resp = upload(client, center, "civil_affairs_new", csv_bytes(rows), "roster.csv")
+    assert resp.status_code == 201, resp.get_json()
+    assert get(client, chengdong, "/api/v1/households").get_json()["total"] == 0
+    deps = {"pii": runtime.pii}
+    ran = runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps=deps)
+    assert ran >= 1
+    assert {household_of(client, chengdong, n)["town"]["code"] for n in ("赵大", "钱二")} == {
+        "chengdong"
+    }
+    # Without a town a household cannot be placed; the recipient waits (nobody is lost).
+    assert get(client, center, "/api/v1/households?name=孙三").get_json()["total"] == 0
+    again = upload(client, center, "civil_affairs_new", csv_bytes(rows[:2]), "roster.csv")
+    assert again.status_code == 201
+    runner.run_due(runtime.session_factory, worker_id="w1", clock=clock.now, deps=deps)
+    assert household_of(client, chengdong, "赵大")["members"][0]["name"] == "赵大"
+
+
 def test_a_member_moved_to_another_household_keeps_the_history(client, alice, chengdong, db):
     filed(client, alice, head_id=make_id_number(), household=[])
     spouse = make_id_number()
@@ -310,6 +340,46 @@ def test_a_decision_granting_aid_records_kind_amount_and_dates(client, alice, ch
     )
     assert (grant["start_on"], grant["review_on"]) == ("2026-11-01", None)
     assert grant["household_id"] == household_of(client, chengdong, "张三")["id"]
+
+
+def reported(client, login, **body: Any) -> int:
+    base = {"channel": "hotline", "summary": "来电反映生活困难", "town": "chengdong"}
+    resp = post(client, login, "/api/v1/leads", {**base, **body})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["lead"]["id"]
+
+
+def answered_with(client, center, unit, lead_id: int, **outcome: Any) -> dict[str, Any]:
+    slip = issued(client, center, lead_id)
+    assert post(client, unit, f"/api/v1/dispatches/{slip['id']}/sign").status_code == 200
+    body = {"findings": "入户核实：家庭收入低于低保标准", **outcome}
+    resp = post(client, unit, f"/api/v1/dispatches/{slip['id']}/feedback", body)
+    assert resp.status_code == 200, resp.get_json()
+    return slip
+
+
+def test_a_slips_one_outcome_on_a_lead_without_applications_records_the_aid_granted(
+    client, center, chengdong
+):
+    number = make_id_number()
+    lead_id = reported(client, center, name="王五", id_number=number)
+    slip = answered_with(client, center, chengdong, lead_id, outcome="dibao", amount="800")
+    (grant,) = get(client, chengdong, "/api/v1/aid-grants").get_json()["items"]
+    assert (grant["dispatch_id"], grant["application_id"]) == (slip["id"], None)
+    assert (grant["kind"], grant["period"], grant["amount"]) == ("dibao", "monthly", "800.00")
+    assert grant["review_on"] is not None
+    household = household_of(client, chengdong, "王五")
+    assert grant["household_id"] == household["id"]
+    story = get(client, chengdong, f"/api/v1/households/{household['id']}/chain").get_json()
+    assert any(i["kind"] == "aid" and "纳入低保" in i["title"] for i in story["items"]), story
+
+
+def test_a_slips_outcome_for_a_lead_without_an_id_number_is_kept_on_the_slip_not_the_ledger(
+    client, center, chengdong
+):
+    lead_id = reported(client, center, name="赵六", phone="13812345678")
+    answered_with(client, center, chengdong, lead_id, outcome="temporary_aid", amount="2000")
+    assert get(client, chengdong, "/api/v1/aid-grants").get_json()["total"] == 0
 
 
 def test_a_refusal_grants_no_aid_and_review_before_start_is_refused(client, alice, chengdong):

@@ -112,7 +112,9 @@ def test_simultaneous_wrong_passwords_are_counted_exactly(app, staff_login, runt
     assert login(app.test_client(), "target1").status_code == 429  # locked, right password too
 
 
-def test_a_name_nobody_has_takes_as_long_as_a_real_one(client, staff_login, runtime, monkeypatch):
+def test_a_name_nobody_has_takes_as_long_as_a_real_one(
+    client, staff_login, runtime, monkeypatch, production_passwords
+):
     staff_login(username="real1")
     monkeypatch.setattr(runtime, "config", runtime.config.with_overrides(login_max_failures=50))
 

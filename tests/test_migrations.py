@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,7 +19,9 @@ def _fresh_url(database_url: str, engine_name: str, tmp_path) -> tuple[str, call
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    schema = url.query["options"].split("=")[1] + "_mig"
+    options = str(url.query["options"])
+    run_schema = re.search(r"-csearch_path=(\S+)", options).group(1)
+    schema = run_schema + "_mig"
     admin = create_engine(url.difference_update_query(["options"]), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -27,7 +31,9 @@ def _fresh_url(database_url: str, engine_name: str, tmp_path) -> tuple[str, call
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    fresh = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    fresh = url.update_query_dict(
+        {"options": options.replace(f"-csearch_path={run_schema}", f"-csearch_path={schema}")}
+    )
     return fresh.render_as_string(hide_password=False), drop
 
 

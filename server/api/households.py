@@ -163,7 +163,13 @@ class AidGrantSchema(Schema):
     id = fields.Integer(required=True)
     household_id = fields.Integer(required=True)
     household_version = fields.Integer(allow_none=True)
-    application_id = fields.Integer(required=True)
+    application_id = fields.Integer(
+        allow_none=True, metadata={"description": "the application whose decision granted it"}
+    )
+    dispatch_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "or the transfer slip whose one outcome granted it"},
+    )
     name = fields.String(required=True)
     kind = fields.String(required=True)
     kind_label = fields.String(required=True)

@@ -16,7 +16,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.areas import Town, Village
@@ -32,6 +32,7 @@ class FamilySource(enum.StrEnum):
     VISIT = "visit"  # a visit's head of household and members
     ROSTER = "roster"  # the civil-affairs roster (低保/特困 recipients)
     STAFF = "staff"  # entered or corrected by town staff or a helper
+    LEAD = "lead"  # a lead's person, aided by a transfer slip's outcome
 
 
 class Family(Base):
@@ -103,10 +104,17 @@ class AidGrant(Base):
     """Aid a decision granted (救助台账): kind, amount, from when, when it is reviewed."""
 
     __tablename__ = "aid_grants"
+    __table_args__ = (
+        # Granted by exactly one decision: an application's, or a slip's one outcome.
+        CheckConstraint("(application_id IS NULL) <> (dispatch_id IS NULL)", name="one_decision"),
+    )
 
     id: Mapped[intpk]
-    #: The application whose decision granted it (one grant per decision).
-    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    #: The application whose decision granted it (one grant per decision)...
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
+    #: ...or the transfer slip whose one outcome did, on a lead without applications (a
+    #: department file's, a report's).
+    dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatches.id"), unique=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     #: The person aided (the applicant): name and keyed hash of the ID number.
     name: Mapped[str] = mapped_column(String(50))

@@ -11,6 +11,7 @@ import importlib
 #: Modules that register job handlers.
 HANDLER_MODULES: tuple[str, ...] = (
     "server.services.feeds.batches",
+    "server.services.households.building",
     "server.services.dispatches.supervision",
 )
 

@@ -60,6 +60,7 @@ from server.services.applications.reading import (
     undecided_on_lead,
 )
 from server.services.calendar.workdays import WorkCalendar
+from server.services.households import aid
 from server.services.dispatches.access import (
     _invalid,
     access_dispatch_by_id,
@@ -324,6 +325,16 @@ def give_feedback(
         )
         for a in answers or ()
     ]
+    if slip_outcome is not None:
+        aid.grant_aid_by_slip(
+            db,
+            dispatch,
+            lead,
+            start_on=slip_outcome.aid_start_on,
+            review_on=slip_outcome.aid_review_on,
+            actor=actor,
+            now=now,
+        )
     db.flush()
     what = "；".join(decided_line(a) for a in decided) or (
         slip_outcome.text if slip_outcome else ""

@@ -42,8 +42,9 @@ from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds.importer import COUNTERS, Importer
 from server.services.feeds.punctuality import punctuality
 from server.services.feeds.reader import open_table, peek_table
-from server.services.feeds.registry import FEEDS, Feed
+from server.services.feeds.registry import FEEDS, Feed, OnRoster
 from server.services.feeds.settings import access_feed, department_code, effective_feed
+from server.services.households.building import queue_roster_placement
 from server.services.kernel import jobs, workbooks
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record, record_unmasked_export
@@ -230,6 +231,8 @@ def _import(
     )
     batch.result = importer.run(table)
     batch.status, batch.finished_at = BatchStatus.DONE, now
+    if feed.on_roster is OnRoster.ROSTER:
+        queue_roster_placement(db, batch.id, now=now)
     db.flush()
     count_feed_batch(feed.code, BatchStatus.DONE.value, batch.result)
 

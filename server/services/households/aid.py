@@ -4,7 +4,8 @@
 application is decided) for every outcome that grants aid (`outcomes.GRANTS_AID`): kind, monthly or
 one-off amount, start date and review date, against the applicant's household (opened if they belong
 to none). A review date that has passed puts the grant on its town's worklist until staff record the
-review (`review_aid`), which sets the next review date or ends the review cycle."""
+review (`review_aid`), which sets the next review date or ends the review cycle.
+`grant_aid_by_slip` does the same for a slip's one outcome on a lead without applications."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from server.clock import TZ
 from server.errors import NotFound, ValidationFailed
-from server.models import AidGrant, AidPeriod, Application, Family, Role
-from server.services.households.building import absorb_application
+from server.models import AidGrant, AidPeriod, Application, Dispatch, Family, Lead, Role
+from server.services.households.building import absorb_application, absorb_lead
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.outcomes import GRANTS_AID, OUTCOMES
@@ -75,24 +76,68 @@ def grant_aid(
     if outcome not in GRANTS_AID:
         return None
     family = absorb_application(db, application, pii=None, now=now)
-    period = AidPeriod.MONTHLY if outcome in MONTHLY else AidPeriod.ONE_OFF
-    start = start_on or now.astimezone(TZ).date()
-    if review_on is None and period is AidPeriod.MONTHLY:
-        review_on = add_months(start, DEFAULT_REVIEW_MONTHS)
     grant = AidGrant(
         application_id=application.id,
         family_id=family.id,
         name=application.name,
         id_hash=application.id_hash,
         town_id=application.town_id,
-        kind=outcome,
-        period=period,
         amount=application.amount,
-        start_on=start,
-        review_on=review_on,
-        granted_by_id=actor.user_id,
-        granted_at=now,
     )
+    return _granted(db, grant, outcome, start_on, review_on, actor=actor, now=now)
+
+
+def grant_aid_by_slip(
+    db: Session,
+    dispatch: Dispatch,
+    lead: Lead,
+    *,
+    start_on: date | None,
+    review_on: date | None,
+    actor: Actor,
+    now: datetime,
+) -> AidGrant | None:
+    """Record what a slip's one outcome granted the person of a lead without applications (a
+    department file's, a report's), as an application's decision would. Nothing when the
+    outcome grants none, or when the lead names no ID number or town: the ledger is of
+    identified households, and the slip itself still says what was given."""
+    outcome = dispatch.outcome or ""
+    if outcome not in GRANTS_AID:
+        return None
+    family = absorb_lead(db, lead, now=now)
+    if family is None or lead.person_hash is None or lead.town_id is None:
+        return None
+    grant = AidGrant(
+        dispatch_id=dispatch.id,
+        family_id=family.id,
+        name=lead.name,
+        id_hash=lead.person_hash,
+        town_id=lead.town_id,
+        amount=dispatch.amount,
+    )
+    return _granted(db, grant, outcome, start_on, review_on, actor=actor, now=now)
+
+
+def _granted(
+    db: Session,
+    grant: AidGrant,
+    outcome: str,
+    start_on: date | None,
+    review_on: date | None,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> AidGrant:
+    period = AidPeriod.MONTHLY if outcome in MONTHLY else AidPeriod.ONE_OFF
+    start = start_on or now.astimezone(TZ).date()
+    if review_on is None and period is AidPeriod.MONTHLY:
+        review_on = add_months(start, DEFAULT_REVIEW_MONTHS)
+    grant.kind = outcome
+    grant.period = period
+    grant.start_on = start
+    grant.review_on = review_on
+    grant.granted_by_id = actor.user_id
+    grant.granted_at = now
     db.add(grant)
     db.flush()
     record(
@@ -100,11 +145,12 @@ def grant_aid(
         actor=actor,
         action="aid.granted",
         target_type="household",
-        target_id=family.id,
+        target_id=grant.family_id,
         now=now,
         detail={
             "grant_id": grant.id,
-            "application_id": application.id,
+            "application_id": grant.application_id,
+            "dispatch_id": grant.dispatch_id,
             "kind": outcome,
             "period": period.value,
             "amount": f"{grant.amount:f}" if grant.amount is not None else None,
@@ -216,6 +262,7 @@ def grant_view(db: Session, grant: AidGrant, *, today: date) -> dict[str, Any]:
         "household_id": grant.family_id,
         "household_version": family.version if family else None,
         "application_id": grant.application_id,
+        "dispatch_id": grant.dispatch_id,
         "name": grant.name,
         "kind": grant.kind,
         "kind_label": OUTCOMES.get(grant.kind, grant.kind),

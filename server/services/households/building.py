@@ -20,10 +20,12 @@ from server.models import (
     Family,
     FamilyMember,
     FamilySource,
+    Lead,
     RosterEntry,
     Visit,
 )
 from server.services.households.members import HEAD, current_members, current_membership
+from server.services.kernel import jobs
 from server.services.kernel.pii import PersonalData
 
 
@@ -109,6 +111,24 @@ def absorb_roster(db: Session, entry: RosterEntry, *, now: datetime) -> Family |
         village_id=None,
         address=None,
         source=FamilySource.ROSTER,
+        now=now,
+    )
+
+
+def absorb_lead(db: Session, lead: Lead, *, now: datetime) -> Family | None:
+    """A lead's person, aided by a slip's outcome, in their household (one of their own when
+    they belong to none); None when the lead names no ID number or town to place them by."""
+    if lead.person_hash is None or lead.town_id is None:
+        return None
+    anchor = Person(lead.name, HEAD, lead.id_number_enc, lead.person_hash)
+    return _absorb(
+        db,
+        anchor,
+        [],
+        town_id=lead.town_id,
+        village_id=lead.village_id,
+        address=lead.address,
+        source=FamilySource.LEAD,
         now=now,
     )
 
@@ -234,6 +254,41 @@ def join(
     family.updated_at = now
     db.flush()
     return member
+
+
+#: The job that places a roster batch's recipients in households (queued by the feed import).
+PLACE_ROSTER_JOB = "households.place_roster"
+
+
+def queue_roster_placement(db: Session, batch_id: int, *, now: datetime) -> None:
+    """After a roster file is imported: place its recipients in households in the background,
+    once per batch (the import itself stays set-based and fast)."""
+    jobs.enqueue(
+        db,
+        kind=PLACE_ROSTER_JOB,
+        payload={"batch_id": batch_id},
+        now=now,
+        dedup_key=f"place-roster:{batch_id}",
+    )
+
+
+def place_roster_batch(db: Session, batch_id: int, *, now: datetime) -> int:
+    """Place each recipient the roster batch added or updated in a household of their own when
+    they belong to none (those without a town wait: a household needs one). Returns how many
+    were looked at; safe to repeat."""
+    entries = db.scalars(
+        select(RosterEntry).where(RosterEntry.batch_id == batch_id).order_by(RosterEntry.id)
+    )
+    seen = 0
+    for entry in entries:
+        absorb_roster(db, entry, now=now)
+        seen += 1
+    return seen
+
+
+@jobs.handler(PLACE_ROSTER_JOB)
+def _place_roster_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+    place_roster_batch(ctx.db, int(payload["batch_id"]), now=ctx.now)
 
 
 def rebuild(db: Session, *, pii: PersonalData, now: datetime) -> dict[str, int]:
