@@ -172,6 +172,37 @@ def test_the_public_summary_needs_no_login_and_names_nobody(client, center, hous
     assert allocated == 3000
 
 
+def test_the_public_summary_tells_goods_by_item_and_quantity_received_and_allocated(
+    client, center, households
+):
+    quilts = money(
+        client,
+        center,
+        kind="goods",
+        amount=None,
+        items="棉被",
+        quantity="20",
+        unit="床",
+        purpose="冬季送温暖",
+        donor={"name": "李善人"},
+    )
+    assert (
+        allocate(client, center, quilts["id"], quantity="6", household_id=households[0]).status_code
+        == 201
+    )
+    assert (
+        allocate(client, center, quilts["id"], quantity="4", household_id=households[1]).status_code
+        == 201
+    )
+    resp = client.get("/api/v1/public/donations")
+    lines = {i["month"]: i for i in resp.get_json()["items"] if i["purpose"] == "冬季送温暖"}
+    received = [g for line in lines.values() for g in line["goods"] if float(g["received"])]
+    allocated = [g for line in lines.values() for g in line["goods"] if float(g["allocated"])]
+    assert [(g["items"], g["unit"], g["received"]) for g in received] == [("棉被", "床", "20.00")]
+    assert [(g["items"], g["unit"], g["allocated"]) for g in allocated] == [("棉被", "床", "10.00")]
+    assert "李善人" not in resp.get_data(as_text=True)
+
+
 def test_only_the_center_records_and_allocates_donations(
     client, center, households, staff_login, resident_login
 ):

@@ -141,6 +141,13 @@ class BooksSchema(Schema):
     by_purpose = fields.List(fields.Nested(BookLineSchema), required=True)
 
 
+class PublicGoodsSchema(Schema):
+    items = fields.String(required=True, metadata={"description": "what was given (大米)"})
+    unit = fields.String(required=True, metadata={"description": "its unit (袋); may be empty"})
+    received = Money(required=True, places=None)
+    allocated = Money(required=True, places=None)
+
+
 class PublicLineSchema(Schema):
     month = fields.String(required=True)
     purpose = fields.String(required=True)
@@ -148,6 +155,11 @@ class PublicLineSchema(Schema):
     money_allocated = Money(required=True)
     goods_received = fields.Integer(required=True, metadata={"description": "donations of goods"})
     goods_allocations = fields.Integer(required=True)
+    goods = fields.List(
+        fields.Nested(PublicGoodsSchema),
+        required=True,
+        metadata={"description": "goods by item and unit: received and allocated that month"},
+    )
     households_helped = fields.Integer(required=True)
 
 

@@ -401,6 +401,10 @@ def export_books(db: Session, *, actor: Actor, now: datetime) -> tuple[bytes, st
     return content, f"donations-{now.astimezone(TZ):%Y%m%d}.xlsx"
 
 
+#: Quantities are kept to two places (models: Numeric(14, 2)); a zero reads the same.
+_ZERO = Decimal("0.00")
+
+
 def public_summary(db: Session) -> dict[str, Any]:
     """For 公示, without login: received and allocated by month and purpose; no names at all
     (neither donors nor recipients)."""
@@ -416,8 +420,17 @@ def public_summary(db: Session) -> dict[str, Any]:
                 "money_allocated": Decimal(0),
                 "goods_received": 0,
                 "goods_allocations": 0,
+                "goods": {},
                 "households_helped": set(),
             },
+        )
+
+    def goods(entry: dict[str, Any], d: Donation) -> dict[str, Any]:
+        # Goods are told by what and how many (大米 40 袋), never by whose.
+        key = (d.items or "物资", d.unit or "")
+        return entry["goods"].setdefault(
+            key,
+            {"items": key[0], "unit": key[1], "received": _ZERO, "allocated": _ZERO},
         )
 
     for d in db.scalars(select(Donation)):
@@ -426,6 +439,7 @@ def public_summary(db: Session) -> dict[str, Any]:
             entry["money_received"] += d.total
         else:
             entry["goods_received"] += 1
+            goods(entry, d)["received"] += d.total
     allocations = db.execute(
         select(DonationAllocation, Donation).join(
             Donation, Donation.id == DonationAllocation.donation_id
@@ -437,12 +451,14 @@ def public_summary(db: Session) -> dict[str, Any]:
             entry["money_allocated"] += a.quantity
         else:
             entry["goods_allocations"] += 1
+            goods(entry, d)["allocated"] += a.quantity
         if a.family_id is not None:
             entry["households_helped"].add(a.family_id)
     items = []
     for key in sorted(months, reverse=True):
         entry = months[key]
         entry["households_helped"] = len(entry["households_helped"])
+        entry["goods"] = [entry["goods"][k] for k in sorted(entry["goods"])]
         items.append(entry)
     return {"items": items}
 
