@@ -26,8 +26,9 @@ from server.models import (
     UnitKind,
 )
 from server.services.kernel.audit import AuditFilter
-from server.services.leads import CATEGORIES, QueueFilter
-from server.services.outcomes import OUTCOMES
+from server.services.kernel.outcomes import OUTCOMES
+from server.services.leads.core import CATEGORIES
+from server.services.leads.queue import QueueFilter
 
 
 def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
