@@ -221,7 +221,7 @@ def child(kind: str, path: str, url: str | None) -> dict[str, object]:
         from server.services.feeds.batches import submit_batch
         from server.services.kernel.access import SYSTEM
         from server.services.kernel.pii import PersonalData
-        from server.services.matching import shape_key  # noqa: F401  (imports pypinyin)
+        from server.services.leads.matching import shape_key  # noqa: F401  (imports pypinyin)
         from server.worker import runner
 
         assert url is not None
@@ -482,7 +482,8 @@ def measure(kind: str, path: Path, url: str | None = None) -> dict[str, object]:
 
 def baseline_mb() -> float:
     code = (
-        "import server.services.feeds.batches, server.services.matching, psycopg, python_calamine;"
+        "import server.services.feeds.batches, server.services.leads.matching, psycopg,"
+        " python_calamine;"
         "from bench.ingest import peak_mb; print(peak_mb())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

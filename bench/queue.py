@@ -56,10 +56,10 @@ from sqlalchemy.engine import make_url
 from server import clock, create_app
 from server.config import Config
 from server.models import Base, Lead, LeadEvidence, Role
-from server.services import matching
 from server.services.accounts.staff import create_staff
 from server.services.kernel.access import SYSTEM
-from server.services.leads import encode_cursor
+from server.services.leads import matching
+from server.services.leads.queue import encode_cursor
 from server.services.places.areas import seed_reference
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

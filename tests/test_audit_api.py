@@ -11,7 +11,7 @@ from server import clock
 from server.models import AuditEntry, Channel, Role
 from server.services.kernel import audit
 from server.services.kernel.access import SYSTEM, Actor
-from server.services.leads import Signal, record_signal
+from server.services.leads.core import Signal, record_signal
 from tests.builders import make_id_number
 
 

@@ -28,8 +28,8 @@ from server.models import (
     Role,
     Town,
 )
-from server.services import dispatches
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import access, revisits, transfers
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.test_dispatches import feedback_body, issued, make_lead, post
@@ -106,10 +106,10 @@ def test_two_staff_signing_one_slip_at_once_one_wins_the_other_is_stale(
 
     def prepare(session: Session) -> Dispatch:
         # Both read the slip (state issued, version 1) before either writes.
-        return dispatches.access_dispatch_by_id(session, slip["id"], actor=actors[0])
+        return access.access_dispatch_by_id(session, slip["id"], actor=actors[0])
 
     def act(session: Session, _loaded: Dispatch, i: int) -> None:
-        dispatches.sign(session, slip["id"], actor=actors[i], now=clock.now())
+        transfers.sign(session, slip["id"], actor=actors[i], now=clock.now())
 
     outcomes = race(runtime, prepare, act)
     assert sorted(outcomes) == ["ok", "stale"]
@@ -135,10 +135,10 @@ def test_two_staff_issuing_on_one_lead_at_once_one_gets_a_conflict(
         return session.get(Lead, lead_id)  # both hold the lead at version 1
 
     def act(session: Session, _lead: Lead, i: int) -> None:
-        dispatches.issue(
+        transfers.issue(
             session,
             lead_id,
-            unit_kind=dispatches.UnitKind.TOWN,
+            unit_kind=transfers.UnitKind.TOWN,
             unit_code="chengdong",
             instructions="请核实",
             calendar=WorkCalendar.load(session),
@@ -172,10 +172,10 @@ def test_two_center_staff_revisiting_one_lead_at_once_one_gets_a_conflict(
         return session.get(Lead, lead_id)
 
     def act(session: Session, _lead: Lead, i: int) -> None:
-        dispatches.record_revisit(
+        revisits.record_revisit(
             session,
             lead_id,
-            dispatches.RevisitInput(satisfaction=4 + i),
+            revisits.RevisitInput(satisfaction=4 + i),
             actor=actors[i],
             now=clock.now(),
         )
@@ -209,10 +209,10 @@ def test_two_units_answering_two_slips_of_one_lead_at_once_both_succeed_and_the_
         return session.get(Lead, lead_id)
 
     def act(session: Session, _lead: Lead, i: int) -> None:
-        dispatches.give_feedback(
+        transfers.give_feedback(
             session,
             slip_ids[i],
-            dispatches.Feedback(findings="已核实", outcome="dibao"),
+            transfers.Feedback(findings="已核实", outcome="dibao"),
             actor=actors[i],
             now=clock.now(),
         )
@@ -230,10 +230,10 @@ def test_slip_numbers_stay_unique_and_gapless_under_parallel_issuing(runtime, cl
         return None
 
     def act(session: Session, _state: None, i: int) -> None:
-        dispatches.issue(
+        transfers.issue(
             session,
             leads[i],
-            unit_kind=dispatches.UnitKind.TOWN,
+            unit_kind=transfers.UnitKind.TOWN,
             unit_code="chengdong",
             instructions="请核实",
             calendar=WorkCalendar.load(session),

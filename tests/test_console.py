@@ -287,12 +287,12 @@ def _first_lead_id(client) -> int:  # noqa: ANN001
 
 
 def test_console_queue_total_stops_at_the_cap(demo, runtime):
-    from server.services import leads
     from server.services.kernel.access import SYSTEM as CENTER
+    from server.services.leads import queue
 
     with runtime.engine.connect() as conn:
-        full = leads.count_queue(conn, actor=CENTER, filters=leads.QueueFilter())
-        capped = leads.count_queue(conn, actor=CENTER, filters=leads.QueueFilter(), cap=3)
+        full = queue.count_queue(conn, actor=CENTER, filters=queue.QueueFilter())
+        capped = queue.count_queue(conn, actor=CENTER, filters=queue.QueueFilter(), cap=3)
     assert full.count > 3 and not full.capped
     assert (capped.count, capped.capped) == (3, True)
 

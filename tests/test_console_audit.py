@@ -28,6 +28,11 @@ ADMIN_PAGES = {
     "console.admin_outbox",
     "console.admin_locks",
     "console.admin_unlock",
+    "console.admin_lock",
+    "console.admin_staff",
+    "console.admin_staff_create",
+    "console.admin_staff_change",
+    "console.admin_staff_reset",
 }
 
 

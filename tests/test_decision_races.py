@@ -22,8 +22,8 @@ from server.models import (
     Role,
     Town,
 )
-from server.services import dispatches
 from server.services.applications import decisions, filing, handling, reading
+from server.services.dispatches import access, transfers
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.concurrent import Call, race, race_http
@@ -139,18 +139,18 @@ def test_two_staff_answering_one_slip_at_once_one_wins_and_each_application_is_d
     colleague = staff_login(role="town_staff", town="chengdong")
     actors = [town_actor(db, chengdong), town_actor(db, colleague)]
     answers = (
-        dispatches.Answer(ids["dibao"], decisions.Decision("dibao")),
-        dispatches.Answer(
+        transfers.Answer(ids["dibao"], decisions.Decision("dibao")),
+        transfers.Answer(
             ids["temporary"], decisions.Decision("temporary_aid", amount=Decimal(3000))
         ),
     )
 
     def prepare(session: Session) -> Dispatch:
-        return dispatches.access_dispatch_by_id(session, slip["id"], actor=actors[0])
+        return access.access_dispatch_by_id(session, slip["id"], actor=actors[0])
 
     def act(session: Session, _loaded: Dispatch, i: int) -> None:
-        feedback = dispatches.Feedback(findings=f"核实情况 {i}", answers=answers)
-        dispatches.give_feedback(session, slip["id"], feedback, actor=actors[i], now=clock.now())
+        feedback = transfers.Feedback(findings=f"核实情况 {i}", answers=answers)
+        transfers.give_feedback(session, slip["id"], feedback, actor=actors[i], now=clock.now())
 
     outcomes = race(runtime, prepare, act)
     # SQLite: the version check (stale); PostgreSQL: the lead lock, then the slip re-read (409).

@@ -20,10 +20,10 @@ from server.models import (
     RosterEntry,
     RuleLedger,
 )
-from server.services import matching
 from server.services.feeds import reader
 from server.services.kernel.access import SYSTEM
-from server.services.leads import Signal, record_signal
+from server.services.leads import matching
+from server.services.leads.core import Signal, record_signal
 from tests.builders import error_code, make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
 

@@ -12,7 +12,7 @@ from server.services.feeds import normalise as norm
 from server.services.feeds.punctuality import State, punctuality
 from server.services.feeds.reader import FileRefused, open_table, peek_table
 from server.services.feeds.registry import BY_CODE, FEEDS, effective
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, csv_bytes, xlsx
 
@@ -430,8 +430,8 @@ def test_names_of_letters_only_skip_the_folding_but_come_out_the_same():
 def test_the_importers_name_keys_are_those_of_matching():
     import random
 
-    from server.services import matching
     from server.services.feeds.namekeys import NameKeys, shape_key
+    from server.services.leads import matching
 
     rng = random.Random(5)
     chars = [*"王李张秀英陈陳玉壬己已长重行乐曾单解查朝阳·•．. ", "a", "Z", "1", "\u3000", "Ａ"]

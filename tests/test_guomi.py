@@ -85,7 +85,7 @@ def _seed_sealed(db, runtime, n: int = 3) -> list[str]:
     from server import clock
     from server.models import Channel
     from server.services.kernel.access import SYSTEM
-    from server.services.leads import Signal, record_signal
+    from server.services.leads.core import Signal, record_signal
     from tests.builders import make_id_number
 
     pii, ids = runtime.pii, []

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from server.models import AuditEntry, FamilyMember, Lead, Role, Town
-from server.services import worklist
+from server.services.dispatches import worklist
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number

@@ -276,7 +276,7 @@ def test_rotate_keys_all_rekeys_hashes_the_last_listed_key_made_before_rows_foll
     from server.cli import main
     from server.models import Channel
     from server.services.kernel.access import SYSTEM
-    from server.services.leads import Signal, record_signal
+    from server.services.leads.core import Signal, record_signal
 
     old_spec = runtime.config.field_encryption_key
     both = PersonalData.from_spec(f"k2:{NEW_KEY},{old_spec}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.services.matching import (
+from server.services.leads.matching import (
     THRESHOLD,
     Person,
     compare,

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from server import clock
 from server.models import Channel, Lead, LeadEvidence, LeadStatus
 from server.services.kernel.access import SYSTEM
-from server.services.leads import Signal, record_signal
+from server.services.leads.core import Signal, record_signal
 
 
 def _signal(person="p1", key="k1", **kw):

@@ -24,7 +24,8 @@ from server.models import (
     Village,
 )
 from server.services.kernel.access import SYSTEM
-from server.services.leads import Signal, _queue_statement, record_signal, set_lead_status
+from server.services.leads.core import Signal, record_signal, set_lead_status
+from server.services.leads.queue import _queue_statement
 from tests.builders import error_code, make_id_number
 
 _keys = itertools.count(1)

@@ -8,7 +8,7 @@ from server import clock
 from server.models import Channel
 from server.services.kernel.access import SYSTEM
 from server.services.kernel.crypto import FieldCipher
-from server.services.leads import Signal, record_signal
+from server.services.leads.core import Signal, record_signal
 from tests.builders import make_id_number
 
 

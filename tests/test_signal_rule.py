@@ -1,4 +1,4 @@
-"""One rule for how signals change a lead (services/signal_rule.py), used by `record_signal`,
+"""One rule for how signals change a lead (services/leads/signal_rule.py), used by `record_signal`,
 the feed importer's bulk path and `merge_leads`: the same signals give the same priority
 whichever way they arrive. Leads a feed opens carry their `lead.created` audit trail."""
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.models import AuditEntry, Lead
-from server.services.signal_rule import Gain, LeadState, apply_signals
+from server.services.leads.signal_rule import Gain, LeadState, apply_signals
 from tests.builders import make_id_number
 from tests.feedfiles import OOP_HEADER, upload, xlsx
 from tests.test_applications import application_body, file, photo_id, village

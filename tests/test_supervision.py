@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from server import clock
 from server.clock import TZ
 from server.models import AuditEntry, Dispatch, DispatchAlert, InboxMessage, Job, SupervisionNotice
-from server.services import supervision
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import supervision
+from server.services.dispatches.supervision import check_deadlines
 from server.services.kernel import jobs
-from server.services.supervision import check_deadlines
 from server.worker import runner
 from tests import test_dispatches as slips
 from tests.test_dispatches import feedback_body, issued, make_lead, post

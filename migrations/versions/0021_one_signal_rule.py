@@ -1,5 +1,5 @@
 """one rule for how a signal changes a lead: each evidence row keeps its own priority reason and
-points (services/signal_rule.py), so a merge replays them on the lead it folds into instead of
+points (services/leads/signal_rule.py), so a merge replays them on the lead it folds into instead of
 adding the folded lead's whole priority
 
 Revision ID: 0021

@@ -15,8 +15,8 @@ from server.errors import DomainError
 from server.fields import Money, bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
 from server.services.applications import decisions, filing, handling, reading
+from server.services.kernel.outcomes import OUTCOMES
 from server.services.notifications import messages
-from server.services.outcomes import OUTCOMES
 
 blp = Blueprint(
     "applications", __name__, url_prefix="/api/v1", description="Applications for assistance"

@@ -23,10 +23,10 @@ from server.api.paging import NumberedPageSchema
 from server.api.uploads import send_photo, store_upload
 from server.fields import Money, Text
 from server.models import DispatchState, Role, UnitKind
-from server.services import dispatches, supervision
 from server.services.applications.decisions import Decision
 from server.services.calendar.workdays import WorkCalendar
-from server.services.outcomes import OUTCOMES
+from server.services.dispatches import access, listing, printing, revisits, supervision, transfers
+from server.services.kernel.outcomes import OUTCOMES
 
 blp = Blueprint(
     "dispatches", __name__, url_prefix="/api/v1", description="Transfer slips and supervision"
@@ -34,7 +34,7 @@ blp = Blueprint(
 
 #: Who issues slips: the center for any lead, a town platform for leads of its town.
 ISSUERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
-#: Who reads slips, each within their scope (services/dispatches.scope_dispatches).
+#: Who reads slips, each within their scope (services/dispatches/access.scope_dispatches).
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 #: Who acts on a slip as its receiving unit (checked against the slip's unit in the service).
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
@@ -281,7 +281,7 @@ def _calendar() -> WorkCalendar:
 
 
 def _view(dispatch: Any, *, alerts: bool = False) -> dict[str, Any]:
-    return dispatches.dispatch_view(
+    return listing.dispatch_view(
         db(),
         dispatch,
         calendar=_calendar(),
@@ -300,7 +300,7 @@ def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
     """Issue a transfer slip for the lead to a department or a town, due in 5 working days
     (the day of issue never counts). Center staff for any lead; town staff for their town's.
     A retry with the same Idempotency-Key returns the first slip."""
-    dispatch = dispatches.issue(
+    dispatch = transfers.issue(
         db(),
         lead_id,
         unit_kind=UnitKind(body["unit_kind"]),
@@ -321,9 +321,9 @@ def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
 def list_dispatches(args: dict[str, Any]) -> Any:
     """Slips the caller may see: a receiving department or town its own; the center all.
     Open slips first, earliest due date first; filter by state or deadline state."""
-    rows, total = dispatches.list_dispatches(
+    rows, total = listing.list_dispatches(
         db(),
-        dispatches.DispatchFilter(
+        listing.DispatchFilter(
             state=DispatchState(args["state"]) if "state" in args else None,
             deadline=args.get("deadline"),
             lead_id=args.get("lead_id"),
@@ -351,7 +351,7 @@ def list_dispatches(args: dict[str, Any]) -> Any:
 @blp.response(200, DispatchSchema)
 def get_dispatch(dispatch_id: int) -> Any:
     """One slip with its deadline state and the reminders and escalations sent about it."""
-    dispatch = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
     return _view(dispatch, alerts=True)
 
 
@@ -360,7 +360,7 @@ def get_dispatch(dispatch_id: int) -> Any:
 @blp.response(200, DispatchSchema)
 def sign_dispatch(dispatch_id: int) -> Any:
     """The receiving unit signs for the slip (签收)."""
-    dispatch = dispatches.sign(db(), dispatch_id, actor=current_actor(), now=now())
+    dispatch = transfers.sign(db(), dispatch_id, actor=current_actor(), now=now())
     return _view(dispatch)
 
 
@@ -370,7 +370,7 @@ def sign_dispatch(dispatch_id: int) -> Any:
 @blp.response(200, DispatchSchema)
 def return_dispatch(body: dict[str, Any], dispatch_id: int) -> Any:
     """The receiving unit returns the slip to the center with a reason (退回)."""
-    dispatch = dispatches.return_to_center(
+    dispatch = transfers.return_to_center(
         db(), dispatch_id, reason=body["reason"], actor=current_actor(), now=now()
     )
     return _view(dispatch)
@@ -385,10 +385,10 @@ def give_feedback(body: dict[str, Any], dispatch_id: int) -> Any:
     of the lead (`decisions`: included in 低保 / 特困供养, 临时救助 or medical aid with the amount,
     not eligible with a reason, referred). Applications left out stay undecided and the lead
     stays open for them. A lead without undecided applications takes one `outcome`."""
-    dispatch = dispatches.give_feedback(
+    dispatch = transfers.give_feedback(
         db(),
         dispatch_id,
-        dispatches.Feedback(
+        transfers.Feedback(
             findings=body["findings"],
             outcome=body["outcome"],
             reason=body.get("reason"),
@@ -402,11 +402,11 @@ def give_feedback(body: dict[str, Any], dispatch_id: int) -> Any:
     return _view(dispatch)
 
 
-def _answers(decisions: list[dict[str, Any]] | None) -> tuple[dispatches.Answer, ...] | None:
+def _answers(decisions: list[dict[str, Any]] | None) -> tuple[transfers.Answer, ...] | None:
     if decisions is None:
         return None
     return tuple(
-        dispatches.Answer(
+        transfers.Answer(
             d["application_id"],
             Decision(d["outcome"], d.get("reason"), d.get("amount"), **aid_dates(d)),
         )
@@ -420,8 +420,8 @@ def _answers(decisions: list[dict[str, Any]] | None) -> tuple[dispatches.Answer,
 @blp.response(201, AttachmentSchema)
 def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
     """Upload one photo (JPG/PNG ≤ 10 MB) to attach to the slip's feedback (receiving unit)."""
-    dispatch = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
-    dispatches.require_can_attach(dispatch, actor=current_actor())
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    transfers.require_can_attach(dispatch, actor=current_actor())
     return store_upload(files["file"])
 
 
@@ -430,7 +430,7 @@ def upload_attachment(files: dict[str, Any], dispatch_id: int) -> Any:
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/jpeg")
 def get_attachment(dispatch_id: int, photo_id: int) -> Response:
     """A photo attached to the slip's feedback, for whoever may see the slip."""
-    photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=current_actor())
+    photo = transfers.access_attachment(db(), dispatch_id, photo_id, actor=current_actor())
     return send_photo(photo, thumbnail=False)
 
 
@@ -440,11 +440,11 @@ def get_attachment(dispatch_id: int, photo_id: int) -> Response:
 def print_slip(dispatch_id: int) -> Response:
     """The printable A4 slip with a QR code of its number. It carries the whole ID and phone
     numbers the unit needs to find the person; each print is written to the audit log."""
-    dispatch = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
-    context = dispatches.slip_context(
+    dispatch = access.access_dispatch_by_id(db(), dispatch_id, actor=current_actor())
+    context = printing.slip_context(
         db(), dispatch, pii=runtime().pii, actor=current_actor(), now=now()
     )
-    response = Response(dispatches.slip_html(context), mimetype="text/html")
+    response = Response(printing.slip_html(context), mimetype="text/html")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -489,16 +489,16 @@ def export_notices(args: dict[str, Any]) -> Response:
 def revisit_lead(body: dict[str, Any], lead_id: int) -> Any:
     """Center staff record the revisit (回访测评) of a lead whose slips are all answered: the
     resident was told the result and rated it 1–5. The lead closes."""
-    revisit = dispatches.record_revisit(
+    revisit = revisits.record_revisit(
         db(),
         lead_id,
-        dispatches.RevisitInput(
+        revisits.RevisitInput(
             satisfaction=body["satisfaction"], informed=body["informed"], comment=body["comment"]
         ),
         actor=current_actor(),
         now=now(),
     )
-    return dispatches.revisit_view(revisit)
+    return revisits.revisit_view(revisit)
 
 
 @blp.route("/applications/<int:application_id>/rating", methods=["POST"])
@@ -507,11 +507,11 @@ def revisit_lead(body: dict[str, Any], lead_id: int) -> Any:
 @blp.response(201, RevisitSchema)
 def rate_application(body: dict[str, Any], application_id: int) -> Any:
     """A resident rates how their own decided application was handled (1–5), once."""
-    revisit = dispatches.rate_application(
+    revisit = revisits.rate_application(
         db(),
         application_id,
-        dispatches.RevisitInput(satisfaction=body["satisfaction"], comment=body["comment"]),
+        revisits.RevisitInput(satisfaction=body["satisfaction"], comment=body["comment"]),
         actor=current_actor(),
         now=now(),
     )
-    return dispatches.revisit_view(revisit)
+    return revisits.revisit_view(revisit)

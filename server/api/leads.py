@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.api.deps import (
     IDEMPOTENCY_HEADER,
@@ -20,16 +19,32 @@ from server.api.deps import (
     requires,
     runtime,
 )
-from server.api.paging import page_size
-from server.fields import Text
+from server.api.lead_schemas import (
+    AssignSchema,
+    CandidateListSchema,
+    DismissalSchema,
+    DismissSchema,
+    KeepApartSchema,
+    LeadEventSchema,
+    LeadSchema,
+    LeadSearchSchema,
+    MergeSchema,
+    NoteSchema,
+    PersonalDataSchema,
+    QueueArgsSchema,
+    QueuePageSchema,
+    ReportCreateSchema,
+    ReportResultSchema,
+    SearchResultSchema,
+    TriageNoteSchema,
+)
 from server.models import Channel, DismissalReason, LeadStatus, Role
-from server.services import lead_life, leads
 from server.services.households import members as household_members
-from server.services.leads import CATEGORIES, REPORT_CHANNELS
+from server.services.leads import access, detail, intake, life, merging, queue
 
 blp = Blueprint("leads", __name__, url_prefix="/api/v1", description="The lead queue")
 
-#: Who may read the queue; each sees only their jurisdiction (see services/leads.scope_leads).
+#: Who may read the queue; each sees only their jurisdiction (services/leads/access.scope_leads).
 READERS = (
     Role.CENTER_STAFF,
     Role.LEADER,
@@ -40,281 +55,6 @@ READERS = (
 #: Who registers reports and merges or separates leads.
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
 
-
-# --- Schemas --------------------------------------------------------------------------------
-
-
-class QueueArgsSchema(Schema):
-    status = fields.String(
-        validate=validate.OneOf([s.value for s in LeadStatus]),
-        metadata={"description": "default: every open lead"},
-    )
-    channel = fields.String(
-        validate=validate.OneOf([c.value for c in Channel]),
-        metadata={"description": "the channel of the lead's first signal"},
-    )
-    feed = Text(40, metadata={"description": "feed code: leads with evidence from that feed"})
-    town = Text(32, metadata={"description": "town code"})
-    village = Text(32, metadata={"description": "village code"})
-    category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
-    min_priority = fields.Integer(validate=validate.Range(min=-1000, max=1_000_000))
-    created_from = fields.Date(metadata={"description": "created on or after (Shanghai date)"})
-    created_to = fields.Date(metadata={"description": "created on or before (Shanghai date)"})
-    name = Text(
-        50,
-        min_len=1,
-        metadata={"description": "part of the name, or its pinyin from the start (zhang san)"},
-    )
-    handler = fields.String(
-        validate=validate.Regexp(r"^(me|[1-9][0-9]{0,15})$", error="请填写经办人编号或 me"),
-        metadata={"description": "leads this staff member handles (a user id, or `me`)"},
-    )
-    unassigned = fields.Boolean(metadata={"description": "true: leads nobody handles yet"})
-    cursor = Text(200, metadata={"description": "opaque: `next_cursor` of the previous page"})
-    limit = page_size()
-
-    @validates_schema
-    def _one_handler_filter(self, data: dict[str, Any], **_: Any) -> None:
-        if "handler" in data and data.get("unassigned"):
-            raise ValidationError("经办人与“未指派”不能同时筛选", field_name="unassigned")
-
-
-class QueueItemSchema(Schema):
-    id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    status = fields.String(required=True)
-    channel = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    priority_reasons = fields.List(fields.String(), required=True)
-    categories = fields.List(fields.String(), required=True)
-    town_id = fields.Integer(allow_none=True)
-    village_id = fields.Integer(allow_none=True)
-    has_id_number = fields.Boolean(required=True)
-    created_at = fields.DateTime(required=True)
-    handler_id = fields.Integer(allow_none=True)
-    household = fields.Nested(
-        "QueueHouseholdSchema",
-        allow_none=True,
-        metadata={"description": "the person's household and its other open leads (not scored)"},
-    )
-
-
-class QueueHouseholdSchema(Schema):
-    id = fields.Integer(required=True)
-    other_open_leads = fields.List(fields.Integer(), required=True)
-
-
-class QueuePageSchema(Schema):
-    items = fields.List(fields.Nested(QueueItemSchema), required=True)
-    next_cursor = fields.String(
-        allow_none=True, metadata={"description": "pass as `cursor` for the next page; null: end"}
-    )
-
-
-class LeadAreaSchema(Schema):
-    code = fields.String(required=True)
-    name = fields.String(required=True)
-
-
-class ReporterViewSchema(Schema):
-    name = fields.String(allow_none=True)
-    organisation = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True, metadata={"description": "masked"})
-
-
-class EvidenceSchema(Schema):
-    id = fields.Integer(required=True)
-    channel = fields.String(required=True)
-    feed_code = fields.String(allow_none=True)
-    batch_id = fields.Integer(allow_none=True)
-    row_number = fields.Integer(allow_none=True)
-    source_type = fields.String(allow_none=True)
-    source_id = fields.Integer(allow_none=True)
-    department_id = fields.Integer(allow_none=True)
-    summary = fields.String(required=True)
-    facts = fields.Dict(required=True)
-    event_date = fields.Date(allow_none=True)
-    reporter = fields.Nested(ReporterViewSchema, allow_none=True)
-    created_at = fields.DateTime(required=True)
-
-
-class MergeRefSchema(Schema):
-    id = fields.Integer(required=True)
-    source_lead_id = fields.Integer(required=True)
-    target_lead_id = fields.Integer(required=True)
-    merged_at = fields.DateTime(required=True)
-    undone_at = fields.DateTime(allow_none=True)
-
-
-class LeadHouseholdLeadSchema(Schema):
-    lead_id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    relation = fields.String(required=True, metadata={"description": "to the head"})
-    status = fields.String(required=True)
-    priority = fields.Integer(required=True)
-
-
-class LeadHouseholdSchema(Schema):
-    id = fields.Integer(required=True)
-    head_name = fields.String(allow_none=True)
-    relation = fields.String(required=True, metadata={"description": "the lead's person's"})
-    members = fields.Integer(required=True, metadata={"description": "current members"})
-    other_open_leads = fields.List(
-        fields.Nested(LeadHouseholdLeadSchema),
-        required=True,
-        metadata={"description": "shown, not scored: no lead's priority changes"},
-    )
-
-
-class PersonRefSchema(Schema):
-    id = fields.Integer(required=True)
-    name = fields.String(allow_none=True)
-
-
-class LeadEventSchema(Schema):
-    id = fields.Integer(required=True)
-    kind = fields.String(
-        required=True,
-        metadata={
-            "description": "dismissed, covered, reopened, assigned, claimed, reassigned, "
-            "unassigned, note"
-        },
-    )
-    label = fields.String(required=True)
-    at = fields.DateTime(required=True)
-    actor = fields.Nested(PersonRefSchema, allow_none=True)
-    handler = fields.Nested(PersonRefSchema, allow_none=True)
-    previous_handler = fields.Nested(PersonRefSchema, allow_none=True)
-    reason = fields.String(allow_none=True)
-    reason_label = fields.String(allow_none=True)
-    text = fields.String(allow_none=True, metadata={"description": "staff only"})
-
-
-class LeadSchema(Schema):
-    id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    status = fields.String(required=True)
-    channel = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    priority_reasons = fields.List(fields.String(), required=True)
-    categories = fields.List(fields.String(), required=True)
-    category_labels = fields.List(fields.String(), required=True)
-    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
-    phone = fields.String(allow_none=True, metadata={"description": "masked"})
-    town = fields.Nested(LeadAreaSchema, allow_none=True)
-    village = fields.Nested(LeadAreaSchema, allow_none=True)
-    address = fields.String(allow_none=True)
-    previous_lead_id = fields.Integer(allow_none=True)
-    merged_into_id = fields.Integer(allow_none=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    triaged_at = fields.DateTime(allow_none=True)
-    dispatched_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
-    evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
-    merges = fields.List(fields.Nested(MergeRefSchema), required=True)
-    household = fields.Nested(
-        LeadHouseholdSchema,
-        allow_none=True,
-        metadata={"description": "the person's household and its other open leads"},
-    )
-    handler = fields.Nested(PersonRefSchema, allow_none=True)
-    assigned_at = fields.DateTime(allow_none=True)
-    dismissed_at = fields.DateTime(allow_none=True)
-    dismissal_reason = fields.String(allow_none=True)
-    dismissal_reason_label = fields.String(allow_none=True)
-    dismissal_note = fields.String(allow_none=True, metadata={"description": "staff only"})
-    covered_at = fields.DateTime(allow_none=True)
-    reopened_at = fields.DateTime(allow_none=True)
-    reopen_until = fields.DateTime(
-        allow_none=True, metadata={"description": "a dismissed or covered lead reopens until"}
-    )
-    timeline = fields.List(
-        fields.Nested(LeadEventSchema),
-        required=True,
-        metadata={"description": "the lead's own steps; notes for staff only"},
-    )
-
-
-class ReporterSchema(Schema):
-    name = Text(50, load_default=None, allow_none=True)
-    organisation = Text(100, load_default=None, allow_none=True)
-    phone = Text(30, load_default=None, allow_none=True)
-
-
-class ReportCreateSchema(Schema):
-    channel = fields.String(
-        required=True, validate=validate.OneOf([c.value for c in REPORT_CHANNELS])
-    )
-    name = Text(50, min_len=1, required=True)
-    summary = Text(
-        500,
-        multi_line=True,
-        min_len=1,
-        required=True,
-        metadata={"description": "what the reporter said"},
-    )
-    id_number = Text(40, load_default=None, allow_none=True)
-    phone = Text(30, load_default=None, allow_none=True, metadata={"description": "the person's"})
-    town = Text(32, load_default=None, allow_none=True, metadata={"description": "town code"})
-    village = Text(32, load_default=None, allow_none=True, metadata={"description": "village code"})
-    address = Text(200, multi_line=True, load_default=None, allow_none=True)
-    categories = fields.List(
-        fields.String(validate=validate.OneOf(list(CATEGORIES))),
-        load_default=list,
-        validate=validate.Length(max=len(CATEGORIES)),
-    )
-    event_date = fields.Date(load_default=None, allow_none=True)
-    urgent = fields.Boolean(load_default=False)
-    reporter = fields.Nested(ReporterSchema, load_default=None, allow_none=True)
-
-
-class CandidateSchema(Schema):
-    lead_id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    score = fields.Integer(required=True, metadata={"description": "0–100"})
-    reasons = fields.List(fields.String(), required=True)
-    status = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    has_id_number = fields.Boolean(required=True)
-    town_id = fields.Integer(allow_none=True)
-    village_id = fields.Integer(allow_none=True)
-    created_at = fields.DateTime(required=True)
-
-
-class ReportResultSchema(Schema):
-    lead = fields.Nested(LeadSchema, required=True)
-    lead_created = fields.Boolean(required=True)
-    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
-
-
-class CandidateListSchema(Schema):
-    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
-
-
-class MergeSchema(Schema):
-    into_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
-
-
-class KeepApartSchema(Schema):
-    other_lead_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
-    reason = Text(200, multi_line=True, load_default=None, allow_none=True)
-
-
-class DismissalSchema(Schema):
-    lead_low_id = fields.Integer(required=True)
-    lead_high_id = fields.Integer(required=True)
-    reason = fields.String(allow_none=True)
-    dismissed_at = fields.DateTime(required=True)
-
-
-class PersonalDataSchema(Schema):
-    lead_id = fields.Integer(required=True)
-    id_number = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-
-
-# --- Views ----------------------------------------------------------------------------------
 
 #: One instance for every request (webargs would otherwise build the schema each time).
 _QUEUE_ARGS = QueueArgsSchema()
@@ -331,10 +71,10 @@ def list_leads(args: dict[str, Any]) -> Any:
     Center staff and leaders see every lead; town staff their town's; helpers their village's;
     department staff the leads that carry evidence from their department.
     """
-    page = leads.list_queue(
+    page = queue.list_queue(
         connection(),
         actor=current_actor(),
-        filters=leads.QueueFilter(
+        filters=queue.QueueFilter(
             status=LeadStatus(args["status"]) if "status" in args else None,
             channel=Channel(args["channel"]) if "channel" in args else None,
             feed=args.get("feed"),
@@ -366,7 +106,7 @@ def _handler_filter(value: str | None) -> int | None:
     return current_actor().user_id if value == "me" else int(value)
 
 
-def _item_json(i: leads.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
+def _item_json(i: queue.QueueItem, family: tuple[int, list[int]] | None = None) -> str:
     """One queue item written field by field (QueueItemSchema documents the same shape, and
     tests/test_api_contract.py checks the answers against it): a generic dump costs more than
     the database query. The JSON columns are already JSON text and go out as they are."""
@@ -406,9 +146,9 @@ def report_lead(body: dict[str, Any]) -> Any:
     same Idempotency-Key registers nothing new."""
     reporter = body.get("reporter") or {}
     pii = runtime().pii
-    outcome = leads.register_report(
+    outcome = intake.register_report(
         db(),
-        leads.Report(
+        intake.Report(
             channel=Channel(body["channel"]),
             name=body["name"],
             summary=body["summary"],
@@ -442,7 +182,7 @@ def report_lead(body: dict[str, Any]) -> Any:
 def get_lead(lead_id: int) -> Any:
     """One lead with its evidence timeline and its person's household (with the household's
     other open leads); ID and phone numbers masked."""
-    lead = leads.access_lead_by_id(db(), lead_id, actor=current_actor())
+    lead = access.access_lead_by_id(db(), lead_id, actor=current_actor())
     view = _lead_answer(lead)
     view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
     return view
@@ -454,7 +194,7 @@ def get_lead(lead_id: int) -> Any:
 def reveal_personal_data(lead_id: int) -> Any:
     """The whole ID and phone numbers (center staff only); each request is written to the audit
     log with who asked and when."""
-    return leads.reveal_personal_data(
+    return detail.reveal_personal_data(
         db(), lead_id, pii=runtime().pii, actor=current_actor(), now=now()
     )
 
@@ -465,8 +205,8 @@ def reveal_personal_data(lead_id: int) -> Any:
 def lead_candidates(lead_id: int) -> Any:
     """Open leads that may be the same person, with a score (0–100) and the reasons."""
     actor = current_actor()
-    lead = leads.access_lead_by_id(db(), lead_id, actor=actor)
-    return {"candidates": leads.find_candidates(db(), lead, actor=actor)}
+    lead = access.access_lead_by_id(db(), lead_id, actor=actor)
+    return {"candidates": merging.find_candidates(db(), lead, actor=actor)}
 
 
 @blp.route("/leads/<int:lead_id>/merge", methods=["POST"])
@@ -476,7 +216,7 @@ def lead_candidates(lead_id: int) -> Any:
 def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
     """Fold this lead (a report without an ID number) into `into_lead_id`; answers with the lead
     that now holds the evidence. Undo with `/unmerge`."""
-    target = leads.merge_leads(
+    target = merging.merge_leads(
         db(), lead_id, into_id=body["into_lead_id"], actor=current_actor(), now=now()
     )
     return _lead_answer(target)
@@ -488,7 +228,7 @@ def merge_lead(body: dict[str, Any], lead_id: int) -> Any:
 def unmerge_lead(lead_id: int) -> Any:
     """Undo the merge of this lead: it reopens with its evidence, the other lead loses exactly
     what the merge gave it."""
-    source = leads.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
+    source = merging.unmerge_lead(db(), lead_id, actor=current_actor(), now=now())
     return _lead_answer(source)
 
 
@@ -498,7 +238,7 @@ def unmerge_lead(lead_id: int) -> Any:
 @blp.response(200, DismissalSchema)
 def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
     """These two leads are different people: stop offering them as candidates of each other."""
-    return leads.keep_apart(
+    return merging.keep_apart(
         db(),
         lead_id,
         other_id=body["other_lead_id"],
@@ -508,71 +248,18 @@ def keep_apart(body: dict[str, Any], lead_id: int) -> Any:
     )
 
 
-class DismissSchema(Schema):
-    reason = fields.String(
-        required=True,
-        validate=validate.OneOf([r.value for r in DismissalReason]),
-        metadata={
-            "description": "out_of_scope 不属于救助范围, already_aided 已享受相应救助, duplicate "
-            "重复线索, unreachable 无法联系, other 其他 (`note` required)"
-        },
-    )
-    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
-
-
-class TriageNoteSchema(Schema):
-    note = Text(lead_life.TEXT_MAX, multi_line=True, load_default=None, allow_none=True)
-
-
-class AssignSchema(Schema):
-    handler_id = fields.Integer(
-        required=True,
-        allow_none=True,
-        validate=validate.Range(min=1, max=2**53),
-        metadata={"description": "a staff member of the center or of the lead's town; null: none"},
-    )
-
-
-class NoteSchema(Schema):
-    text = Text(lead_life.NOTE_MAX, multi_line=True, min_len=1, required=True)
-
-
-class LeadSearchSchema(Schema):
-    id_number = Text(40, load_default=None, allow_none=True, metadata={"description": "whole"})
-    phone = Text(30, load_default=None, allow_none=True)
-
-
-class SearchHitSchema(Schema):
-    id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    status = fields.String(required=True)
-    channel = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    town_id = fields.Integer(allow_none=True)
-    village_id = fields.Integer(allow_none=True)
-    handler_id = fields.Integer(allow_none=True)
-    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
-    phone = fields.String(allow_none=True, metadata={"description": "masked"})
-    created_at = fields.DateTime(required=True)
-    closed_at = fields.DateTime(allow_none=True)
-
-
-class SearchResultSchema(Schema):
-    items = fields.List(fields.Nested(SearchHitSchema), required=True)
-
-
 def _lead_answer(lead: Any) -> dict[str, Any]:
-    return lead_life.full_view(db(), lead, pii=runtime().pii, actor=current_actor())
+    return life.full_view(db(), lead, pii=runtime().pii, actor=current_actor())
 
 
 @blp.route("/leads/<int:lead_id>/dismiss", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(DismissSchema)
 @blp.response(200, LeadSchema)
 def dismiss_lead(body: dict[str, Any], lead_id: int) -> Any:
     """排除 a lead at triage, with its reason (`other` needs `note`). Only a lead not yet sent
     anywhere and without undecided applications; it can be reopened for 30 days."""
-    lead = lead_life.dismiss_lead(
+    lead = life.dismiss_lead(
         db(),
         lead_id,
         reason=DismissalReason(body["reason"]),
@@ -584,76 +271,72 @@ def dismiss_lead(body: dict[str, Any], lead_id: int) -> Any:
 
 
 @blp.route("/leads/<int:lead_id>/covered", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(TriageNoteSchema)
 @blp.response(200, LeadSchema)
 def mark_covered(body: dict[str, Any], lead_id: int) -> Any:
     """已纳入保障: the person already has the aid they need; the lead closes (reopenable for
     30 days)."""
-    lead = lead_life.mark_covered(
-        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
-    )
+    lead = life.mark_covered(db(), lead_id, note=body.get("note"), actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/reopen", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(TriageNoteSchema)
 @blp.response(200, LeadSchema)
 def reopen_lead(body: dict[str, Any], lead_id: int) -> Any:
     """重新打开 a dismissed or covered lead within 30 days (after: 409 `reopen_window_passed`;
     the person has another open lead: 409 `person_has_open_lead`)."""
-    lead = lead_life.reopen_lead(
-        db(), lead_id, note=body.get("note"), actor=current_actor(), now=now()
-    )
+    lead = life.reopen_lead(db(), lead_id, note=body.get("note"), actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/assign", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.arguments(AssignSchema)
 @blp.response(200, LeadSchema)
 def assign_lead(body: dict[str, Any], lead_id: int) -> Any:
     """指派 / 改派: the lead's handler (center staff, or staff of the lead's town; anyone else
     is 422 `handler_not_eligible`); `null` takes the handler away."""
-    lead = lead_life.assign_lead(
+    lead = life.assign_lead(
         db(), lead_id, handler_id=body["handler_id"], actor=current_actor(), now=now()
     )
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/claim", methods=["POST"])
-@requires(*lead_life.TRIAGERS)
+@requires(*life.TRIAGERS)
 @blp.response(200, LeadSchema)
 def claim_lead(lead_id: int) -> Any:
     """认领 ("assign to me") a lead nobody handles; one someone else handles is 409
     `lead_has_handler`."""
-    lead = lead_life.claim_lead(db(), lead_id, actor=current_actor(), now=now())
+    lead = life.claim_lead(db(), lead_id, actor=current_actor(), now=now())
     return _lead_answer(lead)
 
 
 @blp.route("/leads/<int:lead_id>/notes", methods=["POST"])
-@requires(*lead_life.NOTE_WRITERS)
+@requires(*life.NOTE_WRITERS)
 @blp.arguments(NoteSchema)
 @blp.response(201, LeadEventSchema)
 def add_note(body: dict[str, Any], lead_id: int) -> Any:
     """An internal note on the lead: in its timeline for staff, never shown to residents or
     helpers."""
-    event = lead_life.add_note(db(), lead_id, text_=body["text"], actor=current_actor(), now=now())
-    return lead_life.event_view(db(), event)
+    event = life.add_note(db(), lead_id, text_=body["text"], actor=current_actor(), now=now())
+    return life.event_view(db(), event)
 
 
 @blp.route("/leads/search", methods=["POST"])
-@requires(*lead_life.SEARCHERS)
+@requires(*life.SEARCHERS)
 @blp.arguments(LeadSearchSchema)
 @blp.response(200, SearchResultSchema)
 def search_leads(body: dict[str, Any]) -> Any:
     """Find a person's leads (open and closed, in the caller's scope) by a whole ID number
     (exact, through its keyed hash) or a phone number — in the body, never in a URL. Audited
     as `lead.searched` (never the number)."""
-    items = lead_life.search_leads(
+    items = life.search_leads(
         db(),
-        lead_life.LeadSearch(id_number=body.get("id_number"), phone=body.get("phone")),
+        life.LeadSearch(id_number=body.get("id_number"), phone=body.get("phone")),
         pii=runtime().pii,
         actor=current_actor(),
         now=now(),

@@ -21,7 +21,7 @@ from server.api.helpers import QrArgsSchema, RedeemSchema
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.models import OrgKind, Role, User
 from server.services.accounts.helpers import qr_data_uri
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 from server.services.places import launch
 from server.services.social import orgs, reports
 

@@ -22,7 +22,7 @@ from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.fields import INT32_MAX
 from server.models import Cause, Hardship, Health, LabourCapacity, Role, VisitKind
 from server.services.field import ledgers, visits
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 
 #: Record ids in URLs: larger numbers are not ids (and would overflow SQLite).
 _ID = "int(max=9007199254740991)"

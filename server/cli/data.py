@@ -149,7 +149,7 @@ def check_calendar_cmd(on_day: datetime | None) -> None:
 def check_deadlines_cmd(schedule: bool) -> None:
     """Remind, mark overdue and escalate transfer slips; record supervision notices (idempotent)."""
     from server.services.calendar.workdays import WorkCalendar
-    from server.services.supervision import check_deadlines, schedule_daily_check
+    from server.services.dispatches.supervision import check_deadlines, schedule_daily_check
 
     rt = runtime()
     with unit_of_work(rt.session_factory) as db:

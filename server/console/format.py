@@ -10,9 +10,9 @@ from flask import Flask
 
 from server.clock import TZ
 from server.models import ApplicationStatus, LeadStatus, Role
-from server.services.dispatches import STATE_LABELS as DISPATCH_STATE_LABELS
-from server.services.leads import CATEGORIES
-from server.services.outcomes import OUTCOMES, TYPE_LABELS
+from server.services.dispatches.access import STATE_LABELS as DISPATCH_STATE_LABELS
+from server.services.kernel.outcomes import OUTCOMES, TYPE_LABELS
+from server.services.leads.core import CATEGORIES
 from server.services.reports.statistics import CHANNEL_LABELS
 
 LEAD_STATUS_LABELS = {
@@ -102,7 +102,7 @@ def deadline_class(deadline: dict[str, Any]) -> str:
 
 
 def from_json(text: str | None) -> Any:
-    """A JSON column the queue passes through as text (see services/leads.QueueItem)."""
+    """A JSON column the queue passes through as text (see services/leads/queue.QueueItem)."""
     return json.loads(text) if text else []
 
 

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from server.errors import ValidationFailed
 from server.fields import Text
 from server.models import (
+    STAFF_ROLES,
     Channel,
     DismissalReason,
     DispatchState,
@@ -25,8 +26,9 @@ from server.models import (
     UnitKind,
 )
 from server.services.kernel.audit import AuditFilter
-from server.services.leads import CATEGORIES, QueueFilter
-from server.services.outcomes import OUTCOMES
+from server.services.kernel.outcomes import OUTCOMES
+from server.services.leads.core import CATEGORIES
+from server.services.leads.queue import QueueFilter
 
 
 def parse(schema: Schema, data: MultiDict, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -390,3 +392,42 @@ def audit_filter(args: dict[str, Any]) -> AuditFilter:
         ip=args.get("ip"),
         unmasked=args["unmasked"],
     )
+
+
+_STAFF_ROLE = fields.String(
+    required=True,
+    validate=validate.OneOf([r.value for r in STAFF_ROLES]),
+    error_messages={"required": "请选择角色"},
+)
+
+
+class StaffChangeForm(Schema):
+    """A staff account's role and jurisdiction (a town for town staff, a department for
+    department staff)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    role = _STAFF_ROLE
+    town = Text(32)
+    department = Text(32)
+
+
+class StaffCreateForm(StaffChangeForm):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.-]{3,64}$", error="用户名为 3 到 64 位字母、数字或 _ . -"
+        ),
+        error_messages={"required": "请填写用户名"},
+    )
+    display_name = Text(50)
+
+
+class LockForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    username = Text(64, min_len=1, required=True, error_messages={"required": "请填写账号"})
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+    reason = Text(200)

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from server.console.format import CHANNEL_BADGES, LEAD_STATUS_LABELS, cn_date
-from server.services.leads import CATEGORIES, QueueItem
+from server.services.leads.core import CATEGORIES
+from server.services.leads.queue import QueueItem
 from server.services.reports.statistics import CHANNEL_LABELS
 
 

@@ -71,8 +71,8 @@ def demo_casework(
     number, and slips just issued, signed, returned, and answered (one revisited and closed).
     """
     from server.services.calendar.workdays import WorkCalendar
-    from server.services.dispatches import DUE_WORKING_DAYS
-    from server.services.supervision import check_deadlines
+    from server.services.dispatches.supervision import check_deadlines
+    from server.services.dispatches.transfers import DUE_WORKING_DAYS
 
     calendar = WorkCalendar.load(db)
     now = now.astimezone(TZ)
@@ -308,7 +308,7 @@ def _demo_hotline_report(
 ) -> None:
     """A call to the assistance hotline about `person`, name misheard and no ID number: it opens
     its own lead, and the feed's lead about her is offered as the merge candidate."""
-    from server.services.leads import Report, register_report
+    from server.services.leads.intake import Report, register_report
 
     village = db.scalar(select(Village).where(Village.name == person.village))
     assert village is not None
@@ -346,12 +346,12 @@ def _demo_slips(
 ) -> None:
     """Transfer slips in each state (see `_demo_people` for who is who)."""
     from server.models import UnitKind
-    from server.services import dispatches as slips
+    from server.services.dispatches import revisits, transfers
 
     center = actors["center"]
 
     def issue(key: str, kind: UnitKind, unit: str, when: datetime) -> int:
-        dispatch = slips.issue(
+        dispatch = transfers.issue(
             db,
             lead_of(key),
             unit_kind=kind,
@@ -368,7 +368,7 @@ def _demo_slips(
     issue("d", town, "baita", overdue_issued)
     # Returned: the federation says it is not theirs; the lead goes back to the center.
     returned = issue("e", department, "disabled_federation", at(0.1))
-    slips.return_to_center(
+    transfers.return_to_center(
         db,
         returned,
         reason="演示：该人员非新认定残疾人，不属于本单位职责，建议转属地镇街核实",
@@ -377,11 +377,11 @@ def _demo_slips(
     )
     # Answered with 医疗救助, revisited: the lead is closed.
     closed_slip = issue("r", department, "medical_insurance", at(0.1))
-    slips.sign(db, closed_slip, actor=actors["yibao"], now=at(0.3))
-    slips.give_feedback(
+    transfers.sign(db, closed_slip, actor=actors["yibao"], now=at(0.3))
+    transfers.give_feedback(
         db,
         closed_slip,
-        slips.Feedback(
+        transfers.Feedback(
             findings="演示：已享城乡低保，住院个人自付费用属实，按规定给予医疗救助。",
             outcome="medical_aid",
             amount=Decimal("8000"),
@@ -389,20 +389,20 @@ def _demo_slips(
         actor=actors["yibao"],
         now=at(0.7),
     )
-    slips.record_revisit(
+    revisits.record_revisit(
         db,
         lead_of("r"),
-        slips.RevisitInput(satisfaction=5, comment="演示：已告知救助结果，群众表示满意"),
+        revisits.RevisitInput(satisfaction=5, comment="演示：已告知救助结果，群众表示满意"),
         actor=center,
         now=now,
     )
     # Answered with 临时救助: the lead waits for the center's revisit.
     answered = issue("c", town, "chengdong", at(0.2))
-    slips.sign(db, answered, actor=actors["chengdong"], now=at(0.4))
-    slips.give_feedback(
+    transfers.sign(db, answered, actor=actors["chengdong"], now=at(0.4))
+    transfers.give_feedback(
         db,
         answered,
-        slips.Feedback(
+        transfers.Feedback(
             findings="演示：入户核实，家庭收入低于低保标准两倍，住院自付费用负担重。",
             outcome="temporary_aid",
             amount=Decimal("3000"),
@@ -412,6 +412,6 @@ def _demo_slips(
     )
     # Signed: 城东街道 is investigating.
     signed = issue("b", town, "chengdong", at(0.2))
-    slips.sign(db, signed, actor=actors["chengdong"], now=at(0.6))
+    transfers.sign(db, signed, actor=actors["chengdong"], now=at(0.6))
     # Just issued.
     issue("a", town, "chengdong", now)

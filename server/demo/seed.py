@@ -30,7 +30,7 @@ from server.services.applications import filing, handling
 from server.services.field.visits import record_visit
 from server.services.kernel.access import SYSTEM, Actor
 from server.services.kernel.pii import PersonalData
-from server.services.leads import Signal, record_signal
+from server.services.leads.core import Signal, record_signal
 from server.storage import Storage
 
 DEMO_PASSWORD = "demo-password-2026"

@@ -89,7 +89,7 @@ class Application(Base):
     investigating_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
-    #: The decision, once decided: an outcome code of services/outcomes.py (e.g. included in
+    #: The decision, once decided: an outcome code of services/kernel/outcomes.py (e.g. included in
     #: 低保, or not eligible), its reason and the amount in yuan where the outcome carries one.
     outcome: Mapped[str | None] = mapped_column(String(40))
     outcome_reason: Mapped[str | None] = mapped_column(Text)

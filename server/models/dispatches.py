@@ -89,7 +89,7 @@ class Dispatch(Base):
     answered_on_time: Mapped[bool | None]
     #: What the investigation found (free text from the unit).
     findings: Mapped[str | None] = mapped_column(Text)
-    #: Outcome code from services/outcomes.py OUTCOMES, its reason and the amount in yuan.
+    #: Outcome code from services/kernel/outcomes.py OUTCOMES, its reason and the amount in yuan.
     outcome: Mapped[str | None] = mapped_column(String(30), index=True)
     outcome_reason: Mapped[str | None] = mapped_column(Text)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))

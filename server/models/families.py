@@ -120,7 +120,7 @@ class AidGrant(Base):
     name: Mapped[str] = mapped_column(String(50))
     id_hash: Mapped[str] = mapped_column(key_string(64), index=True)
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
-    #: The outcome code that grants it (services/outcomes.py GRANTS_AID), e.g. `dibao`.
+    #: The outcome code that grants it (services/kernel/outcomes.py GRANTS_AID), e.g. `dibao`.
     kind: Mapped[str] = mapped_column(String(40), index=True)
     period: Mapped[AidPeriod] = mapped_column(enum_column(AidPeriod, 10))
     #: Yuan a month (monthly) or once (one-off); null when the decision named no amount.

@@ -124,10 +124,10 @@ class Lead(Base):
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_hash: Mapped[str | None] = mapped_column(key_string(64))
     name: Mapped[str] = mapped_column(String(50), index=True)
-    #: Toneless, dialect-folded pinyin of the name (services/matching.py `name_key`), for
+    #: Toneless, dialect-folded pinyin of the name (services/leads/matching.py `name_key`), for
     #: finding reports that heard a name but did not see it written.
     name_key: Mapped[str | None] = mapped_column(key_string(120), index=True)
-    #: The name with look-alike characters folded (services/matching.py `shape_key`).
+    #: The name with look-alike characters folded (services/leads/matching.py `shape_key`).
     name_shape: Mapped[str | None] = mapped_column(String(50), index=True)
     status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, 20))
     #: True while status is one of OPEN_STATUSES (kept in step by services; indexed).
@@ -135,7 +135,7 @@ class Lead(Base):
     #: The channel of the first signal.
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, 20))
     #: Categories of people sought (dibao, tekun, disabled, orphan, left_behind, illness,
-    #: disaster, accident, ...), codes defined in services/leads.py.
+    #: disaster, accident, ...), codes defined in services/leads/core.py.
     categories: Mapped[list[Any]] = mapped_column(default=list)
     #: Higher is more urgent; `priority_reasons` explains it in plain Chinese.
     priority: Mapped[int] = mapped_column(default=0)
@@ -203,7 +203,7 @@ class LeadEvidence(Base):
     event_date: Mapped[date | None]
     #: Identical signals (the same feed row sent twice) share a key and are stored once.
     dedup_key: Mapped[str] = mapped_column(key_string(120))
-    #: What this signal is worth on its own (services/signal_rule.py): its priority reason and
+    #: What this signal is worth on its own (services/leads/signal_rule.py): its priority reason and
     #: points. Whether they counted depends on the lead (a reason counts once); a merge replays
     #: them on the lead it folds into. Null on evidence recorded before migration 0021.
     priority_reason: Mapped[str | None] = mapped_column(String(200))

@@ -105,7 +105,7 @@ class Household(Base):
 
 
 class HouseholdCategory(Base):
-    """One category of people sought (services/leads.CATEGORIES) a household belongs to."""
+    """One category of people sought (services/leads/core.CATEGORIES) a household belongs to."""
 
     __tablename__ = "household_categories"
 
@@ -140,7 +140,7 @@ class Visit(Base):
     hardship: Mapped[Hardship] = mapped_column(enum_column(Hardship, 20))
     #: Cause codes (Cause values).
     causes: Mapped[list[Any]] = mapped_column(default=list)
-    #: Categories of people sought (services/leads.CATEGORIES codes).
+    #: Categories of people sought (services/leads/core.CATEGORIES codes).
     categories: Mapped[list[Any]] = mapped_column(default=list)
     #: What the household asks for or needs, in the helper's words.
     needs: Mapped[str | None] = mapped_column(String(500))

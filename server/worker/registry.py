@@ -12,7 +12,7 @@ import importlib
 HANDLER_MODULES: tuple[str, ...] = (
     "server.services.feeds.batches",
     "server.services.households.building",
-    "server.services.supervision",
+    "server.services.dispatches.supervision",
 )
 
 

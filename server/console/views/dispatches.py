@@ -14,10 +14,10 @@ from server.console.deps import actor, db, now, runtime
 from server.console.security import page
 from server.console.views import blp
 from server.models import DispatchState, Role, UnitKind
-from server.services import dispatches, worklist
 from server.services.applications import photos
 from server.services.applications.decisions import Decision
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import access, listing, printing, transfers, worklist
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 RECEIVERS = (Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
@@ -25,7 +25,7 @@ PER_PAGE = 20
 
 
 def _view(slip: Any, *, alerts: bool = False) -> dict[str, Any]:
-    return dispatches.dispatch_view(
+    return listing.dispatch_view(
         db(),
         slip,
         calendar=WorkCalendar.load(db()),
@@ -40,9 +40,9 @@ def _view(slip: Any, *, alerts: bool = False) -> dict[str, Any]:
 def dispatches_list() -> Any:
     args = forms.parse(forms.DispatchListArgs(), request.args)
     calendar = WorkCalendar.load(db())
-    rows, total = dispatches.list_dispatches(
+    rows, total = listing.list_dispatches(
         db(),
-        dispatches.DispatchFilter(
+        listing.DispatchFilter(
             state=DispatchState(args["state"]) if "state" in args else None,
             deadline=args.get("deadline"),
             lead_id=args.get("lead_id"),
@@ -56,7 +56,7 @@ def dispatches_list() -> Any:
         per_page=PER_PAGE,
     )
     items = [
-        dispatches.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
+        listing.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
         for d in rows
     ]
     pages = max(1, -(-total // PER_PAGE))
@@ -91,7 +91,7 @@ def inbox() -> Any:
 @blp.route("/dispatches/<int:dispatch_id>")
 @page(*READERS)
 def dispatch(dispatch_id: int) -> Any:
-    slip = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+    slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
     view = _view(slip, alerts=True)
     return render_template("console/dispatch.html", slip=view, history=_history(view))
 
@@ -115,8 +115,8 @@ def _history(slip: dict[str, Any]) -> list[dict[str, Any]]:
 def print_slip(dispatch_id: int) -> Any:
     """The printable A4 slip, whole ID and phone numbers included: each print is audited by
     the service (`pii.viewed`, purpose print_slip), as the API's slip.html."""
-    slip = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=actor())
-    context = dispatches.slip_context(db(), slip, pii=runtime().pii, actor=actor(), now=now())
+    slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+    context = printing.slip_context(db(), slip, pii=runtime().pii, actor=actor(), now=now())
     response = Response(render_template("console/slip_print.html", slip=context, id=slip.id))
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -125,7 +125,7 @@ def print_slip(dispatch_id: int) -> Any:
 @blp.route("/dispatches/<int:dispatch_id>/sign", methods=["POST"])
 @page(*RECEIVERS)
 def sign(dispatch_id: int) -> Any:
-    slip = dispatches.sign(db(), dispatch_id, actor=actor(), now=now())
+    slip = transfers.sign(db(), dispatch_id, actor=actor(), now=now())
     flash(f"已签收 {slip.number}", "success")
     return redirect(url_for("console.dispatch", dispatch_id=slip.id), 303)
 
@@ -134,7 +134,7 @@ def sign(dispatch_id: int) -> Any:
 @page(*RECEIVERS)
 def return_slip(dispatch_id: int) -> Any:
     body = forms.parse(forms.ReturnForm(), request.form)
-    slip = dispatches.return_to_center(
+    slip = transfers.return_to_center(
         db(), dispatch_id, reason=body["reason"], actor=actor(), now=now()
     )
     flash(f"已退回 {slip.number}", "success")
@@ -149,8 +149,8 @@ def feedback(dispatch_id: int) -> Any:
     photo_ids: tuple[int, ...] = ()
     upload = request.files.get("photo")
     if upload is not None and upload.filename:
-        slip = dispatches.access_dispatch_by_id(db(), dispatch_id, actor=actor())
-        dispatches.require_can_attach(slip, actor=actor())
+        slip = access.access_dispatch_by_id(db(), dispatch_id, actor=actor())
+        transfers.require_can_attach(slip, actor=actor())
         config = runtime().config
         photo = photos.upload_photo(
             db(),
@@ -161,10 +161,10 @@ def feedback(dispatch_id: int) -> Any:
             now=now(),
         )
         photo_ids = (photo.id,)
-    slip = dispatches.give_feedback(
+    slip = transfers.give_feedback(
         db(),
         dispatch_id,
-        dispatches.Feedback(
+        transfers.Feedback(
             findings=body["findings"],
             outcome=body["outcome"],
             reason=body["reason"],
@@ -179,7 +179,7 @@ def feedback(dispatch_id: int) -> Any:
     return redirect(url_for("console.dispatch", dispatch_id=slip.id), 303)
 
 
-def _answers(form: Any) -> tuple[dispatches.Answer, ...] | None:
+def _answers(form: Any) -> tuple[transfers.Answer, ...] | None:
     """Each undecided application's decision, from its own fields; one left at 本次未调查 stays
     undecided. None when the slip's lead had no undecided application to list."""
     listed = [int(i) for i in form.getlist("application_ids") if i.isdigit()]
@@ -194,14 +194,14 @@ def _answers(form: Any) -> tuple[dispatches.Answer, ...] | None:
         }
         body = forms.parse(forms.AnswerForm(), MultiDict({k: v for k, v in fields.items() if v}))
         decision = Decision(body["outcome"], body["reason"], body["amount"])
-        answers.append(dispatches.Answer(application_id, decision))
+        answers.append(transfers.Answer(application_id, decision))
     return tuple(answers)
 
 
 @blp.route("/dispatches/<int:dispatch_id>/attachments/<int:photo_id>")
 @page(*READERS)
 def attachment(dispatch_id: int, photo_id: int) -> Any:
-    photo = dispatches.access_attachment(db(), dispatch_id, photo_id, actor=actor())
+    photo = transfers.access_attachment(db(), dispatch_id, photo_id, actor=actor())
     return _send_photo(photo, thumbnail=request.args.get("size") == "thumb")
 
 

@@ -11,7 +11,8 @@ from server.console.format import CHANNEL_BADGES, LEAD_STATUS_LABELS
 from server.console.security import page
 from server.console.views import blp
 from server.models import Role
-from server.services import leads, worklist
+from server.services.dispatches import worklist
+from server.services.leads import access, detail, merging
 
 HANDLERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
 #: The fields compared side by side, with their labels.
@@ -41,16 +42,16 @@ def duplicate_pair(lead_id: int) -> Any:
     """The lead beside its n-th candidate (1 of N), differing fields marked."""
     who = actor()
     session = db()
-    lead = leads.access_lead_by_id(session, lead_id, actor=who)
-    candidates = leads.find_candidates(session, lead, actor=who) if lead.is_open else []
+    lead = access.access_lead_by_id(session, lead_id, actor=who)
+    candidates = merging.find_candidates(session, lead, actor=who) if lead.is_open else []
     n = max(1, min(request.args.get("n", 1, type=int) or 1, max(1, len(candidates))))
-    left = leads.lead_view(session, lead, pii=runtime().pii)
+    left = detail.lead_view(session, lead, pii=runtime().pii)
     right = candidate = None
     rows: list[dict[str, Any]] = []
     if candidates:
         candidate = candidates[n - 1]
-        other = leads.access_lead_by_id(session, candidate.lead_id, actor=who)
-        right = leads.lead_view(session, other, pii=runtime().pii)
+        other = access.access_lead_by_id(session, candidate.lead_id, actor=who)
+        right = detail.lead_view(session, other, pii=runtime().pii)
         rows = [
             {
                 "label": label,

@@ -12,7 +12,7 @@ from server.console.deps import actor, db, now
 from server.console.security import CONSOLE_ROLES, page
 from server.console.views import blp
 from server.models import Role
-from server.services import worklist
+from server.services.dispatches import worklist
 from server.services.places.posters import FONT_RESOURCE
 
 #: Where each administrator's console starts (they have no worklist: no casework).

@@ -17,11 +17,13 @@ from server.console.views import blp
 from server.console.views.households import READERS as HOUSEHOLD_READERS
 from server.errors import NotFound, ValidationFailed
 from server.models import DismissalReason, Role
-from server.services import dispatches, lead_life, leads, queue_export
 from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import listing, transfers
 from server.services.households import members as household_members
-from server.services.leads import CATEGORIES
+from server.services.leads import access, detail, life, merging, queue_export
+from server.services.leads import queue as lead_queue
+from server.services.leads.core import CATEGORIES
 from server.services.places import areas
 from server.services.reports.statistics import CHANNEL_LABELS
 
@@ -49,12 +51,12 @@ def queue() -> Any:
     args = forms.parse(forms.QUEUE_ARGS, request.args)
     who = actor()
     filters = forms.queue_filter(args, me=who.user_id)
-    result = leads.list_queue(
+    result = lead_queue.list_queue(
         connection(), actor=who, filters=filters, cursor=args.get("cursor"), limit=20
     )
     total = None
     if "cursor" not in args:
-        total = leads.count_queue(connection(), actor=who, filters=filters)
+        total = lead_queue.count_queue(connection(), actor=who, filters=filters)
     all_towns = areas.list_towns(connection())
     villages = areas.village_names(
         connection(), {i.village_id for i in result.items if i.village_id}
@@ -82,7 +84,7 @@ def queue() -> Any:
         category_choices=present.choices(CATEGORIES, args.get("category")),
         town_choices=present.choices({t.code: t.name for t in all_towns}, args.get("town")),
         units=_units(all_towns) if who.role in HANDLERS else [],
-        dismissal_reasons=lead_life.DISMISSAL_LABELS,
+        dismissal_reasons=life.DISMISSAL_LABELS,
         **context,
     )
 
@@ -115,7 +117,7 @@ def bulk() -> Any:
         kind, code = body["unit"]
         calendar = WorkCalendar.load(db())
         for lead_id in ids:
-            dispatches.issue(
+            transfers.issue(
                 db(),
                 lead_id,
                 unit_kind=kind,
@@ -128,13 +130,13 @@ def bulk() -> Any:
         flash(f"已将{len(ids)}条线索转办", "success")
     elif body["action"] == "claim":
         for lead_id in ids:
-            lead_life.claim_lead(db(), lead_id, actor=actor(), now=now())
+            life.claim_lead(db(), lead_id, actor=actor(), now=now())
         flash(f"已认领{len(ids)}条线索", "success")
     elif body["action"] == "dismiss":
         if body["reason"] is None:
             raise ValidationFailed("请选择排除原因", errors={"reason": ["请选择排除原因"]})
         for lead_id in ids:
-            lead_life.dismiss_lead(
+            life.dismiss_lead(
                 db(),
                 lead_id,
                 reason=DismissalReason(body["reason"]),
@@ -171,15 +173,15 @@ def lead(lead_id: int) -> Any:
 def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> dict[str, Any]:
     who = actor()
     session = db()
-    found = leads.access_lead_by_id(session, lead_id, actor=who)
-    view = lead_life.full_view(session, found, pii=runtime().pii, actor=who)
+    found = access.access_lead_by_id(session, lead_id, actor=who)
+    view = life.full_view(session, found, pii=runtime().pii, actor=who)
     calendar = WorkCalendar.load(session)
     today = now().date()
     slips = []
     if who.role is not Role.HELPER:
-        rows, _total = dispatches.list_dispatches(
+        rows, _total = listing.list_dispatches(
             session,
-            dispatches.DispatchFilter(lead_id=found.id),
+            listing.DispatchFilter(lead_id=found.id),
             calendar=calendar,
             actor=who,
             today=today,
@@ -187,17 +189,17 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
             per_page=50,
         )
         slips = [
-            dispatches.dispatch_view(session, d, calendar=calendar, today=today, actor=who)
+            listing.dispatch_view(session, d, calendar=calendar, today=today, actor=who)
             for d in rows
         ]
     apps = _lead_applications(view, who)
     candidates = (
-        leads.find_candidates(session, found, actor=who)
+        merging.find_candidates(session, found, actor=who)
         if who.role in HANDLERS and found.is_open
         else []
     )
-    can_issue = who.role in HANDLERS and found.status in dispatches.ISSUABLE_LEAD_STATES
-    can_triage = who.role in lead_life.TRIAGERS
+    can_issue = who.role in HANDLERS and found.status in transfers.ISSUABLE_LEAD_STATES
+    can_triage = who.role in life.TRIAGERS
     return {
         "lead": view,
         "slips": slips,
@@ -206,14 +208,14 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         "can_issue": can_issue,
         "can_merge": who.role in HANDLERS,
         "can_reveal": who.role is Role.CENTER_STAFF,
-        "can_triage": can_triage and found.status in lead_life.TRIAGE_FROM,
+        "can_triage": can_triage and found.status in life.TRIAGE_FROM,
         "can_assign": can_triage and found.is_open,
         "can_reopen": can_triage
         and view["reopen_until"] is not None
         and now() <= view["reopen_until"],
-        "can_note": who.role in lead_life.NOTE_WRITERS,
-        "handlers": lead_life.eligible_handlers(session, found) if can_triage else [],
-        "dismissal_reasons": lead_life.DISMISSAL_LABELS,
+        "can_note": who.role in life.NOTE_WRITERS,
+        "handlers": life.eligible_handlers(session, found) if can_triage else [],
+        "dismissal_reasons": life.DISMISSAL_LABELS,
         "my_id": who.user_id,
         "household": household_members.lead_household(session, found, actor=who),
         "can_open_household": who.role in HOUSEHOLD_READERS,
@@ -269,7 +271,7 @@ def _timeline(
 def reveal(lead_id: int) -> Any:
     """显示完整: the whole ID and phone numbers, written to the audit log (`pii.viewed`) by the
     API's own service; never cached."""
-    revealed = leads.reveal_personal_data(
+    revealed = detail.reveal_personal_data(
         db(), lead_id, pii=runtime().pii, actor=actor(), now=now()
     )
     if request.headers.get("HX-Request"):
@@ -289,13 +291,13 @@ def reveal(lead_id: int) -> Any:
 def issue_dispatch(lead_id: int) -> Any:
     """Issue a transfer slip: the unit picker, the instructions, and the due date the slip will
     carry, shown before confirming."""
-    found = leads.access_lead_by_id(db(), lead_id, actor=actor())
+    found = access.access_lead_by_id(db(), lead_id, actor=actor())
     calendar = WorkCalendar.load(db())
-    due = calendar.due_date(now(), dispatches.DUE_WORKING_DAYS)
+    due = calendar.due_date(now(), transfers.DUE_WORKING_DAYS)
     if request.method == "POST":
         body = forms.parse(forms.DispatchForm(), request.form)
         kind, code = body["unit"]
-        slip = dispatches.issue(
+        slip = transfers.issue(
             db(),
             found.id,
             unit_kind=kind,
@@ -310,10 +312,10 @@ def issue_dispatch(lead_id: int) -> Any:
         return redirect(url_for("console.dispatch", dispatch_id=slip.id), code=303)
     return render_template(
         "console/dispatch_new.html",
-        lead=leads.lead_view(db(), found, pii=runtime().pii),
+        lead=detail.lead_view(db(), found, pii=runtime().pii),
         units=_units(),
         due=due,
-        working_days=dispatches.DUE_WORKING_DAYS,
+        working_days=transfers.DUE_WORKING_DAYS,
         idempotency_key=uuid.uuid4().hex,
         preset=request.args.get("unit", ""),
     )
@@ -326,7 +328,7 @@ def issue_dispatch(lead_id: int) -> Any:
 @page(*HANDLERS)
 def merge(lead_id: int) -> Any:
     body = forms.parse(forms.MergeForm(), request.form)
-    target = leads.merge_leads(
+    target = merging.merge_leads(
         db(), lead_id, into_id=body["into_lead_id"], actor=actor(), now=now()
     )
     flash(f"已合并到线索 #{target.id}；如有误可在本页撤销合并", "success")
@@ -336,7 +338,7 @@ def merge(lead_id: int) -> Any:
 @blp.route("/leads/<int:lead_id>/unmerge", methods=["POST"])
 @page(*HANDLERS)
 def unmerge(lead_id: int) -> Any:
-    source = leads.unmerge_lead(db(), lead_id, actor=actor(), now=now())
+    source = merging.unmerge_lead(db(), lead_id, actor=actor(), now=now())
     flash(f"已撤销合并，线索 #{source.id} 已恢复", "success")
     return redirect(url_for("console.lead", lead_id=source.id), 303)
 
@@ -345,7 +347,7 @@ def unmerge(lead_id: int) -> Any:
 @page(*HANDLERS)
 def keep_apart(lead_id: int) -> Any:
     body = forms.parse(forms.KeepApartForm(), request.form)
-    leads.keep_apart(
+    merging.keep_apart(
         db(),
         lead_id,
         other_id=body["other_lead_id"],

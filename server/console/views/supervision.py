@@ -12,8 +12,8 @@ from server.console.deps import actor, db, now
 from server.console.security import page
 from server.console.views import blp
 from server.models import Role
-from server.services import dispatches, supervision
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import listing, supervision
 
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.DEPARTMENT_STAFF)
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -25,9 +25,9 @@ def supervision_page() -> Any:
     args = forms.parse(forms.MonthArgs(), request.args)
     month = args.get("month") or now().strftime("%Y-%m")
     calendar = WorkCalendar.load(db())
-    overdue, _total = dispatches.list_dispatches(
+    overdue, _total = listing.list_dispatches(
         db(),
-        dispatches.DispatchFilter(deadline="overdue"),
+        listing.DispatchFilter(deadline="overdue"),
         calendar=calendar,
         actor=actor(),
         today=now().date(),
@@ -35,7 +35,7 @@ def supervision_page() -> Any:
         per_page=100,
     )
     slips = [
-        dispatches.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
+        listing.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
         for d in overdue
     ]
     by_unit: dict[str, dict[str, Any]] = {}

@@ -1,6 +1,6 @@
 """A lead's own life in the console: triage (排除, 已纳入保障, 重新打开), its handler (指派, 认领,
 改派), internal notes, and finding a lead by a whole ID or phone number — each through the
-API's own service (services/lead_life.py), so the rules, locks and audit rows are the same."""
+API's own service (services/leads/life.py), so the rules, locks and audit rows are the same."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from server.console.deps import actor, db, now, runtime
 from server.console.security import page
 from server.console.views import blp
 from server.models import DismissalReason
-from server.services import lead_life
+from server.services.leads import life
 
-TRIAGERS = lead_life.TRIAGERS
-NOTE_WRITERS = lead_life.NOTE_WRITERS
-SEARCHERS = lead_life.SEARCHERS
+TRIAGERS = life.TRIAGERS
+NOTE_WRITERS = life.NOTE_WRITERS
+SEARCHERS = life.SEARCHERS
 
 
 def _back(lead_id: int) -> Any:
@@ -29,10 +29,8 @@ def _back(lead_id: int) -> Any:
 def dismiss(lead_id: int) -> Any:
     body = forms.parse(forms.DismissForm(), request.form)
     reason = DismissalReason(body["reason"])
-    lead_life.dismiss_lead(
-        db(), lead_id, reason=reason, note=body["note"], actor=actor(), now=now()
-    )
-    flash(f"已排除（{lead_life.DISMISSAL_LABELS[reason]}），30 天内可重新打开", "success")
+    life.dismiss_lead(db(), lead_id, reason=reason, note=body["note"], actor=actor(), now=now())
+    flash(f"已排除（{life.DISMISSAL_LABELS[reason]}），30 天内可重新打开", "success")
     return _back(lead_id)
 
 
@@ -40,7 +38,7 @@ def dismiss(lead_id: int) -> Any:
 @page(*TRIAGERS)
 def covered(lead_id: int) -> Any:
     body = forms.parse(forms.TriageNoteForm(), request.form)
-    lead_life.mark_covered(db(), lead_id, note=body["note"], actor=actor(), now=now())
+    life.mark_covered(db(), lead_id, note=body["note"], actor=actor(), now=now())
     flash("已标记为已纳入保障，30 天内可重新打开", "success")
     return _back(lead_id)
 
@@ -49,7 +47,7 @@ def covered(lead_id: int) -> Any:
 @page(*TRIAGERS)
 def reopen(lead_id: int) -> Any:
     body = forms.parse(forms.TriageNoteForm(), request.form)
-    lead_life.reopen_lead(db(), lead_id, note=body["note"], actor=actor(), now=now())
+    life.reopen_lead(db(), lead_id, note=body["note"], actor=actor(), now=now())
     flash("线索已重新打开", "success")
     return _back(lead_id)
 
@@ -58,7 +56,7 @@ def reopen(lead_id: int) -> Any:
 @page(*TRIAGERS)
 def assign(lead_id: int) -> Any:
     body = forms.parse(forms.AssignForm(), request.form)
-    lead_life.assign_lead(db(), lead_id, handler_id=body["handler_id"], actor=actor(), now=now())
+    life.assign_lead(db(), lead_id, handler_id=body["handler_id"], actor=actor(), now=now())
     flash("已指派经办人" if body["handler_id"] else "已取消指派", "success")
     return _back(lead_id)
 
@@ -66,7 +64,7 @@ def assign(lead_id: int) -> Any:
 @blp.route("/leads/<int:lead_id>/claim", methods=["POST"])
 @page(*TRIAGERS)
 def claim(lead_id: int) -> Any:
-    lead_life.claim_lead(db(), lead_id, actor=actor(), now=now())
+    life.claim_lead(db(), lead_id, actor=actor(), now=now())
     flash("已认领，您是该线索的经办人", "success")
     return _back(lead_id)
 
@@ -75,7 +73,7 @@ def claim(lead_id: int) -> Any:
 @page(*NOTE_WRITERS)
 def note(lead_id: int) -> Any:
     body = forms.parse(forms.NoteForm(), request.form)
-    lead_life.add_note(db(), lead_id, text_=body["text"], actor=actor(), now=now())
+    life.add_note(db(), lead_id, text_=body["text"], actor=actor(), now=now())
     flash("备注已保存（仅工作人员可见）", "success")
     return _back(lead_id)
 
@@ -88,9 +86,9 @@ def search() -> Any:
     hits = None
     if request.method == "POST":
         body = forms.parse(forms.SearchForm(), request.form)
-        hits = lead_life.search_leads(
+        hits = life.search_leads(
             db(),
-            lead_life.LeadSearch(id_number=body["id_number"], phone=body["phone"]),
+            life.LeadSearch(id_number=body["id_number"], phone=body["phone"]),
             pii=runtime().pii,
             actor=actor(),
             now=now(),

@@ -19,7 +19,7 @@ from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, Forbidden, NotFound
-from server.models import Application, Channel, HelperInvitation, Role, User, Village
+from server.models import Application, Channel, HelperInvitation, Role, User, Village, Visit
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.crypto import token_hash
@@ -293,3 +293,39 @@ def list_filings(
         .offset((page - 1) * per_page)
     )
     return list(rows), total
+
+
+def villages_in_scope(db: Session, *, actor: Actor) -> list[Village]:
+    """The villages `actor` may invite helpers for (a town's own; the center: all)."""
+    require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
+    return list(db.scalars(_villages_in_scope(select(Village), actor).order_by(Village.code)))
+
+
+@dataclass(frozen=True, slots=True)
+class HelperActivity:
+    filings: int
+    visits: int
+
+
+def activity(db: Session, user_ids: list[int]) -> dict[int, HelperActivity]:
+    """How many applications each helper filed on behalf of others, and visits recorded."""
+    if not user_ids:
+        return {}
+    filings = dict(
+        db.execute(
+            select(Application.filed_by_id, func.count())
+            .where(Application.filed_by_id.in_(user_ids), Application.channel == Channel.ON_BEHALF)
+            .group_by(Application.filed_by_id)
+        ).all()
+    )
+    visits = dict(
+        db.execute(
+            select(Visit.recorded_by_id, func.count())
+            .where(Visit.recorded_by_id.in_(user_ids))
+            .group_by(Visit.recorded_by_id)
+        ).all()
+    )
+    return {
+        uid: HelperActivity(filings=filings.get(uid, 0), visits=visits.get(uid, 0))
+        for uid in user_ids
+    }

@@ -39,9 +39,7 @@ from server.services.applications.reading import access_application_by_id, appli
 from server.services.households import aid
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.leads import set_lead_status
-from server.services.notifications.informing import open_inform_task
-from server.services.outcomes import (
+from server.services.kernel.outcomes import (
     AMOUNT_ALLOWED,
     FITTING,
     HAS_AMOUNT,
@@ -50,6 +48,8 @@ from server.services.outcomes import (
     TYPE_LABELS,
     outcome_text,
 )
+from server.services.leads.core import set_lead_status
+from server.services.notifications.informing import open_inform_task
 
 
 @dataclass(frozen=True)

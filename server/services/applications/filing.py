@@ -37,12 +37,12 @@ from server.services.kernel import idnumber, text
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once
+from server.services.kernel.outcomes import TYPE_LABELS
 from server.services.kernel.pii import PersonalData
-from server.services.leads import Signal, record_signal
+from server.services.leads.core import Signal, record_signal
 from server.services.notifications.messages import (
     notify_papers_requested,
 )
-from server.services.outcomes import TYPE_LABELS
 
 #: Lead categories each type of application suggests.
 _CATEGORIES: dict[ApplicationType, list[str]] = {

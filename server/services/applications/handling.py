@@ -24,7 +24,7 @@ from server.models import (
 from server.services.applications.reading import access_application_by_id, application_number
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.leads import set_lead_status
+from server.services.leads.core import set_lead_status
 from server.services.notifications.messages import (
     notify_application_event,
 )

@@ -20,8 +20,8 @@ from server.models import (
 )
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, scope_by_area
+from server.services.kernel.outcomes import TYPE_LABELS, outcome_text
 from server.services.kernel.pii import PersonalData
-from server.services.outcomes import TYPE_LABELS, outcome_text
 
 
 def access_application_by_id(db: Session, application_id: int, *, actor: Actor) -> Application:

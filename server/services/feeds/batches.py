@@ -391,7 +391,7 @@ def import_file(
 
 
 def fill_name_keys(db: Session, *, checkpoint: Callable[[], None] | None) -> int:
-    """Give feed leads still without one their pinyin name key (services/matching.py), which
+    """Give feed leads still without one their pinyin name key (services/leads/matching.py), which
     hotline reports without an ID number are matched by.
 
     The importer now writes the key with each lead it opens (an UPDATE of every new lead
@@ -399,7 +399,7 @@ def fill_name_keys(db: Session, *, checkpoint: Callable[[], None] | None) -> int
     it stays for leads opened before that. The worker and the CLI run it right after the
     import; a small inline upload runs it before answering. Returns the number of leads filled.
     """
-    from server.services.matching import name_key
+    from server.services.leads.matching import name_key
 
     table = Lead.__table__
     statement = (

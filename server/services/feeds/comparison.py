@@ -22,7 +22,6 @@ from server.models import (
     RosterEntry,
     RosterProgramme,
 )
-from server.services import signal_rule
 from server.services.feeds.bulk import dump_json
 from server.services.feeds.namekeys import shape_key
 from server.services.feeds.registry import OnRoster
@@ -33,7 +32,9 @@ from server.services.feeds.rows import (
 )
 from server.services.kernel.access import SYSTEM
 from server.services.kernel.audit import record_event
-from server.services.leads import Signal, find_candidates, record_signal
+from server.services.leads import signal_rule
+from server.services.leads.core import Signal, record_signal
+from server.services.leads.merging import find_candidates
 
 
 @dataclass(slots=True)

@@ -47,7 +47,7 @@ from server.services.feeds.rows import (
 )
 from server.services.kernel.access import SYSTEM, Actor
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 
 #: Rows per chunk: per chunk the database sees a fixed number of statements and the worker
 #: commits once, so progress shows; a chunk's rows and what they become stay in memory.

@@ -15,8 +15,8 @@ from pypinyin.constants import PHRASES_DICT, RE_HANS
 from pypinyin.seg import mmseg
 from pypinyin.seg.simpleseg import seg
 
-from server.services import matching
-from server.services.matching import clean_name, fold_syllable
+from server.services.leads import matching
+from server.services.leads.matching import clean_name, fold_syllable
 
 
 def shape_key(name: str) -> str:

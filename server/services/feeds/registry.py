@@ -59,7 +59,7 @@ class Feed:
     cadence: Cadence
     due_rule: str  # plain Chinese
     columns: tuple[Column, ...]
-    #: Lead categories (services/leads.CATEGORIES) every accepted row brings.
+    #: Lead categories (services/leads/core.CATEGORIES) every accepted row brings.
     categories: tuple[str, ...] = ()
     #: Extra categories only for people *not* on the roster (e.g. 低保 for a big hospital bill).
     categories_off_roster: tuple[str, ...] = ()

@@ -18,12 +18,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from server.errors import NotFound, ValidationFailed
 from server.models import Cause, Hardship, Household, HouseholdCategory, Role, Town, Village
-from server.services.field.visits import CAUSE_LABELS, HARDSHIP_LABELS, HEALTH_LABELS, LABOUR_LABELS
+from server.services.field.visit_form import (
+    CAUSE_LABELS,
+    HARDSHIP_LABELS,
+    HEALTH_LABELS,
+    LABOUR_LABELS,
+)
 from server.services.kernel import idnumber, workbooks
 from server.services.kernel.access import Actor, require_role, scope_by_area
 from server.services.kernel.audit import record
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES
+from server.services.leads.core import CATEGORIES
 
 #: Who reads ledgers: the people who keep them.
 READERS = (Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)

@@ -9,9 +9,8 @@ Helpers see and edit their own village's records, town staff their town's, the c
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import savepoint
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound
 from server.models import (
     Cause,
     Channel,
@@ -31,50 +30,31 @@ from server.models import (
     Role,
     Village,
     Visit,
-    VisitKind,
     VisitPhoto,
 )
-from server.services.applications.photos import owned_photo_ids
+from server.services.field.visit_form import (
+    CAUSE_LABELS,
+    DEFAULT_CYCLE_DAYS,
+    HARDSHIP_LABELS,
+    HEALTH_LABELS,
+    KIND_LABELS,
+    LABOUR_LABELS,
+    checked_fields,
+    checked_id,
+    checked_text,
+    invalid,
+)
 from server.services.households.building import absorb_visit
-from server.services.kernel import idnumber, text
+from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role, scope_by_area
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.pii import PersonalData
-from server.services.leads import CATEGORIES, Signal, record_signal
+from server.services.leads.core import CATEGORIES, Signal, record_signal
 
 #: Who records and edits visits.
 RECORDERS = (Role.HELPER, Role.TOWN_STAFF, Role.CENTER_STAFF)
 
-KIND_LABELS: dict[VisitKind, str] = {VisitKind.VISIT: "入户走访", VisitKind.PHONE: "电话询问"}
-HEALTH_LABELS: dict[Health, str] = {
-    Health.HEALTHY: "健康",
-    Health.FRAIL: "年老体弱",
-    Health.CHRONIC: "慢性病",
-    Health.SERIOUS: "重病",
-    Health.DISABLED: "残疾",
-}
-LABOUR_LABELS: dict[LabourCapacity, str] = {
-    LabourCapacity.FULL: "有劳动能力",
-    LabourCapacity.PARTIAL: "部分丧失劳动能力",
-    LabourCapacity.NONE: "无劳动能力",
-}
-HARDSHIP_LABELS: dict[Hardship, str] = {
-    Hardship.NONE: "无明显困难",
-    Hardship.GENERAL: "一般困难",
-    Hardship.SEVERE: "严重困难",
-    Hardship.URGENT: "急难",
-}
-CAUSE_LABELS: dict[Cause, str] = {
-    Cause.ILLNESS: "因病",
-    Cause.DISABILITY: "因残",
-    Cause.ACCIDENT: "因意外",
-    Cause.DISASTER: "因灾",
-    Cause.UNEMPLOYMENT: "失业",
-    Cause.SCHOOLING: "因学",
-    Cause.ELDERLY_ALONE: "独居老人",
-    Cause.OTHER: "其他",
-}
 
 #: Hardship that is reported to the town's lead queue the day it is found.
 REPORTED = frozenset({Hardship.SEVERE, Hardship.URGENT})
@@ -91,31 +71,6 @@ _CAUSE_CATEGORIES: dict[Cause, str] = {
     Cause.DISASTER: "disaster",
     Cause.SCHOOLING: "education",
 }
-#: The visit cycle when the helper gives no next visit date: the harder, the sooner.
-DEFAULT_CYCLE_DAYS: dict[Hardship, int] = {
-    Hardship.URGENT: 7,
-    Hardship.SEVERE: 7,
-    Hardship.GENERAL: 30,
-    Hardship.NONE: 90,
-}
-#: Fields a PATCH may change (the household's head and village stay as first recorded).
-EDITABLE = (
-    "kind",
-    "phone",
-    "address",
-    "members",
-    "health",
-    "labour_capacity",
-    "hardship",
-    "causes",
-    "categories",
-    "needs",
-    "note",
-    "photo_ids",
-    "visited_on",
-    "next_visit_on",
-)
-_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,39 +78,6 @@ class Recorded:
     visit: Visit
     #: True when this visit put evidence on a lead (a new one, or a newly reported degree).
     reported: bool
-
-
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
-def _text(raw: str | None, field: str) -> str | None:
-    if raw is None:
-        return None
-    return text.check_text(raw, field=field).strip() or None
-
-
-def _checked_id(raw: str, field: str, *, today: date) -> str:
-    result = idnumber.check(raw, today=today)
-    if not result.ok:
-        raise _invalid(field, result.message, result.code)
-    return result.value
-
-
-def _checked_phone(raw: str | None) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    value = idnumber.normalise(raw).replace("－", "-")
-    if not _PHONE.match(value):
-        raise _invalid("phone", "电话号码应为11位手机号或带区号的固定电话", "phone_format")
-    return value
-
-
-def _checked_codes(values: list[str], allowed: Any, field: str) -> list[str]:
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        raise _invalid(field, f"无法识别的选项：{'、'.join(unknown)}")
-    return list(dict.fromkeys(values))
 
 
 # --- access -------------------------------------------------------------------------------
@@ -230,11 +152,11 @@ def _record_visit(
     today = now.date()
     village = _village_in_scope(db, body["village"], actor=actor)
     head = body["head"]
-    head_id = _checked_id(head["id_number"], "head.id_number", today=today)
-    head_name = _text(head["name"], "head.name")
+    head_id = checked_id(head["id_number"], "head.id_number", today=today)
+    head_name = checked_text(head["name"], "head.name")
     if not head_name:
-        raise _invalid("head.name", "请填写户主姓名")
-    values = _clean(db, body, pii=pii, actor=actor, today=today)
+        raise invalid("head.name", "请填写户主姓名")
+    values = checked_fields(db, body, pii=pii, actor=actor, today=today)
     household = _household_for(db, village=village, head_id=head_id, pii=pii, now=now)
     household.head_name = head_name
     visit = Visit(
@@ -292,7 +214,7 @@ def edit_visit(
         # Raised hardship brings its shorter cycle (7 days for severe or urgent): the next
         # visit is worked out again unless the helper chose one. Lowered, the date stands.
         merged["next_visit_on"] = None
-    values = _clean(db, merged, pii=pii, actor=actor, today=now.date(), previous=visit)
+    values = checked_fields(db, merged, pii=pii, actor=actor, today=now.date(), previous=visit)
     old = {k: _plain(getattr(visit, k)) for k in values if k not in ("phone_enc", "members")}
     for key, value in values.items():
         setattr(visit, key, value)
@@ -362,64 +284,6 @@ def _current(visit: Visit, *, pii: PersonalData) -> dict[str, Any]:
         "photo_ids": list(visit.photo_ids),
         "visited_on": visit.visited_on,
         "next_visit_on": visit.next_visit_on,
-    }
-
-
-def _clean(
-    db: Session,
-    body: dict[str, Any],
-    *,
-    pii: PersonalData,
-    actor: Actor,
-    today: date,
-    previous: Visit | None = None,
-) -> dict[str, Any]:
-    """Validate and seal the editable fields of a visit."""
-    hardship = Hardship(body["hardship"])
-    visited_on: date = body.get("visited_on") or today
-    if previous is None or visited_on != previous.visited_on:
-        if visited_on > today:
-            raise _invalid("visited_on", "走访日期不能晚于今天", "visited_in_future")
-        if visited_on < today - timedelta(days=366):
-            raise _invalid("visited_on", "走访日期不能早于一年前", "visited_too_long_ago")
-    next_visit_on: date | None = body.get("next_visit_on")
-    if next_visit_on is None:
-        next_visit_on = visited_on + timedelta(days=DEFAULT_CYCLE_DAYS[hardship])
-    if next_visit_on <= visited_on:
-        raise _invalid("next_visit_on", "下次走访日期应晚于本次走访日期", "next_visit_too_early")
-    if next_visit_on > visited_on + timedelta(days=366):
-        raise _invalid("next_visit_on", "下次走访日期应在一年以内", "next_visit_too_late")
-    photo_ids = list(dict.fromkeys(body.get("photo_ids") or []))
-    kept = set(previous.photo_ids) if previous is not None else set()
-    new_photos = [p for p in photo_ids if p not in kept]
-    if new_photos and owned_photo_ids(db, new_photos, actor=actor) != set(new_photos):
-        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
-    members = []
-    for i, member in enumerate(body.get("members") or []):
-        name = _text(member["name"], f"members.{i}.name")
-        relation = _text(member["relation"], f"members.{i}.relation")
-        if not name or not relation:
-            raise _invalid(f"members.{i}", "请填写家庭成员的姓名和关系")
-        sealed = member.get("sealed")
-        if member.get("id_number"):
-            value = _checked_id(member["id_number"], f"members.{i}.id_number", today=today)
-            sealed = pii.seal(value)
-        members.append({"name": name, "relation": relation, "id_number_enc": sealed})
-    return {
-        "kind": VisitKind(body["kind"]),
-        "phone_enc": pii.seal(_checked_phone(body.get("phone"))),
-        "address": _text(body.get("address"), "address"),
-        "members": members,
-        "health": Health(body["health"]),
-        "labour_capacity": LabourCapacity(body["labour_capacity"]),
-        "hardship": hardship,
-        "causes": _checked_codes(body.get("causes") or [], set(Cause), "causes"),
-        "categories": _checked_codes(body.get("categories") or [], CATEGORIES, "categories"),
-        "needs": _text(body.get("needs"), "needs"),
-        "note": _text(body.get("note"), "note"),
-        "photo_ids": photo_ids,
-        "visited_on": visited_on,
-        "next_visit_on": next_visit_on,
     }
 
 

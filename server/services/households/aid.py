@@ -22,7 +22,7 @@ from server.models import AidGrant, AidPeriod, Application, Dispatch, Family, Le
 from server.services.households.building import absorb_application, absorb_lead
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.outcomes import GRANTS_AID, OUTCOMES
+from server.services.kernel.outcomes import GRANTS_AID, OUTCOMES
 
 #: Outcomes paid every month until reviewed; every other grant is paid once.
 MONTHLY = frozenset({"dibao", "tekun"})

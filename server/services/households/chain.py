@@ -42,7 +42,7 @@ from server.models import (
 from server.services.households.aid import aid_text
 from server.services.households.members import access_family_by_id, head_name
 from server.services.kernel.access import Actor
-from server.services.outcomes import OUTCOMES, TYPE_LABELS, outcome_text
+from server.services.kernel.outcomes import OUTCOMES, TYPE_LABELS, outcome_text
 from server.services.social import donations
 from server.services.social import services as social_services
 

@@ -27,7 +27,7 @@ from server.models import (
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.pii import PersonalData
-from server.services.leads import scope_leads
+from server.services.leads.access import scope_leads
 
 #: Who reads households (each within their area).
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.HELPER)

@@ -31,7 +31,7 @@ from server.models import (
     User,
 )
 from server.services.kernel.access import Actor, require_role
-from server.services.outcomes import TYPE_LABELS, outcome_text
+from server.services.kernel.outcomes import TYPE_LABELS, outcome_text
 
 #: WeChat's field limits (characters), by the keyword's type prefix.
 LIMITS: dict[str, int] = {

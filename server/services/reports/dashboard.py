@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from server.clock import TZ
 from server.errors import Forbidden
 from server.models import Channel, Dispatch, Role
-from server.services import dispatches, leads
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import listing
 from server.services.households import aid
 from server.services.kernel.access import Actor
+from server.services.leads import queue
 from server.services.reports import statistics
 
 READERS = (Role.LEADER, Role.CENTER_STAFF)
@@ -59,7 +60,7 @@ def leader_dashboard(
     period = statistics.parse_month(today.strftime("%Y-%m"), calendar=calendar)
     stats = statistics.monthly_statistics(db, period=period, town=None, now=now)
     conn = db.connection()
-    open_leads = leads.count_queue(conn, actor=actor, filters=leads.QueueFilter())
+    open_leads = queue.count_queue(conn, actor=actor, filters=queue.QueueFilter())
     overdue = _slip_total(db, actor, calendar, today, deadline="overdue")
     rate = stats["slips"]["on_time_rate"]
     answer = answer_working_days(db, period=period, calendar=calendar)
@@ -122,10 +123,10 @@ def leader_dashboard(
     month_start = period.first_day
     by_channel = []
     for item in stats["leads"]["by_channel"]:
-        found = leads.count_queue(
+        found = queue.count_queue(
             conn,
             actor=actor,
-            filters=leads.QueueFilter(channel=Channel(item["code"]), created_from=month_start),
+            filters=queue.QueueFilter(channel=Channel(item["code"]), created_from=month_start),
         )
         by_channel.append(
             Card(
@@ -166,9 +167,9 @@ def answer_working_days(
 def _slip_total(
     db: Session, actor: Actor, calendar: WorkCalendar, today: Any, *, deadline: str
 ) -> int:
-    _rows, total = dispatches.list_dispatches(
+    _rows, total = listing.list_dispatches(
         db,
-        dispatches.DispatchFilter(deadline=deadline),
+        listing.DispatchFilter(deadline=deadline),
         calendar=calendar,
         actor=actor,
         today=today,
@@ -178,5 +179,5 @@ def _slip_total(
     return total
 
 
-def _count(found: leads.QueueCount) -> str:
+def _count(found: queue.QueueCount) -> str:
     return f"{found.count}{'+' if found.capped else ''}"

@@ -45,9 +45,10 @@ from server.models import (
 from server.services.calendar.workdays import WorkCalendar
 from server.services.feeds.registry import BY_CODE as FEEDS_BY_CODE
 from server.services.kernel.access import Actor
-from server.services.leads import CATEGORIES, REPORT_CHANNELS
+from server.services.kernel.outcomes import OUTCOMES
+from server.services.leads.core import CATEGORIES
+from server.services.leads.intake import REPORT_CHANNELS
 from server.services.notifications import informing
-from server.services.outcomes import OUTCOMES
 from server.services.reports.figures import help_figures
 
 CHANNEL_LABELS: dict[str, str] = {

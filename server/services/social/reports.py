@@ -2,7 +2,7 @@
 
 A volunteer reports someone in hardship (name, phone, village, what they saw, photos) in a town
 their organisation serves. The report goes through the same intake as every report
-(`services/leads.register_report`: checks, priority, joining the person's one open lead), with
+(`leads/intake.register_report`: checks, priority, joining the person's one open lead), with
 the channel of the organisation's kind (`volunteer`, `social_org`, `enterprise`). The volunteer
 reads back only their own reports: what they told us and the lead's state in plain words, never
 the lead itself or anything others reported.
@@ -27,11 +27,11 @@ from server.models import (
     VolunteerReport,
     VolunteerReportPhoto,
 )
-from server.services import leads
 from server.services.applications.photos import owned_photo_ids
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor
 from server.services.kernel.pii import PersonalData
+from server.services.leads import intake
 from server.services.social.orgs import CHANNELS, membership_of
 
 #: What a volunteer reads about the lead their report joined.
@@ -82,9 +82,9 @@ def report_lead(
         raise _invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
         raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
-    outcome = leads.register_report(
+    outcome = intake.register_report(
         db,
-        leads.Report(
+        intake.Report(
             channel=CHANNELS[org.kind],
             name=body["name"],
             summary=body["summary"],

@@ -34,7 +34,7 @@ from server.services.applications.photos import owned_photo_ids
 from server.services.households.members import access_family_by_id, current_membership, head_name
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.leads import access_lead_by_id
+from server.services.leads.access import access_lead_by_id
 from server.services.social.orgs import membership_of
 
 KIND_LABELS = {

@@ -1,4 +1,5 @@
-// The console works without this file; it adds htmx's CSRF header, "select all" and print.
+// The console works without this file; it adds htmx's CSRF header, "select all", print and
+// confirming a form marked data-confirm.
 (function () {
   "use strict";
   var meta = document.querySelector('meta[name="csrf-token"]');
@@ -15,5 +16,10 @@
   });
   document.addEventListener("click", function (event) {
     if (event.target.hasAttribute && event.target.hasAttribute("data-print")) { window.print(); }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
   });
 })();

@@ -42,7 +42,8 @@ from server.models import (
     User,
 )
 from server.services.calendar.workdays import WorkCalendar
-from server.services.dispatches import deadline, unit_name, unit_staff_ids
+from server.services.dispatches.access import unit_name, unit_staff_ids
+from server.services.dispatches.listing import deadline
 from server.services.kernel import jobs, workbooks
 from server.services.kernel.access import SYSTEM, Actor, require_role
 from server.services.kernel.audit import record

@@ -3,7 +3,7 @@
 Hotline operators, 110 and volunteers often pass on a name they *heard* (张/章, 林/凌), or one
 written in a hurry with a look-alike character (王/玉, 己/已), or in traditional characters
 (陳/陈). A pure rule module: plain values in, a score with its reasons out; the queries that
-fetch candidate leads live in services/leads.py and use the keys computed here.
+fetch candidate leads live in services/leads/core.py and use the keys computed here.
 
 Score (0–100), the parts added together:
 

@@ -35,13 +35,10 @@ from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.pii import PersonalData
-from server.services.leads import (
-    access_lead_by_id,
-    checked_phone,
-    lead_view,
-    scope_leads,
-    set_lead_status,
-)
+from server.services.leads.access import access_lead_by_id, scope_leads
+from server.services.leads.core import set_lead_status
+from server.services.leads.detail import lead_view
+from server.services.leads.intake import checked_phone
 
 #: Who triages and assigns leads (town staff only their town's: `access_lead_by_id`).
 TRIAGERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)

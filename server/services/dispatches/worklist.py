@@ -24,12 +24,13 @@ from server.models import (
     Town,
     UnitKind,
 )
-from server.services import dispatches, leads
 from server.services.applications import reading
 from server.services.calendar.workdays import WorkCalendar
+from server.services.dispatches import listing
 from server.services.feeds.batches import list_feeds
 from server.services.households import aid
 from server.services.kernel.access import Actor
+from server.services.leads import access, merging, queue
 from server.services.notifications import informing
 from server.services.reports import statistics, town_summaries
 
@@ -71,8 +72,8 @@ def worklist(db: Session, *, actor: Actor, now: datetime) -> Worklist:
 
 
 def _center_worklist(db: Session, *, actor: Actor, calendar: WorkCalendar, today: date) -> Worklist:
-    new = leads.count_queue(
-        db.connection(), actor=actor, filters=leads.QueueFilter(status=LeadStatus.NEW)
+    new = queue.count_queue(
+        db.connection(), actor=actor, filters=queue.QueueFilter(status=LeadStatus.NEW)
     )
     pairs = candidate_pairs(db, actor=actor)
     feeds = list_feeds(db, actor=actor, today=today)
@@ -120,7 +121,7 @@ def _review_item(db: Session, actor: Actor, today: date) -> WorkItem:
 def _town_worklist(
     db: Session, *, actor: Actor, calendar: WorkCalendar, today: date, now: datetime
 ) -> Worklist:
-    mine = leads.count_queue(db.connection(), actor=actor, filters=leads.QueueFilter())
+    mine = queue.count_queue(db.connection(), actor=actor, filters=queue.QueueFilter())
     items = _unit_slip_items(db, actor, calendar, today)
     items += [
         WorkItem(
@@ -222,9 +223,9 @@ def _slip_total(
     deadline: str | None = None,
     unit: tuple[UnitKind, str] | None = None,
 ) -> int:
-    _rows, total = dispatches.list_dispatches(
+    _rows, total = listing.list_dispatches(
         db,
-        dispatches.DispatchFilter(
+        listing.DispatchFilter(
             state=state,
             deadline=deadline,
             unit_kind=unit[0] if unit else None,
@@ -256,7 +257,7 @@ class CandidatePair:
     lead_id: int
     name: str
     created_at: datetime
-    candidates: list[leads.Candidate]
+    candidates: list[merging.Candidate]
 
 
 def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list[CandidatePair]:
@@ -266,7 +267,7 @@ def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list
     A lead with an ID number joins its person's lead by itself; only those without one need a
     person to decide. At most `scan` leads are scored per call.
     """
-    query = leads.scope_leads(
+    query = access.scope_leads(
         select(Lead)
         .where(Lead.is_open == true(), Lead.person_hash.is_(None))
         .order_by(Lead.id.desc())
@@ -275,7 +276,7 @@ def candidate_pairs(db: Session, *, actor: Actor, scan: int = PAIR_SCAN) -> list
     )
     pairs = []
     for lead in db.scalars(query):
-        found = leads.find_candidates(db, lead, actor=actor)
+        found = merging.find_candidates(db, lead, actor=actor)
         if found:
             pairs.append(CandidatePair(lead.id, lead.name, lead.created_at, found))
     return pairs

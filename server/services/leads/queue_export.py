@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.services import leads
 from server.services.kernel import workbooks
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record
+from server.services.leads import core, queue
 from server.services.places.areas import list_towns, village_names
 from server.services.reports.statistics import CHANNEL_LABELS
 
@@ -45,14 +45,14 @@ _STATUS = {
 
 
 def export_queue(
-    db: Session, *, actor: Actor, filters: leads.QueueFilter, now: datetime
+    db: Session, *, actor: Actor, filters: queue.QueueFilter, now: datetime
 ) -> tuple[bytes, str, int]:
     """(content, file name, rows). Text cells are written as strings, so a name such as
     `=HYPERLINK(...)` stays text and never becomes a formula."""
-    items: list[leads.QueueItem] = []
+    items: list[queue.QueueItem] = []
     cursor = None
     while len(items) < MAX_EXPORT_ROWS:
-        page = leads.list_queue(
+        page = queue.list_queue(
             db.connection(), actor=actor, filters=filters, cursor=cursor, limit=100
         )
         items += page.items
@@ -76,7 +76,7 @@ def export_queue(
             CHANNEL_LABELS.get(i.channel, i.channel),
             i.priority,
             "；".join(json.loads(i.priority_reasons_json or "[]")),
-            "、".join(leads.CATEGORIES.get(c, c) for c in categories),
+            "、".join(core.CATEGORIES.get(c, c) for c in categories),
             towns.get(i.town_id or 0, ""),
             villages.get(i.village_id or 0, ""),
             "是" if i.has_id_number else "否",
@@ -102,5 +102,5 @@ def export_queue(
     return out.getvalue(), f"线索库-{stamp}.xlsx", len(items)
 
 
-def _described(filters: leads.QueueFilter) -> dict[str, str]:
+def _described(filters: queue.QueueFilter) -> dict[str, str]:
     return {k: str(v) for k, v in vars(filters).items() if v is not None}
