@@ -424,11 +424,18 @@ def list_visits(
     village: str | None = None,
     household_id: int | None = None,
     hardship: str | None = None,
+    visited_from: date | None = None,
+    visited_to: date | None = None,
 ) -> tuple[list[Visit], int]:
-    """Visits `actor` may see, latest visit date first."""
+    """Visits `actor` may see, latest visit date first (between two visit dates, inclusive,
+    when given)."""
     query = _visible(select(Visit), actor, town_col=Visit.town_id, village_col=Visit.village_id)
     if village:
         query = query.where(Visit.village_id == _village_in_scope(db, village, actor=actor).id)
+    if visited_from is not None:
+        query = query.where(Visit.visited_on >= visited_from)
+    if visited_to is not None:
+        query = query.where(Visit.visited_on <= visited_to)
     if household_id is not None:
         query = query.where(Visit.household_id == household_id)
     if hardship:
