@@ -301,3 +301,75 @@ def test_only_the_security_admin_locks(client, staff, db):
     csrf = console_login(client, staff("system_admin"), PASSWORD)
     assert post(client, "/console/admin/locks/lock", csrf, username=name).status_code == 403
     assert not _audit(db, "account.locked")
+
+
+def _upload(client, path: str, csrf: str, content: str):
+    return client.post(
+        path,
+        data={"csrf_token": csrf, "file": (io.BytesIO(content.encode()), "villages.csv")},
+        content_type="multipart/form-data",
+    )
+
+
+def test_villages_file_is_previewed_then_loaded(client, staff, db):
+    from server.models import Village
+
+    chengdong = db.scalar(select(Town.id).where(Town.code == "chengdong"))
+    db.add_all(
+        [
+            Village(code="cd-101", name="老名村", town_id=chengdong),
+            Village(code="cd-102", name="搬家村", town_id=chengdong),
+            Village(code="cd-103", name="不变村", town_id=chengdong),
+        ]
+    )
+    db.commit()
+    csrf = console_login(client, staff("system_admin"), PASSWORD)
+    page = client.get("/console/admin/villages")
+    assert page.status_code == 200 and "老名村" in page.text
+    content = (
+        "镇街,村居,编码\n"
+        "城东街道,新名村,cd-101\n"
+        "白塔镇,搬家村,cd-102\n"
+        "城东街道,不变村,cd-103\n"
+        "城东街道,新来村,cd-104\n"
+    )
+    preview = _upload(client, "/console/admin/villages/preview", csrf, content)
+    assert preview.status_code == 200
+    kinds = re.findall(r'data-kind="(\w+)"', preview.text)
+    assert sorted(kinds) == ["added", "moved", "renamed"]
+    assert "老名村 / 城东街道" in preview.text and "搬家村 / 白塔镇" in preview.text
+    assert '<li id="villages-unchanged"><span class="kpi-value">1<' in preview.text
+    db.expire_all()
+    assert db.scalar(select(Village).where(Village.code == "cd-104")) is None  # nothing written
+    table = preview.text.split('<textarea name="table" hidden>')[1].split("</textarea>")[0]
+    loaded = post(client, "/console/admin/villages", csrf_of(preview.text), table=table)
+    assert loaded.status_code == 303
+    assert "新增 1 个，更新 2 个" in client.get(loaded.headers["Location"]).text
+    db.expire_all()
+    assert db.scalar(select(Village.name).where(Village.code == "cd-101")) == "新名村"
+    baita = db.scalar(select(Town.id).where(Town.code == "baita"))
+    assert db.scalar(select(Village.town_id).where(Village.code == "cd-102")) == baita
+    assert db.scalar(select(Village).where(Village.code == "cd-104")) is not None
+    (entry,) = _audit(db, "villages.imported")
+    assert entry.detail == {"created": 1, "updated": 2}
+
+
+def test_villages_preview_with_errors_is_422_and_offers_no_load(client, staff, db):
+    csrf = console_login(client, staff("system_admin"), PASSWORD)
+    content = "镇街,村居,编码\n火星镇,某村,x-1\n城东街道,好村,cd-201\n"
+    preview = _upload(client, "/console/admin/villages/preview", csrf, content)
+    assert preview.status_code == 422 and "第2行" in preview.text
+    assert "确认载入" not in preview.text
+
+
+def test_villages_pages_refuse_others_and_posts_need_csrf(client, staff):
+    console_login(client, staff("system_admin"), PASSWORD)
+    assert (
+        client.post("/console/admin/villages", data={"table": "镇街,村居,编码\n"}).status_code
+        == 400
+    )
+    for role in ("center_staff", "town_staff", "security_admin"):
+        other = client.application.test_client()
+        csrf = console_login(other, staff(role), PASSWORD)
+        assert other.get("/console/admin/villages").status_code == 403
+        assert post(other, "/console/admin/villages", csrf, table="x").status_code == 403

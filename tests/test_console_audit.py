@@ -33,6 +33,9 @@ ADMIN_PAGES = {
     "console.admin_staff_create",
     "console.admin_staff_change",
     "console.admin_staff_reset",
+    "console.admin_villages",
+    "console.admin_villages_preview",
+    "console.admin_villages_load",
 }
 
 

@@ -224,3 +224,42 @@ def admin_staff_reset(user_id: int) -> Any:
         password=reset.temporary_password,
         created=False,
     )
+
+
+@blp.route("/admin/villages")
+@page(Role.SYSTEM_ADMIN)
+def admin_villages() -> Any:
+    """Every town with its villages; load a villages file (previewed first)."""
+    return render_template(
+        "console/admin_villages.html", towns=areas.list_towns_with_villages(db())
+    )
+
+
+@blp.route("/admin/villages/preview", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_villages_preview() -> Any:
+    """What the uploaded file would add, rename and move (nothing is written)."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("请选择村（社区）名单文件", errors={"file": ["请选择文件"]})
+    limit = runtime().config.max_upload_bytes
+    content = upload.read(limit + 1)
+    if len(content) > limit:
+        raise ValidationFailed("文件过大", code="file_too_large")
+    preview = areas.preview_villages(db(), content=content, filename=upload.filename)
+    return render_template("console/admin_villages_preview.html", preview=preview), (
+        422 if preview.errors else 200
+    )
+
+
+@blp.route("/admin/villages", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_villages_load() -> Any:
+    table = request.form.get("table", "")
+    if not table.strip():
+        raise ValidationFailed("没有可载入的村（社区）", errors={"table": ["为空"]})
+    result = areas.import_villages(
+        db(), content=table.encode("utf-8"), filename="villages.csv", actor=actor(), now=now()
+    )
+    flash(f"已载入：新增 {result.created} 个，更新 {result.updated} 个", "success")
+    return redirect(url_for("console.admin_villages"), 303)
