@@ -28,8 +28,8 @@ from server.models import (
 from server.services.kernel import rotation
 from server.services.kernel.pii import PersonalData
 from tests.builders import make_id_number
+from tests.builders.applications import application_body, file, photo_id, village, with_applicant
 from tests.feedfiles import OOP_HEADER, csv_bytes, upload, xlsx
-from tests.test_applications import application_body, file, photo_id, village, with_applicant
 
 NEW_KEY = base64.urlsafe_b64encode(b"n" * 32).decode()
 ROSTER_HEADER = ["姓名", "身份证号", "救助类别", "批准日期"]
