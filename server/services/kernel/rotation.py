@@ -167,6 +167,35 @@ def keys_in_use(db: Session, pii: PersonalData) -> dict[str, int]:
     return counts
 
 
+def unlisted_keys(db: Session, pii: PersonalData) -> dict[str, int]:
+    """Sealed values (and so lookup hashes) under a key id FIELD_ENCRYPTION_KEY does not list,
+    by key id: what removing a key before its rotation ended would lose."""
+    found: dict[str, int] = {}
+    listed = pii.cipher.lookup_kids
+    for s in sealed_columns():
+        outside = s.column.is_not(None)
+        for kid in listed:
+            outside = outside & not_(s.column.startswith(f"{kid}:", autoescape=True))
+        for (value,) in db.execute(select(s.column).where(outside).limit(1000)):
+            kid = value.partition(":")[0]
+            found[kid] = found.get(kid, 0) + 1
+    for table, column in SEALED_IN_JSON:
+        for _, value in _stale_json_rows(db, table, column, listed[0]):
+            for kid in _kids_in(value):
+                if kid not in listed:
+                    found[kid] = found.get(kid, 0) + 1
+    return found
+
+
+def _kids_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        kids = {v.partition(":")[0] for k, v in value.items() if k.endswith("_enc") and v}
+        return kids.union(*(_kids_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_kids_in(v) for v in value))
+    return set()
+
+
 def leftovers(db: Session) -> dict[str, int]:
     """Person hashes held in a table with no sealed ID number (aid grants, the rule ledger)
     that match no person whose ID number we hold: nothing can re-key them, and once the key
