@@ -27,6 +27,7 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.
 ENGINES = [e.strip() for e in os.environ.get("TEST_ENGINES", "sqlite,postgresql").split(",") if e]
 
 from tests.builders import *  # noqa: E402,F403  (builder fixtures)
+from tests.builders.applications import alice  # noqa: E402,F401  (fixture)
 
 
 def postgres_reachable() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import error_code
-from tests.test_applications import application_body, file, make_helper, photo_id, village
+from tests.builders.applications import application_body, file, make_helper, photo_id, village
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_on_behalf_phone_is_sealed_and_consent_shown(client, resident_login, db)
     from sqlalchemy import select
 
     from server.models import Application
-    from tests.test_applications import on_behalf
+    from tests.builders.applications import on_behalf
 
     helper = make_helper(db, resident_login("helper"))
     body = application_body(photos=[photo_id(client, helper)], on_behalf=on_behalf())

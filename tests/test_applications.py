@@ -2,91 +2,20 @@
 
 from __future__ import annotations
 
-import io
-import itertools
-from typing import Any
-
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
-from server.models import Application, AuditEntry, Lead, Role, User, Village
+from server.models import Application, AuditEntry, Lead, Village
 from tests.builders import error_code, make_id_number
-
-_keys = itertools.count(1)
-
-
-# --- builders -------------------------------------------------------------------------------
-
-
-def photo_id(client, login) -> int:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (next(_keys) % 255, 10, 10)).save(out, "JPEG")
-    resp = client.post(
-        "/api/v1/uploads",
-        headers=login.headers,
-        data={"file": (io.BytesIO(out.getvalue()), "a.jpg")},
-        content_type="multipart/form-data",
-    )
-    assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()["id"]
-
-
-def village(db, *, code: str = "cd-001", town_id: int | None = None) -> Village:
-    from server.models import Town
-
-    existing = db.scalar(select(Village).where(Village.code == code))
-    if existing:
-        return existing
-    town_id = town_id or db.scalar(select(Town.id).where(Town.code == "chengdong"))
-    row = Village(code=code, name=f"测试村{code}", town_id=town_id)
-    db.add(row)
-    db.commit()
-    return row
-
-
-def make_helper(db, login, *, village_code: str = "cd-001"):
-    user = db.get(User, login.user_id)
-    user.role, user.village_id = Role.HELPER, village(db, code=village_code).id
-    db.commit()
-    return login
-
-
-def application_body(*, photos: list[int], **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "dibao",
-        "applicant": {
-            "name": "张三",
-            "id_number": make_id_number(),
-            "phone": "13812345678",
-            "town": "chengdong",
-            "village": "cd-001",
-            "address": "城东街道幸福路1号",
-        },
-        "household": [{"name": "李四", "relation": "配偶"}],
-        "monthly_income": "800.00",
-        "reason": "家中老人长期患病，无固定收入。",
-        "photo_ids": photos,
-    }
-    body.update(overrides)
-    return body
-
-
-def file(client, login, body, *, key: str | None = None):
-    headers = {**login.headers, "Idempotency-Key": key or f"key-{next(_keys)}"}
-    return client.post("/api/v1/applications", json=body, headers=headers)
-
-
-@pytest.fixture
-def alice(client, resident_login, db):
-    village(db)
-    return resident_login("alice")
-
-
-def with_applicant(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    body["applicant"] = {**body["applicant"], **changes}
-    return body
-
+from tests.builders.applications import (
+    application_body,
+    file,
+    make_helper,
+    on_behalf,
+    photo_id,
+    village,
+    with_applicant,
+)
 
 # --- filing ---------------------------------------------------------------------------------
 
@@ -323,16 +252,6 @@ def test_staff_cannot_file(client, staff_login, alice):
 
 
 # --- filing on behalf -----------------------------------------------------------------------
-
-
-def on_behalf(**overrides: Any) -> dict[str, Any]:
-    return {
-        "relationship": "村协理员",
-        "consent_method": "verbal",
-        "witness_name": "王五",
-        "applicant_phone": "13900001111",
-        **overrides,
-    }
 
 
 def test_helper_files_on_behalf_in_their_village(client, resident_login, db):

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from server.models import RosterEntry
 from tests.builders import error_code, make_id_number
+from tests.builders.applications import application_body, file, on_behalf, photo_id, village
 from tests.feedfiles import csv_bytes, upload
-from tests.test_applications import application_body, file, on_behalf, photo_id, village
 from tests.test_decision_races import investigated
 from tests.test_decisions import file_kinds, signed_slip
 from tests.test_dispatches import decisions_body, post

@@ -28,6 +28,14 @@ ADMIN_PAGES = {
     "console.admin_outbox",
     "console.admin_locks",
     "console.admin_unlock",
+    "console.admin_lock",
+    "console.admin_staff",
+    "console.admin_staff_create",
+    "console.admin_staff_change",
+    "console.admin_staff_reset",
+    "console.admin_villages",
+    "console.admin_villages_preview",
+    "console.admin_villages_load",
 }
 
 

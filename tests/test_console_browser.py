@@ -27,7 +27,7 @@ from server import clock
 from server.models import AuditEntry, Role
 from server.services.accounts.staff import create_staff
 from server.services.kernel.access import SYSTEM
-from tests.test_applications import application_body, file, photo_id, village, with_applicant
+from tests.builders.applications import application_body, file, photo_id, village, with_applicant
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct-horse-9"

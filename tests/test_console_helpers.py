@@ -13,8 +13,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from server.models import AuditEntry, HelperInvitation, Role, Town, User
+from tests.builders.applications import village
 from tests.console_helpers import console_login, csrf_of, post
-from tests.test_applications import village
 
 PASSWORD = "correct-horse-9"
 

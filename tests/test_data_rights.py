@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from server.models import AuditEntry, AuthToken, InboxMessage, User
 from tests.builders import make_id_number
-from tests.test_applications import alice, application_body, file, photo_id  # noqa: F401
+from tests.builders.applications import application_body, file, photo_id
 
 
 def _filed(client, login, **applicant):
@@ -60,7 +60,7 @@ def test_asking_twice_is_asking_once(client, alice, db):  # noqa: F811
 
 def test_the_center_carries_out_a_request_keeping_applications_under_the_retention_duty(
     client,
-    alice,  # noqa: F811
+    alice,
     staff_login,
     db,
 ):

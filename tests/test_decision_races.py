@@ -37,7 +37,7 @@ long_lived_tokens = slips.long_lived_tokens
 
 @pytest.fixture
 def alice(client, resident_login, db):
-    from tests.test_applications import village
+    from tests.builders.applications import village
 
     village(db)
     return resident_login("alice")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.models import Application, InboxMessage, OutboxMessage
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number
-from tests.test_applications import application_body, file, photo_id, village
+from tests.builders.applications import application_body, file, photo_id, village
 from tests.test_dispatches import decisions_body, get, issued, lead_status, post
 
 center = slips.center

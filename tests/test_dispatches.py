@@ -18,7 +18,7 @@ from server.clock import TZ
 from server.models import Application, AuditEntry, Dispatch, Lead
 from server.services.accounts.helpers import qr_data_uri
 from tests.builders import error_code, make_id_number
-from tests.test_applications import application_body, file, photo_id, village
+from tests.builders.applications import application_body, file, photo_id, village
 
 _pixels = itertools.count(1)
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from server.models import Application, AuditEntry, HelperInvitation
 from tests.builders import error_code
-from tests.test_applications import application_body, file, on_behalf, photo_id, village
+from tests.builders.applications import application_body, file, on_behalf, photo_id, village
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from server.services.dispatches import worklist
 from server.services.kernel.access import Actor
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number
-from tests.test_applications import application_body, file, photo_id, village
+from tests.builders.applications import application_body, file, photo_id, village
 from tests.test_dispatches import decisions_body, get, issued, post
 from tests.test_visits import visit_body
 

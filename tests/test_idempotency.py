@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.models import Dispatch, IdempotencyRecord, Lead, LeadEvidence, Visit
 from tests.builders import error_code
-from tests.test_applications import village
+from tests.builders.applications import village
 from tests.test_dispatches import make_lead
 from tests.test_visits import town_id, visit_body
 

@@ -16,7 +16,7 @@ from server.clock import TZ
 from server.models import AuditEntry, InboxMessage, InformTask, Lead, LeadEvidence
 from tests import test_dispatches as slips
 from tests.builders import error_code, make_id_number
-from tests.test_applications import application_body, file, on_behalf, photo_id, village
+from tests.builders.applications import application_body, file, on_behalf, photo_id, village
 from tests.test_decisions import file_kinds, signed_slip
 from tests.test_dispatches import decisions_body, get, post
 
@@ -291,7 +291,7 @@ def test_a_feed_or_hotline_lead_answered_by_a_slip_gets_an_inform_task(
 def test_a_helper_who_filed_sees_the_task_and_the_messages_name_the_person(
     client, resident_login, staff_login, db
 ):
-    from tests.test_applications import make_helper
+    from tests.builders.applications import make_helper
 
     helper = make_helper(db, resident_login("hank"))
     body = application_body(photos=[photo_id(client, helper)], on_behalf=on_behalf())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_applications import village
+from tests.builders.applications import village
 
 
 @pytest.fixture

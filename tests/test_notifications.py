@@ -18,7 +18,7 @@ from server.models import InboxMessage, OutboxMessage, Subscription, User
 from server.services.notifications.messages import ELLIPSIS, format_field
 from server.wechat.fake_state import check_field, fake_openid
 from server.worker import outbox
-from tests.test_applications import (
+from tests.builders.applications import (
     application_body,
     file,
     make_helper,

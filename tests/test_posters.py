@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from server.models import ContactKind, PublicContact, Town, Village
 from server.services.places import posters
 from tests.builders import error_code
-from tests.test_applications import make_helper, village
+from tests.builders.applications import make_helper, village
 
 
 def poster_path(code: str = "cd-001") -> str:

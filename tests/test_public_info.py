@@ -162,7 +162,7 @@ def test_only_center_staff_edit(client, staff_login, db, method, path, body, rol
 def test_residents_and_helpers_cannot_edit(
     client, resident_login, helper_login, db, method, path, body
 ):
-    from tests.test_applications import village
+    from tests.builders.applications import village
 
     village(db)
     for login in (resident_login("rita"), helper_login("hank")):

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from server.models import AuditEntry, Lead
 from server.services.leads.signal_rule import Gain, LeadState, apply_signals
 from tests.builders import make_id_number
+from tests.builders.applications import application_body, file, photo_id, village
 from tests.feedfiles import OOP_HEADER, upload, xlsx
-from tests.test_applications import application_body, file, photo_id, village
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from server.models import (
     Visit,
 )
 from tests.builders import error_code, make_id_number
-from tests.test_applications import application_body, file, photo_id, village
+from tests.builders.applications import application_body, file, photo_id, village
 
 # --- builders -------------------------------------------------------------------------------
 

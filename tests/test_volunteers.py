@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.models import AuditEntry, Lead, LeadEvidence, Town
 from tests.builders import Login, error_code, make_id_number
-from tests.test_applications import photo_id, village
+from tests.builders.applications import photo_id, village
 from tests.test_dispatches import get, post
 
 

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from server.errors import ValidationFailed
 from server.fields import Text
 from server.models import (
+    STAFF_ROLES,
     Channel,
     DismissalReason,
     DispatchState,
@@ -391,3 +392,91 @@ def audit_filter(args: dict[str, Any]) -> AuditFilter:
         ip=args.get("ip"),
         unmasked=args["unmasked"],
     )
+
+
+_STAFF_ROLE = fields.String(
+    required=True,
+    validate=validate.OneOf([r.value for r in STAFF_ROLES]),
+    error_messages={"required": "请选择角色"},
+)
+
+
+class StaffChangeForm(Schema):
+    """A staff account's role and jurisdiction (a town for town staff, a department for
+    department staff)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    role = _STAFF_ROLE
+    town = Text(32)
+    department = Text(32)
+
+
+class StaffCreateForm(StaffChangeForm):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.-]{3,64}$", error="用户名为 3 到 64 位字母、数字或 _ . -"
+        ),
+        error_messages={"required": "请填写用户名"},
+    )
+    display_name = Text(50)
+
+
+class LockForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    username = Text(64, min_len=1, required=True, error_messages={"required": "请填写账号"})
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+    reason = Text(200)
+
+
+_PAGE = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+_DAY = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
+_HARDSHIPS = ("none", "general", "severe", "urgent")
+
+
+class VisitListArgs(Schema):
+    """走访记录: a village and the visit dates between two days."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    village = Text(32)
+    start = fields.Date(data_key="from", validate=_DAY)
+    end = fields.Date(data_key="to", validate=_DAY)
+    hardship = fields.String(validate=validate.OneOf(_HARDSHIPS))
+    page = _PAGE
+
+    @validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("开始日期不能晚于结束日期", field_name="from")
+
+
+class LedgerArgs(Schema):
+    """分类台帐: the filters of `GET /api/v1/ledgers`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    town = Text(32)
+    village = Text(32)
+    category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
+    hardship = fields.String(validate=validate.OneOf(_HARDSHIPS))
+    overdue = fields.Boolean(load_default=False)
+    name = Text(50)
+    page = _PAGE
+
+
+class DueArgs(Schema):
+    """待走访: households whose next visit falls within `days` (overdue ones first)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    village = Text(32)
+    days = fields.Integer(load_default=14, validate=validate.Range(min=0, max=366))
+    page = _PAGE

@@ -50,6 +50,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     dispatches,
     duplicates,
     feeds,
+    field,
     helpers,
     home,
     households,

@@ -1,5 +1,7 @@
-"""Administration (系统管理员): the holiday calendar (load next year's State Council schedule
-from a file or by entering its dates, with a preview first) and the outbox's state. Through
+"""Administration (三员分立): for the system administrator the staff accounts (create, role and
+jurisdiction, reset password), the holiday calendar (load next year's State Council schedule
+from a file or by entering its dates, with a preview first) and the outbox's state; for the
+security administrator account locks (lock by hand, unlock). Through
 the services the API's `/api/v1/calendar` routes call."""
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from server.console.deps import actor, db, now, runtime
+from server.console import forms
+from server.console.deps import actor, connection, db, now, runtime
 from server.console.security import page
 from server.console.views import blp
 from server.errors import ValidationFailed
-from server.models import Role
-from server.services.accounts import security
+from server.models import STAFF_ROLES, Role
+from server.services.accounts import security, staff
+from server.services.accounts.passwords import PasswordPolicy
 from server.services.calendar import holidays
 from server.services.notifications import messages
+from server.services.places import areas
 
 #: Entered dates: at most this many lines (a year's schedule is about 40).
 MAX_LINES = 400
@@ -127,3 +132,134 @@ def admin_unlock(user_id: int) -> Any:
     user = security.unlock_account(db(), user_id=user_id, actor=actor(), now=now())
     flash(f"已解除 {user.username} 的锁定", "success")
     return redirect(url_for("console.admin_locks"), 303)
+
+
+@blp.route("/admin/locks/lock", methods=["POST"])
+@page(Role.SECURITY_ADMIN)
+def admin_lock() -> Any:
+    """Lock an account by hand (its sessions end; 安全管理员 unlocks it here)."""
+    body = forms.parse(forms.LockForm(), request.form)
+    user = security.lock_account(
+        db(),
+        username=body["username"],
+        days=body["days"],
+        reason=body.get("reason") or "",
+        actor=actor(),
+        now=now(),
+    )
+    flash(f"已锁定 {user.username}（{body['days']} 天）", "success")
+    return redirect(url_for("console.admin_locks"), 303)
+
+
+@blp.route("/admin/staff")
+@page(Role.SYSTEM_ADMIN)
+def admin_staff() -> Any:
+    """Every staff account with its role and jurisdiction; create one (系统管理员)."""
+    towns = areas.list_towns(connection())
+    departments = areas.list_departments(connection())
+    return render_template(
+        "console/admin_staff.html",
+        accounts=staff.list_staff(db(), actor=actor()),
+        towns=towns,
+        departments=departments,
+        town_names={t.id: t.name for t in towns},
+        department_names={d.id: d.name for d in departments},
+        town_codes={t.id: t.code for t in towns},
+        department_codes={d.id: d.code for d in departments},
+        roles=[r.value for r in STAFF_ROLES],
+        me=actor().user_id,
+    )
+
+
+@blp.route("/admin/staff", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_staff_create() -> Any:
+    """A new account with a temporary password, shown once and changed at the first login."""
+    body = forms.parse(forms.StaffCreateForm(), request.form)
+    policy = PasswordPolicy.from_config(runtime().config)
+    password = staff.temporary_password(policy)
+    user = staff.create_staff(
+        db(),
+        username=body["username"],
+        password=password,
+        role=Role(body["role"]),
+        town_code=body.get("town"),
+        department_code=body.get("department"),
+        display_name=body.get("display_name"),
+        now=now(),
+        actor=actor(),
+        policy=policy,
+    )
+    return render_template(
+        "console/admin_staff_password.html", user=user, password=password, created=True
+    ), 201
+
+
+@blp.route("/admin/staff/<int:user_id>", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_staff_change(user_id: int) -> Any:
+    body = forms.parse(forms.StaffChangeForm(), request.form)
+    user = staff.change_staff(
+        db(),
+        user_id,
+        role=Role(body["role"]),
+        town_code=body.get("town"),
+        department_code=body.get("department"),
+        actor=actor(),
+        now=now(),
+    )
+    flash(f"已更新 {user.username} 的角色和管辖范围", "success")
+    return redirect(url_for("console.admin_staff"), 303)
+
+
+@blp.route("/admin/staff/<int:user_id>/password", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_staff_reset(user_id: int) -> Any:
+    reset = staff.reset_password(
+        db(), user_id, actor=actor(), now=now(), policy=PasswordPolicy.from_config(runtime().config)
+    )
+    return render_template(
+        "console/admin_staff_password.html",
+        user=reset.user,
+        password=reset.temporary_password,
+        created=False,
+    )
+
+
+@blp.route("/admin/villages")
+@page(Role.SYSTEM_ADMIN)
+def admin_villages() -> Any:
+    """Every town with its villages; load a villages file (previewed first)."""
+    return render_template(
+        "console/admin_villages.html", towns=areas.list_towns_with_villages(db())
+    )
+
+
+@blp.route("/admin/villages/preview", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_villages_preview() -> Any:
+    """What the uploaded file would add, rename and move (nothing is written)."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("请选择村（社区）名单文件", errors={"file": ["请选择文件"]})
+    limit = runtime().config.max_upload_bytes
+    content = upload.read(limit + 1)
+    if len(content) > limit:
+        raise ValidationFailed("文件过大", code="file_too_large")
+    preview = areas.preview_villages(db(), content=content, filename=upload.filename)
+    return render_template("console/admin_villages_preview.html", preview=preview), (
+        422 if preview.errors else 200
+    )
+
+
+@blp.route("/admin/villages", methods=["POST"])
+@page(Role.SYSTEM_ADMIN)
+def admin_villages_load() -> Any:
+    table = request.form.get("table", "")
+    if not table.strip():
+        raise ValidationFailed("没有可载入的村（社区）", errors={"table": ["为空"]})
+    result = areas.import_villages(
+        db(), content=table.encode("utf-8"), filename="villages.csv", actor=actor(), now=now()
+    )
+    flash(f"已载入：新增 {result.created} 个，更新 {result.updated} 个", "success")
+    return redirect(url_for("console.admin_villages"), 303)

@@ -45,6 +45,8 @@ class LedgerFilter:
     overdue_only: bool = False
     #: Part of the head of household's name (a helper looking someone up).
     name: str | None = None
+    #: Households whose next visit is due by this date (overdue ones included).
+    due_by: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def _query(db: Session, where: LedgerFilter, *, actor: Actor, today: date) -> Se
         query = query.where(Household.hardship == Hardship(where.hardship))
     if where.overdue_only:
         query = query.where(Household.next_visit_on < today)
+    if where.due_by is not None:
+        query = query.where(Household.next_visit_on <= where.due_by)
     if where.name:
         query = query.where(Household.head_name.contains(where.name.strip(), autoescape=True))
     return query
@@ -250,7 +254,14 @@ def export_xlsx(
         target_type="ledger",
         target_id=None,
         now=now,
-        detail={"rows": len(rows), **{k: v for k, v in asdict(where).items() if v}},
+        detail={
+            "rows": len(rows),
+            **{
+                k: v.isoformat() if isinstance(v, date) else v
+                for k, v in asdict(where).items()
+                if v
+            },
+        },
     )
     return Export(
         out.getvalue(),

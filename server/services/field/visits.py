@@ -297,7 +297,7 @@ def _household_for(
     """
     id_hash = pii.hash(head_id)
     query = select(Household).where(
-        Household.village_id == village.id, Household.head_id_hash == id_hash
+        Household.village_id == village.id, Household.head_id_hash.in_(pii.hashes(head_id))
     )
     household = db.scalar(query)
     if household is not None:
@@ -352,6 +352,7 @@ def _report(db: Session, visit: Visit, *, pii: PersonalData, actor: Actor, now: 
             summary=summary,
             dedup_key=f"visit:{visit.id}:{visit.hardship.value}",
             person_hash=visit.head_id_hash,
+            person_hashes=pii.hashes_of_sealed(visit.head_id_enc, visit.head_id_hash),
             id_number_enc=visit.head_id_enc,
             phone_enc=visit.phone_enc,
             phone_hash=pii.hash(idnumber.phone_digits(phone)) if phone else None,
@@ -424,11 +425,18 @@ def list_visits(
     village: str | None = None,
     household_id: int | None = None,
     hardship: str | None = None,
+    visited_from: date | None = None,
+    visited_to: date | None = None,
 ) -> tuple[list[Visit], int]:
-    """Visits `actor` may see, latest visit date first."""
+    """Visits `actor` may see, latest visit date first (between two visit dates, inclusive,
+    when given)."""
     query = _visible(select(Visit), actor, town_col=Visit.town_id, village_col=Visit.village_id)
     if village:
         query = query.where(Visit.village_id == _village_in_scope(db, village, actor=actor).id)
+    if visited_from is not None:
+        query = query.where(Visit.visited_on >= visited_from)
+    if visited_to is not None:
+        query = query.where(Visit.visited_on <= visited_to)
     if household_id is not None:
         query = query.where(Visit.household_id == household_id)
     if hardship:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, selectinload
@@ -14,7 +17,8 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import Department, Role, Town, TownKind, Village
 from server.services.feeds.reader import read_table
 from server.services.kernel import text
-from server.services.kernel.access import Actor
+from server.services.kernel.access import Actor, require_role
+from server.services.kernel.audit import record
 from server.services.places.public_info import seed_public_info
 
 #: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
@@ -106,8 +110,44 @@ _NAME_HEADERS = ("村居", "村（社区）", "村社区", "名称", "village", 
 _CODE_HEADERS = ("编码", "代码", "村居编码", "code", "village_code")
 
 
-def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadResult:
-    """Load villages from CSV/xlsx with columns 镇街, 村居, 编码. Rows are upserted by code."""
+@dataclass(frozen=True, slots=True)
+class VillageChange:
+    """What loading one row of a villages file does to the village with its code."""
+
+    #: "added", "renamed", "moved" (to another town) or "renamed_moved".
+    kind: str
+    row: int
+    code: str
+    name: str
+    town: str
+    old_name: str | None = None
+    old_town: str | None = None
+
+
+@dataclass
+class VillagePreview:
+    """A villages file as it would load (nothing written): the changes, the rows already as
+    they are, the refused rows, and the valid rows again as CSV to confirm with."""
+
+    changes: list[VillageChange] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+    table: str = ""
+
+    def of_kind(self, *kinds: str) -> list[VillageChange]:
+        return [c for c in self.changes if c.kind in kinds]
+
+
+@dataclass
+class _Draft:
+    code: str
+    name: str
+    town_id: int
+
+
+def _walk(db: Session, *, content: bytes, filename: str, apply: bool) -> VillagePreview:
+    """Read a villages file row by row as loading it would: each later row sees the earlier
+    ones. With `apply` the villages are written; without, only drafts change."""
     rows = read_table(content, filename)
     header_idx, header = _find_header(rows)
     col = {
@@ -122,10 +162,20 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
             code="villages_header_missing",
             errors={"file": [f"missing column: {m}" for m in missing]},
         )
-    towns = {t.code: t for t in db.scalars(select(Town))}
-    towns.update({t.name: t for t in towns.values()})
-    existing = {v.code: v for v in db.scalars(select(Village))}
-    result = VillageLoadResult()
+    all_towns = list(db.scalars(select(Town)))
+    towns = {t.code: t for t in all_towns}
+    towns.update({t.name: t for t in all_towns})
+    town_names = {t.id: t.name for t in all_towns}
+    villages = {v.code: v for v in db.scalars(select(Village))}
+    existing: dict[str, Any] = (
+        villages
+        if apply
+        else {c: _Draft(code=v.code, name=v.name, town_id=v.town_id) for c, v in villages.items()}
+    )
+    result = VillagePreview()
+    valid = io.StringIO()
+    writer = csv.writer(valid)
+    writer.writerow(["镇街", "村居", "编码"])
     for offset, row in enumerate(rows[header_idx + 1 :], start=header_idx + 2):
         cells = [(row[i] if i is not None and i < len(row) else "").strip() for i in col.values()]
         town_key, name, code = cells
@@ -143,12 +193,77 @@ def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadR
             column, message = problem
             result.errors.append(_row_error(offset, column, f"第{offset}行：{message}"))
             continue
-        outcome = _upsert_village(db, existing, town=town, code=code, name=name)
-        if outcome == "created":
-            result.created += 1
-        elif outcome == "updated":
-            result.updated += 1
-    db.flush()
+        writer.writerow([town.code, name, code])
+        before = existing.get(code)
+        if before is None:
+            kind = "added"
+        else:
+            renamed, moved = before.name != name, before.town_id != town.id
+            kind = (
+                "renamed_moved"
+                if renamed and moved
+                else "renamed"
+                if renamed
+                else "moved"
+                if moved
+                else ""
+            )
+        if not kind:
+            result.unchanged += 1
+            continue
+        result.changes.append(
+            VillageChange(
+                kind=kind,
+                row=offset,
+                code=code,
+                name=name,
+                town=town.name,
+                old_name=before.name if before is not None else None,
+                old_town=town_names.get(before.town_id) if before is not None else None,
+            )
+        )
+        if apply:
+            _upsert_village(db, existing, town=town, code=code, name=name)
+        elif before is None:
+            existing[code] = _Draft(code=code, name=name, town_id=town.id)
+        else:
+            before.name, before.town_id = name, town.id
+    result.table = valid.getvalue()
+    if apply:
+        db.flush()
+    return result
+
+
+def preview_villages(db: Session, *, content: bytes, filename: str) -> VillagePreview:
+    """What loading a villages file would add, rename and move, and which rows it refuses;
+    nothing is written."""
+    return _walk(db, content=content, filename=filename, apply=False)
+
+
+def load_villages(db: Session, *, content: bytes, filename: str) -> VillageLoadResult:
+    """Load villages from CSV/xlsx with columns 镇街, 村居, 编码. Rows are upserted by code."""
+    walked = _walk(db, content=content, filename=filename, apply=True)
+    added = len(walked.of_kind("added"))
+    return VillageLoadResult(
+        created=added, updated=len(walked.changes) - added, errors=walked.errors
+    )
+
+
+def import_villages(
+    db: Session, *, content: bytes, filename: str, actor: Actor, now: datetime
+) -> VillageLoadResult:
+    """The system administrator loads a villages file (audited with its counts)."""
+    require_role(actor, Role.SYSTEM_ADMIN)
+    result = load_villages(db, content=content, filename=filename)
+    record(
+        db,
+        actor=actor,
+        action="villages.imported",
+        target_type="village",
+        target_id=None,
+        now=now,
+        detail={"created": result.created, "updated": result.updated},
+    )
     return result
 
 
