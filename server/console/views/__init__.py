@@ -56,6 +56,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     households,
     informing,
     leads,
+    posters,
     reports,
     supervision,
     triage,
