@@ -249,6 +249,25 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(
     everyone_is_found(client, db, center, insurer, alice, people)
 
 
+def test_the_check_refuses_a_configuration_without_a_key_that_still_seals_or_keys_values(
+    db, runtime, people, monkeypatch, database_url
+):
+    from server.cli import main
+
+    old_spec = runtime.config.field_encryption_key
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"k2:{NEW_KEY}")  # the old key removed too soon
+    early = CliRunner().invoke(main, ["rotate-keys", "--check"])
+    assert early.exit_code == 1
+    assert "key k1 is not listed but still seals values" in early.output
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"k2:{NEW_KEY},{old_spec}")
+    assert CliRunner().invoke(main, ["rotate-keys"]).exit_code == 0
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"k2:{NEW_KEY}")
+    late = CliRunner().invoke(main, ["rotate-keys", "--check"])
+    assert late.exit_code == 0, late.output
+    assert "every sealed value and lookup hash is under a listed key" in late.output
+
+
 def test_every_keyed_hash_column_is_rekeyed_or_said_not_to_be_keyed():
     """A new `*_hash` column must be listed in rotation.HASHED / PERSON_HASHES (re-keyed) or
     NOT_KEYED, so none is left keyed by a key that is about to be removed."""

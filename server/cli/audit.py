@@ -121,13 +121,37 @@ def audit_prune_cmd(days: int | None) -> None:
     help="also re-key the hashes of values already sealed under the first key (once, for data "
     "whose hashes the last listed key keyed)",
 )
-def rotate_keys_cmd(batch: int, everything: bool) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="change nothing: say what each listed key still seals, and exit 1 if any value is "
+    "under a key the configuration no longer lists (run it with the new configuration before "
+    "restarting without an old key)",
+)
+def rotate_keys_cmd(batch: int, everything: bool, check: bool) -> None:
     """Re-seal every sealed value and re-key every lookup hash under the first key of
     FIELD_ENCRYPTION_KEY, in batches, each committed (safe to stop and run again: it picks up
     what is left). Keep every older key listed until it says that key can be removed."""
     from server.services.kernel import rotation
 
     rt = runtime()
+    if check:
+        with rt.session_factory() as db:
+            in_use = rotation.keys_in_use(db, rt.pii)
+            missing = rotation.unlisted_keys(db, rt.pii)
+        for kid, n in in_use.items():
+            click.echo(f"{kid}: seals {n} values")
+        if missing:
+            for kid, n in sorted(missing.items()):
+                click.echo(
+                    f"key {kid} is not listed but still seals values ({n} found) and keys "
+                    "their lookups: list it again (after the first key) and run rotate-keys "
+                    "before removing it",
+                    err=True,
+                )
+            sys.exit(1)
+        click.echo("every sealed value and lookup hash is under a listed key")
+        return
     kid = rt.pii.cipher.current_kid
     with rt.session_factory() as db:
         left = rotation.left_to_rotate(db, rt.pii)

@@ -16,7 +16,6 @@ from werkzeug.datastructures import MultiDict
 from server.errors import ValidationFailed
 from server.fields import Text
 from server.models import (
-    STAFF_ROLES,
     Channel,
     DismissalReason,
     DispatchState,
@@ -25,6 +24,7 @@ from server.models import (
     Role,
     UnitKind,
 )
+from server.services.accounts.staff import ACCOUNT_ROLES
 from server.services.kernel.audit import AuditFilter
 from server.services.kernel.outcomes import OUTCOMES
 from server.services.leads.core import CATEGORIES
@@ -396,7 +396,7 @@ def audit_filter(args: dict[str, Any]) -> AuditFilter:
 
 _STAFF_ROLE = fields.String(
     required=True,
-    validate=validate.OneOf([r.value for r in STAFF_ROLES]),
+    validate=validate.OneOf([r.value for r in ACCOUNT_ROLES]),
     error_messages={"required": "请选择角色"},
 )
 

@@ -167,6 +167,35 @@ def keys_in_use(db: Session, pii: PersonalData) -> dict[str, int]:
     return counts
 
 
+def unlisted_keys(db: Session, pii: PersonalData) -> dict[str, int]:
+    """Sealed values (and so lookup hashes) under a key id FIELD_ENCRYPTION_KEY does not list,
+    by key id: what removing a key before its rotation ended would lose."""
+    found: dict[str, int] = {}
+    listed = pii.cipher.lookup_kids
+    for s in sealed_columns():
+        outside = s.column.is_not(None)
+        for kid in listed:
+            outside = outside & not_(s.column.startswith(f"{kid}:", autoescape=True))
+        for (value,) in db.execute(select(s.column).where(outside).limit(1000)):
+            kid = value.partition(":")[0]
+            found[kid] = found.get(kid, 0) + 1
+    for table, column in SEALED_IN_JSON:
+        for _, value in _stale_json_rows(db, table, column, listed[0]):
+            for kid in _kids_in(value):
+                if kid not in listed:
+                    found[kid] = found.get(kid, 0) + 1
+    return found
+
+
+def _kids_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        kids = {v.partition(":")[0] for k, v in value.items() if k.endswith("_enc") and v}
+        return kids.union(*(_kids_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_kids_in(v) for v in value))
+    return set()
+
+
 def leftovers(db: Session) -> dict[str, int]:
     """Person hashes held in a table with no sealed ID number (aid grants, the rule ledger)
     that match no person whose ID number we hold: nothing can re-key them, and once the key
@@ -204,6 +233,7 @@ def rotate_batch(
     batch: int,
     rules: list[str] | None,
     after: Any = None,
+    tables: frozenset[str] | None = None,
 ) -> int:
     """Re-seal up to `batch` values of one column, re-key the hashes derived from them (and,
     for ID numbers, every hash of the same person anywhere); returns how many (0: done).
@@ -231,10 +261,10 @@ def rotate_batch(
                 row[f"_{name}"] = None
                 continue
             normalised = NORMALISE[kind](plain)
-            new = pii.hash(normalised)
+            new, *olds = pii.hashes(normalised)
             row[f"_{name}"] = new
             if kind == "id":
-                for old in {*pii.old_hashes(normalised), stored} - {new}:
+                for old in {*olds, stored} - {new}:
                     renamed[old] = new
         params.append(row)
     db.execute(
@@ -248,7 +278,7 @@ def rotate_batch(
         params,
     )
     if renamed:
-        rekey_people(db, renamed, rules=rules)
+        rekey_people(db, renamed, rules=rules, tables=tables)
     return len(rows)
 
 
@@ -276,13 +306,23 @@ _SCOPES: dict[str, list[Any]] = {
 _CHUNK = 500
 
 
-def rekey_people(db: Session, renamed: dict[str, str], *, rules: list[str] | None) -> None:
-    """Every person hash equal to an old hash in `renamed`, in every table, set to the new one.
-    The rule ledger is updated rule by rule, so its (rule, person_hash, period) index is used."""
+def rekey_people(
+    db: Session,
+    renamed: dict[str, str],
+    *,
+    rules: list[str] | None,
+    tables: frozenset[str] | None = None,
+) -> None:
+    """Every person hash equal to an old hash in `renamed`, in every table (of `tables`, the
+    ones that held rows when the rotation began: rows written since are under the new key),
+    set to the new one. The rule ledger is updated rule by rule, so its (rule, person_hash,
+    period) index is used."""
     items = list(renamed.items())
     for start in range(0, len(items), _CHUNK):
         part = dict(items[start : start + _CHUNK])
         for table_name, column_name in PERSON_HASHES:
+            if tables is not None and table_name not in tables:
+                continue
             table = _table(table_name)
             column = table.c[column_name]
             where = column.in_(list(part))
@@ -425,6 +465,11 @@ def rotate(  # noqa: ANN201
 
     with db_factory() as db:
         rules = list(db.scalars(select(_table("rule_ledger").c.rule).distinct()))
+        tables = frozenset(
+            name
+            for name in {t for t, _ in PERSON_HASHES}
+            if db.scalar(select(func.count()).select_from(select(_table(name)).limit(1).subquery()))
+        )
     ordered = sorted(sealed_columns(), key=lambda s: not _pairs(s))
     for sealed in ordered:
         done = 0
@@ -434,7 +479,9 @@ def rotate(  # noqa: ANN201
             after = None if after is None else after - 1
             while after is not None:
                 with unit_of_work(db_factory) as db:
-                    n = rotate_batch(db, sealed, pii, batch=batch, rules=rules, after=after)
+                    n = rotate_batch(
+                        db, sealed, pii, batch=batch, rules=rules, after=after, tables=tables
+                    )
                     after = last_key(db, sealed, after=after, batch=batch) if n else None
                 if not n:
                     break
@@ -442,7 +489,7 @@ def rotate(  # noqa: ANN201
                 yield sealed.name, done
         while True:
             with unit_of_work(db_factory) as db:
-                n = rotate_batch(db, sealed, pii, batch=batch, rules=rules)
+                n = rotate_batch(db, sealed, pii, batch=batch, rules=rules, tables=tables)
             if not n:
                 break
             done += n
