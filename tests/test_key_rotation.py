@@ -100,7 +100,11 @@ def people(client, center, insurer, alice) -> People:
     body = upload(client, insurer, "insurance_annual_oop", annual).get_json()
     assert body["result"]["leads_updated"] == 1, body
     application = with_applicant(
-        application_body(photos=[photo_id(client, alice)]), id_number=p.applicant
+        application_body(
+            photos=[photo_id(client, alice)],
+            household=[{"name": "李四", "relation": "配偶", "id_number": make_id_number()}],
+        ),
+        id_number=p.applicant,
     )
     assert file(client, alice, application).status_code == 201
     return p
@@ -214,6 +218,8 @@ def test_rekeyed_lookups_match_mid_rotation_after_it_and_without_the_old_key(
             assert member.id_hash == new_only.hash(new_only.open(member.id_number_enc))
     for application in db.scalars(select(Application)):
         assert application.id_hash == new_only.hash(new_only.open(application.id_number_enc))
+        (member,) = application.household  # sealed inside JSON: re-sealed too
+        assert member["id_number_enc"].startswith("k2:") and new_only.open(member["id_number_enc"])
     assert db.scalar(select(func.count()).select_from(AidGrant)) == 0  # (none decided here)
 
 
@@ -235,11 +241,15 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(
 
     monkeypatch.setattr(rotation, "rotate_batch", dies_on_the_fourth_batch)
     cut = CliRunner().invoke(main, ["rotate-keys", "--batch", "1"])
-    assert cut.exit_code != 0 and "leads.id_number_enc: 1 of 4" in cut.output
+    assert cut.exit_code != 0 and "done;" not in cut.output
+    committed = cut.output.count("\n  ")  # a progress line per committed batch
+    assert committed >= 1
     monkeypatch.setattr(rotation, "rotate_batch", real)
     both = PersonalData.from_spec(new_spec)
     with runtime.session_factory() as s:
         left = rotation.left_to_rotate(s, both)
+    total = int(cut.output.split(": ", 1)[1].split(" values", 1)[0])
+    assert sum(left.values()) == total - committed  # the batches before the cut stay done
     resumed = CliRunner().invoke(main, ["rotate-keys", "--batch", "1"])
     assert resumed.exit_code == 0, resumed.output
     assert f"re-sealing and re-keying under k2: {sum(left.values())} values" in resumed.output
