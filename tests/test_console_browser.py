@@ -482,3 +482,32 @@ def test_console_town_invites_a_helper_sees_the_qr_code_and_revokes_it(
     assert town.locator("#invitations tbody tr[id^=invitation-]").count() == 0
     db.expire_all()
     assert db.scalar(select(AuditEntry).where(AuditEntry.action == "helper_invitation.revoked"))
+
+
+def test_console_administrator_creates_a_staff_account_and_sees_its_password_once(
+    open_as, screenshots, db
+):
+    admin = open_as("system_admin", home="/console/admin/holidays")
+    admin.click("nav >> text=工作人员账号")
+    admin.fill("#staff-create input[name=username]", "li.baita")
+    admin.fill("#staff-create input[name=display_name]", "李白塔")
+    admin.select_option("#staff-create select[name=role]", "town_staff")
+    admin.select_option("#staff-create select[name=town]", "baita")
+    admin.click("#staff-create button[type=submit]")
+    password = admin.inner_text("#temporary-password").strip()
+    assert len(password) >= 12
+    admin.screenshot(path=screenshots / "staff_password.png")
+    admin.click("text=返回工作人员账号")
+    assert "li.baita" in admin.inner_text("#staff") and password not in admin.content()
+    admin.screenshot(path=screenshots / "staff_accounts.png", full_page=True)
+
+
+def test_console_town_opens_the_ledger_and_a_villages_poster(open_as, live_server, screenshots, db):
+    village(db, code="cd-001")
+    town = open_as("town_staff", town="chengdong")
+    town.click("nav >> text=走访摸排")
+    assert town.locator("#ledger").is_visible() and town.locator("#ledger-export").is_visible()
+    town.screenshot(path=screenshots / "ledgers.png")
+    town.goto(f"{live_server}/console/posters/cd-001/print?kind=link")
+    town.wait_for_function("document.getElementById('poster-image').naturalWidth > 1000")
+    town.screenshot(path=screenshots / "poster.png")
