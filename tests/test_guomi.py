@@ -110,7 +110,7 @@ def _seed_sealed(db, runtime, n: int = 3) -> list[str]:
     return ids
 
 
-def test_rotate_keys_reseals_every_value_from_aes_to_sm4_and_every_lookup_still_matches(
+def test_rotate_keys_reseals_and_rekeys_every_value_from_aes_to_sm4_and_every_lookup_matches(
     db, runtime, database_url, monkeypatch
 ):
     from click.testing import CliRunner
@@ -126,7 +126,7 @@ def test_rotate_keys_reseals_every_value_from_aes_to_sm4_and_every_lookup_still_
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", new_spec)
     result = CliRunner().invoke(main, ["rotate-keys", "--batch", "2"])
     assert result.exit_code == 0, result.output
-    assert "re-sealing under sm4-2027: 10 values" in result.output
+    assert "re-sealing and re-keying under sm4-2027: 10 values" in result.output
     assert "leads.id_number_enc: 4 of 5" in result.output  # progress, batch by batch
     assert "0 values left" in result.output
     rotated = PersonalData.from_spec(new_spec)
@@ -134,8 +134,11 @@ def test_rotate_keys_reseals_every_value_from_aes_to_sm4_and_every_lookup_still_
     leads = db.scalars(select(Lead).order_by(Lead.id)).all()
     assert all(lead.id_number_enc.startswith("sm4-2027:") for lead in leads)
     assert sorted(rotated.open(lead.id_number_enc) for lead in leads) == sorted(ids)
-    for id_number in ids:  # the lookup hash is the same under the new key list
-        found = db.scalar(select(Lead.id).where(Lead.person_hash == rotated.hash(id_number)))
+    assert "key k1 no longer seals or keys anything" in result.output
+    only_new = PersonalData.from_spec(f"sm4-2027:{SM4_KEY}")
+    assert only_new.cipher.hash_algorithm == "HMAC-SM3"
+    for id_number in ids:  # re-keyed: HMAC-SM3 under the new key alone
+        found = db.scalar(select(Lead.id).where(Lead.person_hash == only_new.hash(id_number)))
         assert found is not None
     again = CliRunner().invoke(main, ["rotate-keys"])
-    assert "re-sealing under sm4-2027: 0 values" in again.output
+    assert "re-sealing and re-keying under sm4-2027: 0 values" in again.output

@@ -88,7 +88,7 @@ JOINER_ELSEWHERE = [
 
 
 def test_a_zero_width_joiner_is_kept_between_emoji_and_refused_elsewhere(client, center):
-    from server.services.text import find_forbidden
+    from server.services.kernel.text import find_forbidden
 
     for text in EMOJI_JOINED:
         assert find_forbidden(f"家里三口人{text}很困难") is None, ascii(text)

@@ -277,3 +277,42 @@ def test_no_module_in_the_server_is_over_600_lines() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert too_long == {}
+
+
+def _exists(module: str, name: str | None) -> bool:
+    """`module` can be imported and, with `name`, has it (an attribute or a submodule)."""
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return False
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+    if name is None or hasattr(importlib.import_module(module), name):
+        return True
+    return importlib.util.find_spec(f"{module}.{name}") is not None
+
+
+def test_every_import_of_the_server_names_what_exists() -> None:
+    """Imports inside functions run only when called: after a module moves, one left on the old
+    path (in the server, the tests or the benchmarks) fails here rather than in one test."""
+    root = SERVER.parent
+    paths = [
+        *SERVER.rglob("*.py"),
+        *(root / "tests").rglob("*.py"),
+        *(root / "bench").rglob("*.py"),
+    ]
+    missing = []
+    for path in sorted(paths):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                wanted = [(node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                wanted = [(alias.name, None) for alias in node.names]
+            else:
+                continue
+            for module, name in wanted:
+                if module.split(".")[0] == "server" and not _exists(module, name):
+                    missing.append(f"{path.relative_to(root)}:{node.lineno} {module} {name or ''}")
+    assert missing == []

@@ -58,7 +58,9 @@ def test_ciphertexts_carry_their_key_id_and_old_keys_still_decrypt():
     assert rotated.encrypt("x").startswith("k2:")
 
 
-def test_keyed_hash_survives_key_rotation():
+def test_a_value_hashed_before_a_new_key_is_found_while_both_keys_are_listed():
+    """New hashes follow the first key (the one that seals beside them); lookups match under
+    every listed key, so a value hashed under the old key is still found until re-keyed."""
     import base64
 
     from server.services.kernel.pii import PersonalData
@@ -66,5 +68,7 @@ def test_keyed_hash_survives_key_rotation():
     old = base64.urlsafe_b64encode(b"o" * 32).decode()
     new = base64.urlsafe_b64encode(b"n" * 32).decode()
     before = PersonalData.from_spec(f"k1:{old}").hash("370304198001011234")
-    after = PersonalData.from_spec(f"k2:{new},k1:{old}").hash("370304198001011234")
-    assert before == after
+    both = PersonalData.from_spec(f"k2:{new},k1:{old}")
+    assert both.hash("370304198001011234") != before
+    assert both.hashes("370304198001011234") == (both.hash("370304198001011234"), before)
+    assert both.old_hashes("370304198001011234") == (before,)

@@ -114,20 +114,77 @@ def audit_prune_cmd(days: int | None) -> None:
 
 @click.command("rotate-keys")
 @click.option("--batch", type=int, default=1000, show_default=True, help="values per transaction")
-def rotate_keys_cmd(batch: int) -> None:
-    """Re-seal every sealed value under the first key of FIELD_ENCRYPTION_KEY, in batches (safe
-    to stop and run again). Keep every key listed until it ends, and the last one always."""
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="also re-key the hashes of values already sealed under the first key (once, for data "
+    "whose hashes the last listed key keyed)",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="change nothing: say what each listed key still seals, and exit 1 if any value is "
+    "under a key the configuration no longer lists (run it with the new configuration before "
+    "restarting without an old key)",
+)
+def rotate_keys_cmd(batch: int, everything: bool, check: bool) -> None:
+    """Re-seal every sealed value and re-key every lookup hash under the first key of
+    FIELD_ENCRYPTION_KEY, in batches, each committed (safe to stop and run again: it picks up
+    what is left). Keep every older key listed until it says that key can be removed."""
     from server.services.kernel import rotation
 
     rt = runtime()
+    if check:
+        with rt.session_factory() as db:
+            in_use = rotation.keys_in_use(db, rt.pii)
+            missing = rotation.unlisted_keys(db, rt.pii)
+        for kid, n in in_use.items():
+            click.echo(f"{kid}: seals {n} values")
+        if missing:
+            for kid, n in sorted(missing.items()):
+                click.echo(
+                    f"key {kid} is not listed but still seals values ({n} found) and keys "
+                    "their lookups: list it again (after the first key) and run rotate-keys "
+                    "before removing it",
+                    err=True,
+                )
+            sys.exit(1)
+        click.echo("every sealed value and lookup hash is under a listed key")
+        return
+    kid = rt.pii.cipher.current_kid
     with rt.session_factory() as db:
         left = rotation.left_to_rotate(db, rt.pii)
-    click.echo(f"re-sealing under {rt.pii.cipher.current_kid}: {sum(left.values())} values")
-    for column, done in rotation.rotate(rt.session_factory, rt.pii, batch=batch):
-        click.echo(f"  {column}: {done} of {left.get(column, done)}")
+    click.echo(f"re-sealing and re-keying under {kid}: {sum(left.values())} values")
+    steps = rotation.rotate(rt.session_factory, rt.pii, batch=batch, everything=everything)
+    for column, done in steps:
+        of = left.get(column, 0)
+        click.echo(f"  {column}: {done}" + (f" of {of}" if of >= done else ""))
     with rt.session_factory() as db:
         remaining = sum(rotation.left_to_rotate(db, rt.pii).values())
+        in_use = rotation.keys_in_use(db, rt.pii)
+        orphans = rotation.leftovers(db)
     click.echo(f"done; {remaining} values left under older keys")
+    for old in rt.pii.cipher.lookup_kids[1:]:
+        if in_use.get(old):
+            click.echo(
+                f"key {old} still seals {in_use[old]} values (written meanwhile by a process "
+                "with the old configuration?): restart every process, run rotate-keys again, "
+                f"and keep {old} listed until then"
+            )
+        elif remaining:
+            click.echo(f"keep {old} listed: values under older keys are left; run again")
+        else:
+            click.echo(
+                f"key {old} no longer seals or keys anything: it can be removed from "
+                "FIELD_ENCRYPTION_KEY"
+            )
+    for column, n in orphans.items():
+        if n:
+            click.echo(
+                f"  note: {n} {column} of people we no longer hold cannot be re-keyed; "
+                "they match no one once the old key is removed"
+            )
 
 
 @click.command("backup")

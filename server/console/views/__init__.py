@@ -56,6 +56,8 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     households,
     informing,
     leads,
+    posters,
+    public_info,
     reports,
     supervision,
     triage,

@@ -17,7 +17,7 @@ from server.console.deps import actor, connection, db, now, runtime
 from server.console.security import page
 from server.console.views import blp
 from server.errors import ValidationFailed
-from server.models import STAFF_ROLES, Role
+from server.models import Role
 from server.services.accounts import security, staff
 from server.services.accounts.passwords import PasswordPolicy
 from server.services.calendar import holidays
@@ -166,7 +166,7 @@ def admin_staff() -> Any:
         department_names={d.id: d.name for d in departments},
         town_codes={t.id: t.code for t in towns},
         department_codes={d.id: d.code for d in departments},
-        roles=[r.value for r in STAFF_ROLES],
+        roles=[r.value for r in staff.ACCOUNT_ROLES],
         me=actor().user_id,
     )
 

@@ -96,7 +96,7 @@ def my_data(db: Session, *, actor: Actor, pii: PersonalData, now: datetime) -> d
             {"template_id": s.template_id, "status": s.status.value, "quota": s.quota}
             for s in db.scalars(select(Subscription).where(Subscription.user_id == user.id))
         ],
-        "leads": _leads_about(db, filed),
+        "leads": _leads_about(db, filed, pii=pii),
         "deletion_request": _request_view(_pending(db, user.id)),
         "generated_at": now,
     }
@@ -113,9 +113,17 @@ def _own_application(application: Application, *, pii: PersonalData) -> dict[str
     return view
 
 
-def _leads_about(db: Session, filed: list[Application]) -> list[dict[str, Any]]:
-    """The leads whose subject filed for themselves (not those about people they helped)."""
-    own = {a.id_hash for a in filed if not a.on_behalf}
+def _leads_about(
+    db: Session, filed: list[Application], *, pii: PersonalData
+) -> list[dict[str, Any]]:
+    """The leads whose subject filed for themselves (not those about people they helped), by
+    the ID number's hash under every listed key (a re-keying window)."""
+    own = {
+        h
+        for a in filed
+        if not a.on_behalf
+        for h in pii.hashes_of_sealed(a.id_number_enc, a.id_hash)
+    }
     if not own:
         return []
     leads = db.scalars(select(Lead).where(Lead.person_hash.in_(own)).order_by(Lead.id))

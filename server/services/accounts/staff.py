@@ -17,6 +17,9 @@ from server.services.kernel.access import SYSTEM, Actor, require_role
 from server.services.kernel.audit import record
 from server.services.places import areas
 
+#: The roles a staff account may hold (what account forms offer).
+ACCOUNT_ROLES = STAFF_ROLES
+
 
 def create_staff(
     db: Session,

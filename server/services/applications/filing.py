@@ -156,7 +156,7 @@ def _create(
     else:
         channel = Channel.ON_BEHALF if on_behalf is not None else Channel.MINIPROGRAM
     id_hash = pii.hash(id_number)
-    _refuse_second_open(db, id_hash, kind)
+    _refuse_second_open(db, pii.hashes(id_number), kind)
     application = Application(
         filed_by_id=actor.user_id,
         type=kind,
@@ -185,7 +185,7 @@ def _create(
             db.add(application)
             db.flush()
     except IntegrityError:  # the same person's same kind, filed at the same moment
-        _refuse_second_open(db, id_hash, kind)
+        _refuse_second_open(db, pii.hashes(id_number), kind)
         raise
     linked = {*photo_ids}
     for block in (on_behalf, intake):
@@ -200,6 +200,7 @@ def _create(
             summary=f"{TYPE_LABELS[kind]}申请",
             dedup_key=f"application:{application.id}",
             person_hash=application.id_hash,
+            person_hashes=pii.hashes(id_number),
             id_number_enc=application.id_number_enc,
             phone_enc=application.phone_enc,
             phone_hash=pii.hash(phone),
@@ -226,12 +227,13 @@ class ApplicationOpen(Conflict):
     code = "application_open"
 
 
-def _refuse_second_open(db: Session, id_hash: str, kind: ApplicationType) -> None:
+def _refuse_second_open(db: Session, id_hashes: tuple[str, ...], kind: ApplicationType) -> None:
     """409 naming the person's undecided application of this kind, if there is one: papers
-    are added to it (POST /applications/<id>/photos) instead of filing a second."""
+    are added to it (POST /applications/<id>/photos) instead of filing a second. `id_hashes`:
+    the ID number's hash under every listed key (a re-keying window)."""
     open_one = db.scalar(
         select(Application).where(
-            Application.id_hash == id_hash,
+            Application.id_hash.in_(id_hashes),
             Application.type == kind,
             Application.status.in_(UNDECIDED),
         )

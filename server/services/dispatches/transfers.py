@@ -60,7 +60,6 @@ from server.services.applications.reading import (
     undecided_on_lead,
 )
 from server.services.calendar.workdays import WorkCalendar
-from server.services.households import aid
 from server.services.dispatches.access import (
     _invalid,
     access_dispatch_by_id,
@@ -69,6 +68,7 @@ from server.services.dispatches.access import (
     resolve_unit,
 )
 from server.services.dispatches.numbering import next_serial, slip_number
+from server.services.households import aid
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -44,6 +45,18 @@ class _Signal:
     reason: str
     categories: list[str]
     facts: str  # JSON
+
+
+def _aliases(rows: Iterable[Accepted]) -> dict[str, str]:
+    """Old hash -> current hash of these rows' people (empty outside a re-keying window)."""
+    return {old: row.person_hash for row in rows if row.person_hash for old in row.old_hashes}
+
+
+def _by_current(found: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """`found` (by stored hash) by the current hash; the current key's row wins."""
+    out = {aliases[h]: v for h, v in found.items() if h in aliases}
+    out.update((h, v) for h, v in found.items() if h not in aliases)
+    return out
 
 
 def _area_of(signals: list[_Signal]) -> tuple[int | None, int | None]:
@@ -97,13 +110,16 @@ class Comparison:
         latest: dict[str, Accepted] = {}
         for row in rows:
             latest[row.person_hash] = row
-        existing = dict(
+        aliases = _aliases(latest.values())
+        stored = dict(
             self.db.execute(
-                select(RosterEntry.person_hash, RosterEntry.id).where(
-                    RosterEntry.person_hash.in_(list(latest))
+                select(RosterEntry.person_hash, RosterEntry.person_hash).where(
+                    RosterEntry.person_hash.in_([*latest, *aliases])
                 )
             ).all()
         )
+        # The hash each existing entry is stored under, by the row's current hash.
+        existing = {aliases.get(h, h): h for h in stored}
         new = [r for h, r in latest.items() if h not in existing]
         if new:
             self.db.execute(
@@ -127,7 +143,7 @@ class Comparison:
                     batch_id=bindparam("batch_id"),
                     updated_at=bindparam("updated_at"),
                 ),
-                [self._roster_values(r) | {"b_hash": r.person_hash} for r in old],
+                [self._roster_values(r) | {"b_hash": existing[r.person_hash]} for r in old],
                 execution_options={"synchronize_session": False},
             )
         self.progress.counts["roster_added"] += len(new)
@@ -151,7 +167,13 @@ class Comparison:
         feed = self.feed
         if not rows:  # (rows below the threshold were counted and dropped in `_validate`)
             return
-        roster = self.bulk.roster(list({r.person_hash for r in rows}))
+        aliases = _aliases(rows)
+        roster = {
+            aliases.get(h, h): programme
+            for h, programme in self.bulk.roster(
+                list({r.person_hash for r in rows} | aliases.keys())
+            ).items()
+        }
         if feed.on_roster is OnRoster.COVERED and roster:
             kept = [r for r in rows if r.person_hash not in roster]
             counts["already_covered"] += len(rows) - len(kept)
@@ -173,6 +195,10 @@ class Comparison:
             other = by_key.get(key)
             if other is None or row.values[amount] > other.values[amount]:
                 by_key[key] = row
+        aliases = _aliases(rows)
+        if aliases:  # raised before a re-keying, under the old key: raised all the same
+            for h, period in self.bulk.ledger(rule, list(aliases)):
+                by_key.pop((aliases[h], period), None)
         raised = self.bulk.insert_ledger(rule, list(by_key), self.batch.id, self.now)
         self.progress.counts["already_covered"] += len(rows) - len(raised)
         return [row for key, row in by_key.items() if key in raised]
@@ -189,13 +215,19 @@ class Comparison:
         period = self._period(row) if feed.period_rule else None
         row.reason = f"{feed.reason_prefix}: {describe(feed, row.values, period=period)}"[:200]
         row.facts = _facts_json(row.values)
-        person = row.person_hash or f"name:{row.name}|{row.phone}|{row.address}"
-        if period is not None:
-            key_source = f"{person}|{period}"
-        else:  # every normalised value, in the feed's column order
-            key_source = "|".join([person, *map(str, row.values.values())])
-        digest = hashlib.blake2b(key_source.encode(), digest_size=20).hexdigest()
+        # A dedup key is per lead, and a row with an ID number lands on that person's lead, so
+        # its key does not name the person: it survives a re-keying of the lookup hashes.
+        person = "id" if row.person_hash else f"name:{row.name}|{row.phone}|{row.address}"
+        # The period, or every normalised value in the feed's column order.
+        rest = period if period is not None else "|".join(map(str, row.values.values()))
+        digest = hashlib.blake2b(f"{person}|{rest}".encode(), digest_size=20).hexdigest()
         row.dedup_key = f"feed:{feed.code}:{digest}"
+        if row.person_hash:  # the earlier form: the person hash in the digest
+            row.legacy_keys = tuple(
+                f"feed:{feed.code}:"
+                + hashlib.blake2b(f"{h}|{rest}".encode(), digest_size=20).hexdigest()
+                for h in (row.person_hash, *row.old_hashes)
+            )
 
     def _material(self, row: Accepted) -> tuple[str, str | None, str | None]:
         sealed = self.pii.seal(row.id_number)
@@ -227,11 +259,14 @@ class Comparison:
         by_person: dict[str, list[_Signal]] = {}
         for s in signals:
             by_person.setdefault(s.row.person_hash, []).append(s)
-        open_leads = bulk.open_leads(list(by_person))
+        aliases = _aliases(s.row for s in signals)
+        open_leads = _by_current(bulk.open_leads([*by_person, *aliases]), aliases)
         missing = [h for h in by_person if h not in open_leads]
         created = self._open_new_leads({h: by_person[h] for h in missing}) if missing else {}
         if len(created) < len(missing):  # another import opened some of them meanwhile
-            open_leads.update(bulk.open_leads([h for h in missing if h not in created]))
+            again = [h for h in missing if h not in created]
+            again += [old for old, h in aliases.items() if h in again]
+            open_leads.update(_by_current(bulk.open_leads(again), aliases))
         existing_ids = [lead.id for lead in open_leads.values()]
         known: dict[int, set[str]] = {}
         if existing_ids:
@@ -246,6 +281,10 @@ class Comparison:
             if lead is not None:
                 lead_id = lead.id
             assert lead_id is not None
+            held = known.setdefault(lead_id, set())
+            for s in person_signals:
+                if s.row.legacy_keys and not held.isdisjoint(s.row.legacy_keys):
+                    held.add(s.dedup_key)
             # The one rule decides what is new and what it raises; this path only stores it.
             # A lead opened just now holds nothing yet (its values came from the same rule).
             state = (
@@ -377,7 +416,11 @@ class Comparison:
         return signal_rule.Gain(s.dedup_key, s.categories, self.feed.priority, s.reason)
 
     def _open_new_leads(self, people: dict[str, list[_Signal]]) -> dict[str, int]:
-        previous = self.bulk.previous_leads(list(people))
+        aliases = _aliases(s[0].row for s in people.values())
+        previous: dict[str, int] = {}
+        for h, lead_id in self.bulk.previous_leads([*people, *aliases]).items():
+            current = aliases.get(h, h)
+            previous[current] = max(previous.get(current, lead_id), lead_id)
         material = self._material
         rows = []
         for person_hash, signals in people.items():

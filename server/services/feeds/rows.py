@@ -84,6 +84,12 @@ class Accepted:
     #: How to reach a person the row gives no ID number for (never in the evidence's facts).
     phone: str | None = None
     address: str | None = None
+    #: The ID number's hash under the other listed keys (a re-keying window, see
+    #: kernel/rotation.py): what the person may still be stored under.
+    old_hashes: tuple[str, ...] = ()
+    #: The dedup keys this row had before they stopped depending on the lookup key (the
+    #: person hash in the digest), under every listed key: evidence imported then is known.
+    legacy_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -251,6 +257,7 @@ class RowChecks:
         checked = _Checked(read=len(chunk))
         accepted, rejected = checked.accepted, checked.rejected
         hash_ = self.pii.hash
+        old_hashes = self.pii.old_hashes if len(self.pii.cipher.lookup_kids) > 1 else None
         date_field = self.feed.date_field
         limit_field, limit = self.feed.threshold_field, self.feed.threshold
         if limit is None:
@@ -332,6 +339,8 @@ class RowChecks:
                     row.phone, row.address = phone, address
                     checked.without_id.append(row)
                 else:
+                    if old_hashes is not None:
+                        row.old_hashes = old_hashes(id_number)
                     accepted.append(row)
         checked.earliest = earliest
         checked.valid, checked.below_threshold = valid, below

@@ -297,7 +297,7 @@ def _household_for(
     """
     id_hash = pii.hash(head_id)
     query = select(Household).where(
-        Household.village_id == village.id, Household.head_id_hash == id_hash
+        Household.village_id == village.id, Household.head_id_hash.in_(pii.hashes(head_id))
     )
     household = db.scalar(query)
     if household is not None:
@@ -352,6 +352,7 @@ def _report(db: Session, visit: Visit, *, pii: PersonalData, actor: Actor, now: 
             summary=summary,
             dedup_key=f"visit:{visit.id}:{visit.hardship.value}",
             person_hash=visit.head_id_hash,
+            person_hashes=pii.hashes_of_sealed(visit.head_id_enc, visit.head_id_hash),
             id_number_enc=visit.head_id_enc,
             phone_enc=visit.phone_enc,
             phone_hash=pii.hash(idnumber.phone_digits(phone)) if phone else None,

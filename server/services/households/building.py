@@ -37,6 +37,20 @@ class Person:
     relation: str
     id_number_enc: str | None = None
     id_hash: str | None = None
+    #: The hashes to find them by (under every listed key); `(id_hash,)` when not given.
+    lookup: tuple[str, ...] = ()
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        return self.lookup or (() if self.id_hash is None else (self.id_hash,))
+
+
+def _lookup(pii: PersonalData | None, sealed: str | None, id_hash: str | None) -> tuple[str, ...]:
+    """A row's person's hashes under every listed key (from its sealed ID number), or its
+    stored hash when no key is at hand."""
+    if pii is None:
+        return () if id_hash is None else (id_hash,)
+    return pii.hashes_of_sealed(sealed, id_hash)
 
 
 def _person(
@@ -50,6 +64,10 @@ def _person(
             return None
         value = pii.open(id_number_enc)
         id_hash = pii.hash(value) if value else None
+        lookup = pii.hashes(value) if value else ()
+        return Person(
+            name.strip()[:50], relation.strip()[:20] or "家庭成员", id_number_enc, id_hash, lookup
+        )
     return Person(name.strip()[:50], relation.strip()[:20] or "家庭成员", id_number_enc, id_hash)
 
 
@@ -59,7 +77,13 @@ def absorb_application(
     """The applicant's household, opened with them as head if they belong to none, and the
     household members they listed (relation to the applicant). Without `pii` (a decision's
     hook) members listed with an ID number wait for `rebuild`."""
-    anchor = Person(application.name, HEAD, application.id_number_enc, application.id_hash)
+    anchor = Person(
+        application.name,
+        HEAD,
+        application.id_number_enc,
+        application.id_hash,
+        _lookup(pii, application.id_number_enc, application.id_hash),
+    )
     others = _listed(pii, application.household)
     return _absorb(
         db,
@@ -84,7 +108,13 @@ def _listed(pii: PersonalData | None, members: list[Any] | None) -> list[Person]
 
 def absorb_visit(db: Session, visit: Visit, *, pii: PersonalData, now: datetime) -> Family:
     """The visited household: its head, and the members the helper recorded."""
-    anchor = Person(visit.head_name, HEAD, visit.head_id_enc, visit.head_id_hash)
+    anchor = Person(
+        visit.head_name,
+        HEAD,
+        visit.head_id_enc,
+        visit.head_id_hash,
+        _lookup(pii, visit.head_id_enc, visit.head_id_hash),
+    )
     others = _listed(pii, visit.members)
     return _absorb(
         db,
@@ -176,7 +206,7 @@ def _absorb_once(
     source: FamilySource,
     now: datetime,
 ) -> Family:
-    membership = current_membership(db, anchor.id_hash)
+    membership = current_membership(db, anchor.hashes)
     if membership is not None:
         family = membership.family
         prefix = "" if membership.is_head else f"{membership.name}的"
@@ -202,7 +232,7 @@ def _absorb_once(
         _place(
             db,
             family,
-            Person(person.name, relation, person.id_number_enc, person.id_hash),
+            Person(person.name, relation, person.id_number_enc, person.id_hash, person.lookup),
             source=source,
             now=now,
         )
@@ -216,9 +246,9 @@ def _place(
     has an ID) or already a current member of another household (only staff move people)."""
     present = current_members(family)
     if person.id_hash is not None:
-        if any(m.id_hash == person.id_hash for m in present):
+        if any(m.id_hash in person.hashes for m in present):
             return
-        if current_membership(db, person.id_hash) is not None:
+        if current_membership(db, person.hashes) is not None:
             return
         # Someone listed by name earlier: the ID number now completes that member.
         for m in present:

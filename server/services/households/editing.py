@@ -37,14 +37,15 @@ from server.services.kernel.pii import PersonalData
 
 def _checked_id(
     pii: PersonalData, raw: str | None, field: str, *, today: date
-) -> tuple[str | None, str | None]:
-    """(sealed ID, its hash) of a typed ID number, or (None, None) when none was given."""
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(sealed ID, its hash, its hashes under every listed key) of a typed ID number, or
+    (None, None, ()) when none was given."""
     if raw is None or not raw.strip():
-        return None, None
+        return None, None, ()
     checked = idnumber.check(raw, today=today)
     if not checked.ok:
         raise _invalid(field, checked.message, checked.code)
-    return pii.seal(checked.value), pii.hash(checked.value)
+    return pii.seal(checked.value), pii.hash(checked.value), pii.hashes(checked.value)
 
 
 def _text(raw: str | None, field: str, *, required: bool = False, limit: int = 50) -> str | None:
@@ -87,8 +88,10 @@ def create_family(
     village = _village_for_editor(db, body["village"], actor)
     head = body["head"]
     name = _text(head.get("name"), "head.name", required=True)
-    enc, id_hash = _checked_id(pii, head.get("id_number"), "head.id_number", today=now.date())
-    if current_membership(db, id_hash) is not None:
+    enc, id_hash, lookup = _checked_id(
+        pii, head.get("id_number"), "head.id_number", today=now.date()
+    )
+    if current_membership(db, lookup) is not None:
         raise MemberElsewhere(errors={"head.id_number": [MemberElsewhere.message]})
     family = Family(
         town_id=village.town_id,
@@ -164,8 +167,10 @@ def _add(
     relation = _text(body.get("relation"), f"{field}relation", required=True, limit=20) or ""
     if relation == HEAD:
         raise _invalid(f"{field}relation", "一户只有一位户主，请先修改现有户主")
-    enc, id_hash = _checked_id(pii, body.get("id_number"), f"{field}id_number", today=now.date())
-    elsewhere = current_membership(db, id_hash)
+    enc, id_hash, lookup = _checked_id(
+        pii, body.get("id_number"), f"{field}id_number", today=now.date()
+    )
+    elsewhere = current_membership(db, lookup)
     if elsewhere is not None:
         if elsewhere.family_id == family.id:
             raise Conflict("该居民已是本户成员", code="member_present")

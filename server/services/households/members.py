@@ -8,6 +8,7 @@ helpers read and edit their village's; anyone else is refused (403 by role, 404 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, false, func, or_, select
@@ -74,12 +75,17 @@ def access_family_by_id(
     return family
 
 
-def current_membership(db: Session, id_hash: str | None) -> FamilyMember | None:
-    """The person's current membership (at most one), by the keyed hash of their ID number."""
-    if id_hash is None:
+def current_membership(db: Session, id_hash: str | Sequence[str] | None) -> FamilyMember | None:
+    """The person's current membership (at most one), by the keyed hash of their ID number (or
+    its hashes under every listed key, `PersonalData.hashes`, during a re-keying window)."""
+    hashes = [id_hash] if isinstance(id_hash, str) else [h for h in id_hash or () if h]
+    if not hashes:
         return None
     return db.scalar(
-        select(FamilyMember).where(FamilyMember.id_hash == id_hash, FamilyMember.left_at.is_(None))
+        select(FamilyMember)
+        .where(FamilyMember.id_hash.in_(hashes), FamilyMember.left_at.is_(None))
+        .order_by(FamilyMember.id)
+        .limit(1)
     )
 
 

@@ -8,7 +8,10 @@
   algorithms can rotate: the first configured key encrypts, every configured key decrypts.
 - `keyed_hash`: a keyed hash of a normalised value (ID numbers, phones) for exact-match
   lookups and set-based joins without decrypting: HMAC-SHA256, or HMAC-SM3 (GB/T 32905) when
-  the key it is derived from is an SM4 key.
+  the key it is derived from is an SM4 key. The lookup key is versioned like the sealing key:
+  a hash is keyed by the key that sealed its row's value (the first listed, when written), and
+  a lookup matches under every listed key, so during a rotation values hashed under the old key
+  and the new one are both found; `rotate-keys` re-keys them (services/rotation.py).
 """
 
 from __future__ import annotations
@@ -117,16 +120,31 @@ class FieldCipher:
 
     @property
     def hash_kid(self) -> str:
-        return self.keys[-1][0]
+        """The key new lookup hashes are keyed by: the current (first listed) key, the one that
+        seals the value beside them, so a row's hash and its sealed value share a key id."""
+        return self.current_kid
 
-    def hash_key(self) -> bytes:
-        """The HMAC key is derived from the *oldest* configured key so lookups survive rotation."""
-        return hashlib.sha256(b"e-rescue-hmac|" + self.keys[-1][1]).digest()
+    def hash_key(self, kid: str | None = None) -> bytes:
+        """The HMAC key derived from key `kid` (default: the current key)."""
+        kid = kid or self.hash_kid
+        key = dict(self.keys).get(kid)
+        if key is None:
+            raise KeyConfigError(f"no key {kid!r} configured to key lookup hashes")
+        return hashlib.sha256(b"e-rescue-hmac|" + key).digest()
+
+    def hash_algorithm_of(self, kid: str) -> str:
+        """HMAC-SM3 under an SM4 key, else HMAC-SHA256."""
+        return "HMAC-SM3" if algorithm_of(kid) == SM4_GCM else "HMAC-SHA256"
 
     @property
     def hash_algorithm(self) -> str:
-        """HMAC-SM3 when the oldest key is an SM4 key, else HMAC-SHA256."""
-        return "HMAC-SM3" if algorithm_of(self.hash_kid) == SM4_GCM else "HMAC-SHA256"
+        """The algorithm of new lookup hashes (by the current key)."""
+        return self.hash_algorithm_of(self.hash_kid)
+
+    @property
+    def lookup_kids(self) -> list[str]:
+        """Every key a stored hash may be keyed by: every listed key, the current one first."""
+        return [kid for kid, _ in self.keys]
 
 
 class KeyedHash:

@@ -15,16 +15,21 @@ SEALED_MAGIC = b"ERSEAL1\x00"
 @dataclass
 class PersonalData:
     cipher: FieldCipher
-    _hmac_key: bytes = field(init=False, repr=False)
     # Built once: a department file hashes and seals up to hundreds of thousands of values, and
     # building the HMAC key schedule or the cipher's key schedule per value doubles their cost.
     _hmac: KeyedHash = field(init=False, repr=False)
+    #: One keyed hash per listed key, the current key's first (lookups match under each).
+    _hmacs: dict[str, KeyedHash] = field(init=False, repr=False)
     _aead: Aead = field(init=False, repr=False)
     _kid: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._hmac_key = self.cipher.hash_key()
-        self._hmac = KeyedHash(self._hmac_key, sm3=self.cipher.hash_algorithm == "HMAC-SM3")
+        cipher = self.cipher
+        self._hmacs = {
+            kid: KeyedHash(cipher.hash_key(kid), sm3=cipher.hash_algorithm_of(kid) == "HMAC-SM3")
+            for kid in cipher.lookup_kids
+        }
+        self._hmac = self._hmacs[cipher.hash_kid]
         self._kid, key = self.cipher.keys[0]
         self._aead = aead_for(self._kid, key)
 
@@ -65,7 +70,30 @@ class PersonalData:
         return aead_for(kid.decode(), key).decrypt(body[:12], body[12:], kid)
 
     def hash(self, normalised_value: str) -> str:
-        """Keyed hash for exact-match lookups and joins (ID numbers, phones): HMAC-SHA256 (or
-        HMAC-SM3, by the oldest key), hex, the same as `crypto.keyed_hash` with the derived
-        key."""
+        """The keyed hash to *store* for exact-match lookups and joins (ID numbers, phones):
+        HMAC-SHA256 (or HMAC-SM3, by the current key), hex, the same as `crypto.keyed_hash`
+        with the current key's derived key. To *find* a value, use `hashes`."""
         return self._hmac.hex(normalised_value)
+
+    def hashes(self, normalised_value: str) -> tuple[str, ...]:
+        """The value's keyed hash under every listed key, the current key's first: what a
+        lookup compares with (`column.in_(pii.hashes(v))`), so a value hashed before a rotation
+        is found until `rotate-keys` has re-keyed it and the old key is removed."""
+        return tuple(mac.hex(normalised_value) for mac in self._hmacs.values())
+
+    def hash_under(self, kid: str, normalised_value: str) -> str:
+        return self._hmacs[kid].hex(normalised_value)
+
+    def old_hashes(self, normalised_value: str) -> tuple[str, ...]:
+        """The value's hash under every listed key but the current one (what re-keying
+        replaces)."""
+        return self.hashes(normalised_value)[1:]
+
+    def hashes_of_sealed(self, token: str | None, fallback: str | None = None) -> tuple[str, ...]:
+        """The lookup hashes of a sealed ID number (a row's `*_enc`), for comparing one row's
+        person with another's while they may be keyed differently; `(fallback,)` (the row's
+        stored hash) when nothing is sealed, `()` when neither is known."""
+        if token is None:
+            return () if fallback is None else (fallback,)
+        found = self.hashes(self.cipher.decrypt(token))
+        return found if fallback is None or fallback in found else (*found, fallback)

@@ -56,6 +56,9 @@ class Signal:
     dedup_key: str
     #: Keyed hash of the normalised ID number; None when the reporter did not know it.
     person_hash: str | None = None
+    #: The ID number's hash under every listed key (`PersonalData.hashes`), to find the
+    #: person's lead during a re-keying window; `(person_hash,)` when not given.
+    person_hashes: tuple[str, ...] = ()
     id_number_enc: str | None = None
     phone_enc: str | None = None
     phone_hash: str | None = None
@@ -96,7 +99,7 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
     lead first, we retry once and attach to theirs.
     """
     for attempt in (1, 2):
-        lead = _open_lead_for(db, signal.person_hash)
+        lead = _open_lead_for(db, _lookup_hashes(signal))
         created = lead is None
         try:
             with savepoint(db):
@@ -126,10 +129,21 @@ def record_signal(db: Session, signal: Signal, *, actor: Actor, now: datetime) -
     raise AssertionError("unreachable")
 
 
-def _open_lead_for(db: Session, person_hash: str | None) -> Lead | None:
-    if person_hash is None:
+def _lookup_hashes(signal: Signal) -> tuple[str, ...]:
+    if signal.person_hash is None:
+        return ()
+    return signal.person_hashes or (signal.person_hash,)
+
+
+def _open_lead_for(db: Session, person_hashes: tuple[str, ...]) -> Lead | None:
+    if not person_hashes:
         return None
-    return db.scalar(select(Lead).where(Lead.person_hash == person_hash, Lead.is_open.is_(True)))
+    return db.scalar(
+        select(Lead)
+        .where(Lead.person_hash.in_(person_hashes), Lead.is_open.is_(True))
+        .order_by(Lead.id)
+        .limit(1)
+    )
 
 
 def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
@@ -139,7 +153,7 @@ def _open_lead(db: Session, signal: Signal, *, now: datetime) -> Lead:
             select(Lead.id)
             # Written as ix_leads_closed_person's predicate: SQLAlchemy would say `is_open = 0`
             # on SQLite, which cannot use that partial index.
-            .where(Lead.person_hash == signal.person_hash, text("NOT leads.is_open"))
+            .where(Lead.person_hash.in_(_lookup_hashes(signal)), text("NOT leads.is_open"))
             .order_by(Lead.id.desc())
             .limit(1)
         )

@@ -180,6 +180,7 @@ def _register_report(
             summary=f"{label}：{said}",
             dedup_key=f"report:{uuid.uuid4().hex}",
             person_hash=pii.hash(id_number) if id_number else None,
+            person_hashes=pii.hashes(id_number) if id_number else (),
             id_number_enc=pii.seal(id_number),
             phone_enc=pii.seal(phone),
             phone_hash=pii.hash(phone) if phone else None,

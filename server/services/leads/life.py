@@ -456,18 +456,19 @@ def search_leads(
         checked = idnumber.check(search.id_number, today=now.date())
         if not checked.ok:
             raise _invalid("id_number", checked.message, checked.code)
-        key = pii.hash(checked.value)
+        keys = pii.hashes(checked.value)  # under every listed key (a re-keying window)
         # Two ranges of two partial indexes (open: uq_leads_open_person, closed:
         # ix_leads_closed_person), each written as its index's predicate.
         found = [
             *db.scalars(
                 scope_leads(
-                    select(Lead).where(Lead.person_hash == key, text("leads.is_open")), actor
+                    select(Lead).where(Lead.person_hash.in_(keys), text("leads.is_open")), actor
                 )
             ),
             *db.scalars(
                 scope_leads(
-                    select(Lead).where(Lead.person_hash == key, text("NOT leads.is_open")), actor
+                    select(Lead).where(Lead.person_hash.in_(keys), text("NOT leads.is_open")),
+                    actor,
                 )
             ),
         ]
@@ -476,7 +477,9 @@ def search_leads(
         phone = checked_phone(search.phone, "phone")
         assert phone is not None
         found = list(
-            db.scalars(scope_leads(select(Lead).where(Lead.phone_hash == pii.hash(phone)), actor))
+            db.scalars(
+                scope_leads(select(Lead).where(Lead.phone_hash.in_(pii.hashes(phone))), actor)
+            )
         )
         by = "phone"
     found.sort(key=lambda lead: lead.id, reverse=True)

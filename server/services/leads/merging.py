@@ -296,9 +296,14 @@ def unmerge_lead(db: Session, source_id: int, *, actor: Actor, now: datetime) ->
         r for r in target.priority_reasons if r not in added.get("priority_reasons", [])
     ]
     target.priority -= int(added.get("priority", 0))
-    for name, value in added.get("filled", {}).items():
+    filled = added.get("filled", {})
+    for name, value in filled.items():
+        if name == "phone_enc":  # goes with phone_hash: re-sealing changes its text
+            continue
         if getattr(target, name) == value:
             setattr(target, name, None)
+            if name == "phone_hash":
+                target.phone_enc = None
     target.updated_at = now
     source.status = merge.source_status
     source.is_open = merge.source_status in OPEN_STATUSES
