@@ -448,3 +448,66 @@ def test_console_administrator_loads_next_years_holidays_and_the_banner_goes(ope
     admin.click("#load-holidays")
     assert "已载入" in admin.inner_text(".flashes")
     assert admin.locator("#calendar-banner").count() == 0
+
+
+def test_console_town_invites_a_helper_sees_the_qr_code_and_revokes_it(
+    open_as, live_server, screenshots, db
+):
+    village(db, code="cd-001")
+    town = open_as("town_staff", town="chengdong")
+    town.goto(f"{live_server}/console/helpers")
+    town.select_option("#invite-form select[name=village]", "cd-001")
+    town.click("#invite-form button[type=submit]")
+    qr = town.locator("#invitation-qr")
+    qr.wait_for(state="visible")
+    assert town.evaluate("document.getElementById('invitation-qr').naturalWidth") > 100
+    code = town.inner_text("#invitation-code").strip()
+    assert re.fullmatch(r"[A-Z0-9]{10}", code)
+    assert town.locator("button[data-print]").is_visible()
+    town.screenshot(path=screenshots / "helper_invitation.png")
+    town.goto(f"{live_server}/console/helpers")
+    row = town.locator("#invitations tbody tr[id^=invitation-]")
+    assert row.count() == 1 and code not in town.inner_text("#invitations")
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    town.once("dialog", accept)
+    row.locator("button[type=submit]").click()
+    town.wait_for_selector(".flashes")
+    assert asked and "撤销" in asked[0]
+    assert "已撤销该邀请" in town.inner_text(".flashes")
+    assert town.locator("#invitations tbody tr[id^=invitation-]").count() == 0
+    db.expire_all()
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "helper_invitation.revoked"))
+
+
+def test_console_administrator_creates_a_staff_account_and_sees_its_password_once(
+    open_as, screenshots, db
+):
+    admin = open_as("system_admin", home="/console/admin/holidays")
+    admin.click("nav >> text=工作人员账号")
+    admin.fill("#staff-create input[name=username]", "li.baita")
+    admin.fill("#staff-create input[name=display_name]", "李白塔")
+    admin.select_option("#staff-create select[name=role]", "town_staff")
+    admin.select_option("#staff-create select[name=town]", "baita")
+    admin.click("#staff-create button[type=submit]")
+    password = admin.inner_text("#temporary-password").strip()
+    assert len(password) >= 12
+    admin.screenshot(path=screenshots / "staff_password.png")
+    admin.click("text=返回工作人员账号")
+    assert "li.baita" in admin.inner_text("#staff") and password not in admin.content()
+    admin.screenshot(path=screenshots / "staff_accounts.png", full_page=True)
+
+
+def test_console_town_opens_the_ledger_and_a_villages_poster(open_as, live_server, screenshots, db):
+    village(db, code="cd-001")
+    town = open_as("town_staff", town="chengdong")
+    town.click("nav >> text=走访摸排")
+    assert town.locator("#ledger").is_visible() and town.locator("#ledger-export").is_visible()
+    town.screenshot(path=screenshots / "ledgers.png")
+    town.goto(f"{live_server}/console/posters/cd-001/print?kind=link")
+    town.wait_for_function("document.getElementById('poster-image').naturalWidth > 1000")
+    town.screenshot(path=screenshots / "poster.png")

@@ -100,7 +100,11 @@ def people(client, center, insurer, alice) -> People:
     body = upload(client, insurer, "insurance_annual_oop", annual).get_json()
     assert body["result"]["leads_updated"] == 1, body
     application = with_applicant(
-        application_body(photos=[photo_id(client, alice)]), id_number=p.applicant
+        application_body(
+            photos=[photo_id(client, alice)],
+            household=[{"name": "李四", "relation": "配偶", "id_number": make_id_number()}],
+        ),
+        id_number=p.applicant,
     )
     assert file(client, alice, application).status_code == 201
     return p
@@ -214,6 +218,8 @@ def test_rekeyed_lookups_match_mid_rotation_after_it_and_without_the_old_key(
             assert member.id_hash == new_only.hash(new_only.open(member.id_number_enc))
     for application in db.scalars(select(Application)):
         assert application.id_hash == new_only.hash(new_only.open(application.id_number_enc))
+        (member,) = application.household  # sealed inside JSON: re-sealed too
+        assert member["id_number_enc"].startswith("k2:") and new_only.open(member["id_number_enc"])
     assert db.scalar(select(func.count()).select_from(AidGrant)) == 0  # (none decided here)
 
 
@@ -235,11 +241,15 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(
 
     monkeypatch.setattr(rotation, "rotate_batch", dies_on_the_fourth_batch)
     cut = CliRunner().invoke(main, ["rotate-keys", "--batch", "1"])
-    assert cut.exit_code != 0 and "leads.id_number_enc: 1 of 4" in cut.output
+    assert cut.exit_code != 0 and "done;" not in cut.output
+    committed = cut.output.count("\n  ")  # a progress line per committed batch
+    assert committed >= 1
     monkeypatch.setattr(rotation, "rotate_batch", real)
     both = PersonalData.from_spec(new_spec)
     with runtime.session_factory() as s:
         left = rotation.left_to_rotate(s, both)
+    total = int(cut.output.split(": ", 1)[1].split(" values", 1)[0])
+    assert sum(left.values()) == total - committed  # the batches before the cut stay done
     resumed = CliRunner().invoke(main, ["rotate-keys", "--batch", "1"])
     assert resumed.exit_code == 0, resumed.output
     assert f"re-sealing and re-keying under k2: {sum(left.values())} values" in resumed.output
@@ -333,3 +343,76 @@ def test_rotate_keys_all_rekeys_hashes_the_last_listed_key_made_before_rows_foll
     db.expire_all()
     assert db.scalar(select(Lead.person_hash)) == both.hash(person)
     assert db.scalar(select(RuleLedger.person_hash)) == both.hash(person)
+
+
+def test_a_person_stored_twice_under_both_keys_is_left_and_named_and_the_rotation_ends(
+    db, runtime, monkeypatch, database_url
+):
+    """Two open leads of one person, one under each key (made by a path that sought only one
+    hash): re-keying the older would break the one-open-lead index. It is left as it was and
+    named, the rest is rotated, and the run ends (it does not pick the same row forever)."""
+    from server import clock
+    from server.cli import main
+    from server.models import Channel
+    from server.services.kernel.access import SYSTEM
+    from server.services.leads.core import Signal, record_signal
+
+    old_spec = runtime.config.field_encryption_key
+    old, both = runtime.pii, PersonalData.from_spec(f"k2:{NEW_KEY},{old_spec}")
+    twice, once = make_id_number(), make_id_number()
+    for pii, person, key in ((old, twice, "a"), (both, twice, "b"), (old, once, "c")):
+        record_signal(
+            db,
+            Signal(
+                channel=Channel.HOTLINE,
+                name="老李",
+                summary="热线来电",
+                dedup_key=f"twice-{key}",
+                person_hash=pii.hash(person),
+                person_hashes=(pii.hash(person),),
+                id_number_enc=pii.seal(person),
+            ),
+            actor=SYSTEM,
+            now=clock.now(),
+        )
+    db.commit()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", f"k2:{NEW_KEY},{old_spec}")
+    result = CliRunner().invoke(main, ["rotate-keys", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    first = db.scalar(select(Lead.id).where(Lead.person_hash == old.hash(twice)))
+    assert f"leads.id_number_enc of row {first} was left under the old key" in result.output
+    assert "done; 1 values left under older keys" in result.output
+    assert "keep k1 listed" in result.output
+    db.expire_all()
+    assert db.scalar(select(func.count()).where(Lead.person_hash == both.hash(once))) == 1
+
+
+def test_a_lead_closed_before_the_rotation_is_not_reopened_beside_its_newer_lead(
+    client, db, runtime, center, monkeypatch
+):
+    """During a re-keying window the person's newer lead is keyed differently from the closed
+    one, so the one-open-lead index cannot tell; the link between them does."""
+    person = make_id_number()
+    report = {"channel": "hotline", "name": "韩梅", "summary": "来电", "town": "chengdong"}
+    first = client.post(
+        "/api/v1/leads", json={**report, "id_number": person}, headers=center.headers
+    )
+    old_id = first.get_json()["lead"]["id"]
+    dismissed = client.post(
+        f"/api/v1/leads/{old_id}/dismiss", json={"reason": "out_of_scope"}, headers=center.headers
+    )
+    assert dismissed.status_code == 200, dismissed.get_json()
+    both = PersonalData.from_spec(f"k2:{NEW_KEY},{runtime.config.field_encryption_key}")
+    monkeypatch.setattr(runtime, "pii", both)
+    second = client.post(
+        "/api/v1/leads", json={**report, "id_number": person}, headers=center.headers
+    )
+    new_id = second.get_json()["lead"]["id"]
+    assert new_id != old_id
+    db.expire_all()
+    assert db.get(Lead, new_id).previous_lead_id == old_id
+    assert db.get(Lead, new_id).person_hash != db.get(Lead, old_id).person_hash
+    resp = client.post(f"/api/v1/leads/{old_id}/reopen", json={}, headers=center.headers)
+    assert resp.status_code == 409 and resp.get_json()["code"] == "person_has_open_lead"
+    assert str(new_id) in resp.get_json()["message"]

@@ -95,14 +95,11 @@ def import_villages(files: dict[str, Any]) -> Any:
     """Load villages from a CSV or xlsx file with columns 镇街, 村居, 编码 (system
     administrator)."""
     upload = files["file"]
-    result = areas.load_villages(db(), content=upload.read(), filename=upload.filename or "")
-    record(
+    result = areas.import_villages(
         db(),
+        content=upload.read(),
+        filename=upload.filename or "",
         actor=current_actor(),
-        action="villages.imported",
-        target_type="village",
-        target_id=None,
         now=now(),
-        detail={"created": result.created, "updated": result.updated},
     )
     return result

@@ -6,11 +6,10 @@ from typing import Any
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from server.api.auth import MeSchema
 from server.api.deps import current_actor, db, now, requires, runtime
-from server.models import STAFF_ROLES, Role, User
+from server.models import STAFF_ROLES, Role
 from server.services.accounts import staff
 from server.services.accounts.passwords import PasswordPolicy
 
@@ -41,7 +40,7 @@ class StaffSchema(MeSchema):
 @blp.response(200, StaffSchema(many=True))
 def list_staff() -> Any:
     """Every staff account (system administrator)."""
-    return db().scalars(select(User).where(User.role.in_(list(STAFF_ROLES))).order_by(User.id))
+    return staff.list_staff(db(), actor=current_actor())
 
 
 @blp.route("/staff", methods=["POST"])

@@ -156,7 +156,10 @@ def rotate_keys_cmd(batch: int, everything: bool, check: bool) -> None:
     with rt.session_factory() as db:
         left = rotation.left_to_rotate(db, rt.pii)
     click.echo(f"re-sealing and re-keying under {kid}: {sum(left.values())} values")
-    steps = rotation.rotate(rt.session_factory, rt.pii, batch=batch, everything=everything)
+    skipped: list[tuple[str, object]] = []
+    steps = rotation.rotate(
+        rt.session_factory, rt.pii, batch=batch, everything=everything, skipped=skipped
+    )
     for column, done in steps:
         of = left.get(column, 0)
         click.echo(f"  {column}: {done}" + (f" of {of}" if of >= done else ""))
@@ -165,6 +168,11 @@ def rotate_keys_cmd(batch: int, everything: bool, check: bool) -> None:
         in_use = rotation.keys_in_use(db, rt.pii)
         orphans = rotation.leftovers(db)
     click.echo(f"done; {remaining} values left under older keys")
+    for column, key in skipped:
+        click.echo(
+            f"  {column} of row {key} was left under the old key: the same person is stored "
+            "again under the new key (two open leads, say); close or merge one and run again"
+        )
     for old in rt.pii.cipher.lookup_kids[1:]:
         if in_use.get(old):
             click.echo(

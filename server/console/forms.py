@@ -480,3 +480,50 @@ class DueArgs(Schema):
     village = Text(32)
     days = fields.Integer(load_default=14, validate=validate.Range(min=0, max=366))
     page = _PAGE
+
+
+class PolicyForm(Schema):
+    """One kind of aid's public text; eligibility and documents one per line."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    title = Text(50, min_len=1, required=True, error_messages={"required": "请填写名称"})
+    summary = Text(
+        500, min_len=1, multi_line=True, required=True, error_messages={"required": "请填写简介"}
+    )
+    eligibility = fields.String(load_default="")
+    documents = fields.String(load_default="")
+    duration = Text(200, min_len=1, required=True, error_messages={"required": "请填写办理时限"})
+    how_to_apply = Text(
+        500,
+        min_len=1,
+        multi_line=True,
+        required=True,
+        error_messages={"required": "请填写申请方式"},
+    )
+    sort_order = fields.Integer(validate=validate.Range(min=0, max=10_000))
+
+
+class NewPolicyForm(PolicyForm):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9_]{1,32}$", error="编码只能由小写字母、数字和下划线组成"
+        ),
+        error_messages={"required": "请填写编码"},
+    )
+
+
+class ContactForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = Text(50, min_len=1, required=True, error_messages={"required": "请填写名称"})
+    phone = fields.String(
+        required=True,
+        validate=validate.Length(min=3, max=30),
+        error_messages={"required": "请填写电话"},
+    )
+    note = Text(200)
+    address = Text(200)

@@ -57,6 +57,7 @@ from server.console.views import (  # noqa: E402,F401  (routes register on impor
     informing,
     leads,
     posters,
+    public_info,
     reports,
     supervision,
     triage,

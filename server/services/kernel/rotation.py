@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -225,6 +225,20 @@ def _pairs(sealed: SealedColumn) -> list[tuple[str, str]]:
     ]
 
 
+@dataclass
+class Batch:
+    """What one batch did: rows read, the last primary key read (the next batch starts after
+    it), and the rows left as they were because re-keying them broke a unique index."""
+
+    read: int
+    last: Any = None
+    skipped: list[Any] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.read - len(self.skipped)
+
+
 def rotate_batch(
     db: Session,
     sealed: SealedColumn,
@@ -233,29 +247,37 @@ def rotate_batch(
     batch: int,
     rules: list[str] | None,
     after: Any = None,
+    everything: bool = False,
     tables: frozenset[str] | None = None,
-) -> int:
-    """Re-seal up to `batch` values of one column, re-key the hashes derived from them (and,
-    for ID numbers, every hash of the same person anywhere); returns how many (0: done).
-    With `after` (a primary key, `rotate(everything=True)`): every row past it, whatever key
-    sealed it, for hashes written before a row's hash followed its sealed value."""
+) -> Batch:
+    """Re-seal up to `batch` values of one column past primary key `after`, re-key the hashes
+    derived from them (and, for ID numbers, every hash of the same person anywhere).
+    `everything`: every row, whatever key sealed it, for hashes written before a row's hash
+    followed its sealed value.
+
+    A row whose new hash is already taken in a unique index (the same person stored twice, once
+    under each key: two open leads, say) is left as it was and reported in `skipped`; the rest
+    of the batch goes on."""
     pairs = _pairs(sealed)
     hash_columns = [sealed.table.c[h] for h, _ in pairs]
     query = select(sealed.key, sealed.column, *hash_columns).order_by(sealed.key).limit(batch)
-    if after is None:
-        query = query.where(_stale(sealed.column, pii.cipher.current_kid))
+    if everything:
+        query = query.where(sealed.column.is_not(None))
     else:
-        query = query.where(sealed.column.is_not(None), sealed.key > after)
+        query = query.where(_stale(sealed.column, pii.cipher.current_kid))
+    if after is not None:
+        query = query.where(sealed.key > after)
     rows = db.execute(query).all()
     if not rows:
-        return 0
+        return Batch(0, after)
     params = []
-    renamed: dict[str, str] = {}  # a person's old hash -> new hash
+    renamed: list[dict[str, str]] = []  # per row: a person's old hash -> new hash
     for key, value, *held in rows:
         plain = pii.open(value)
         assert plain is not None
         fresh = value if value.startswith(f"{pii.cipher.current_kid}:") else pii.seal(plain)
         row: dict[str, Any] = {"_key": key, "_value": fresh}
+        names: dict[str, str] = {}
         for (name, kind), stored in zip(pairs, held, strict=True):
             if stored is None:  # no lookup kept for this value: none made now
                 row[f"_{name}"] = None
@@ -264,33 +286,39 @@ def rotate_batch(
             new, *olds = pii.hashes(normalised)
             row[f"_{name}"] = new
             if kind == "id":
-                for old in {*olds, stored} - {new}:
-                    renamed[old] = new
+                names.update(dict.fromkeys({*olds, stored} - {new}, new))
         params.append(row)
-    db.execute(
+        renamed.append(names)
+    statement = (
         update(sealed.table)
         .where(sealed.key == bindparam("_key"))
         .values(
             {sealed.column.name: bindparam("_value")}
             | {name: bindparam(f"_{name}") for name, _ in pairs}
         )
-        .execution_options(synchronize_session=False),
-        params,
+        .execution_options(synchronize_session=False)
     )
-    if renamed:
-        rekey_people(db, renamed, rules=rules, tables=tables)
-    return len(rows)
-
-
-def last_key(db: Session, sealed: SealedColumn, *, after: Any, batch: int) -> Any:
-    """The primary key `rotate_batch(after=...)` reached (for the next batch)."""
-    keys = db.scalars(
-        select(sealed.key)
-        .where(sealed.column.is_not(None), sealed.key > after)
-        .order_by(sealed.key)
-        .limit(batch)
-    ).all()
-    return keys[-1] if keys else after
+    result = Batch(len(rows), rows[-1][0])
+    try:
+        with savepoint(db):
+            db.execute(statement, params)
+    except IntegrityError:
+        for i, row in enumerate(params):
+            try:
+                with savepoint(db):
+                    db.execute(statement, [row])
+            except IntegrityError:
+                log.warning(
+                    "re-keying %s id %s: its new hash is taken (the same person stored twice)",
+                    sealed.table.name,
+                    row["_key"],
+                )
+                result.skipped.append(row["_key"])
+                renamed[i] = {}
+    people = {old: new for names in renamed for old, new in names.items()}
+    if people:
+        rekey_people(db, people, rules=rules, tables=tables)
+    return result
 
 
 #: Where a person hash is indexed only in parts (partial indexes), each part is re-keyed by
@@ -453,10 +481,12 @@ def rotate(  # noqa: ANN201
     *,
     batch: int = 1000,
     everything: bool = False,
+    skipped: list[tuple[str, Any]] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Every column, batch by batch, each batch in its own committed unit of work; yields
     (column, values re-sealed and re-keyed so far in it) after each batch, for progress.
     Columns with lookup hashes of ID numbers go first, so every person is re-keyed early.
+    Rows left as they were (see `rotate_batch`) are added to `skipped` as (column, key).
 
     `everything`: also re-key the hashes of values already sealed under the current key, by
     primary key from the start (run again from the start if stopped): once, for data written
@@ -473,27 +503,27 @@ def rotate(  # noqa: ANN201
     ordered = sorted(sealed_columns(), key=lambda s: not _pairs(s))
     for sealed in ordered:
         done = 0
-        if everything and _pairs(sealed):
-            with db_factory() as db:
-                after = db.scalar(select(func.min(sealed.key)))
-            after = None if after is None else after - 1
-            while after is not None:
+        for whole in (True, False) if everything and _pairs(sealed) else (False,):
+            after = None
+            while True:
                 with unit_of_work(db_factory) as db:
-                    n = rotate_batch(
-                        db, sealed, pii, batch=batch, rules=rules, after=after, tables=tables
+                    result = rotate_batch(
+                        db,
+                        sealed,
+                        pii,
+                        batch=batch,
+                        rules=rules,
+                        after=after,
+                        everything=whole,
+                        tables=tables,
                     )
-                    after = last_key(db, sealed, after=after, batch=batch) if n else None
-                if not n:
+                if not result.read:
                     break
-                done += n
+                after = result.last
+                if skipped is not None:
+                    skipped += [(sealed.name, key) for key in result.skipped]
+                done += result.done
                 yield sealed.name, done
-        while True:
-            with unit_of_work(db_factory) as db:
-                n = rotate_batch(db, sealed, pii, batch=batch, rules=rules, tables=tables)
-            if not n:
-                break
-            done += n
-            yield sealed.name, done
     for table, column in SEALED_IN_JSON:
         done, after = 0, None
         while True:

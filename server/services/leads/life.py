@@ -189,6 +189,17 @@ def reopen_lead(
             f"已超过{REOPEN_DAYS}天，不能重新打开；如有新情况，请登记新线索",
             code="reopen_window_passed",
         )
+    # The person's newer open lead, if any, continues this one (`previous_lead_id`): found by
+    # that link as well as by the unique index, so also when the two are keyed differently
+    # during a re-keying window (services/kernel/rotation.py).
+    successor = db.scalar(
+        select(Lead.id).where(Lead.previous_lead_id == lead.id, Lead.is_open == true()).limit(1)
+    )
+    if successor is not None and lead.person_hash is not None:
+        raise Conflict(
+            f"此人已有未办结的线索（编号{successor}），请在那条线索上继续办理",
+            code="person_has_open_lead",
+        )
     lead.reopened_at = now
     lead.closed_at = None
     try:
