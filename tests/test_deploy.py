@@ -43,15 +43,11 @@ def _exec_lines(unit: Path) -> list[list[str]]:
     return commands
 
 
-def test_there_are_units_for_the_app_the_workers_the_schedule_and_the_metrics() -> None:
+def test_there_are_units_for_the_app_the_workers_and_the_metrics() -> None:
+    """The schedule is the worker's own (server/worker/schedule.py): no timer unit repeats it."""
     names = {u.name for u in UNITS}
-    assert {
-        "e-rescue-app.service",
-        "e-rescue-worker@.service",
-        "e-rescue-schedule.service",
-        "e-rescue-metrics.service",
-    } <= names
-    assert (DEPLOY / "systemd" / "e-rescue-schedule.timer").exists()
+    assert {"e-rescue-app.service", "e-rescue-worker@.service", "e-rescue-metrics.service"} <= names
+    assert not list((DEPLOY / "systemd").glob("*.timer"))
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)

@@ -4,7 +4,7 @@ supervision notices per unit and month, and a check that is safe to run twice.""
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from python_calamine import CalamineWorkbook
@@ -254,30 +254,81 @@ def test_the_check_deadlines_command_is_idempotent(runtime, slip, database_url, 
     first = CliRunner().invoke(main, ["check-deadlines"])
     assert first.exit_code == 0, first.output
     assert "marked_overdue: 1" in first.output
-    second = CliRunner().invoke(main, ["check-deadlines", "--schedule"])
+    second = CliRunner().invoke(main, ["check-deadlines"])
     assert "marked_overdue: 0" in second.output
-    assert "daily check queued" in second.output
     assert counts(db)[:2] == (1, 1)
-    again = CliRunner().invoke(main, ["check-deadlines", "--schedule"])
-    assert "already queued" in again.output
 
 
-def test_the_worker_runs_the_check_and_queues_the_next_days_run(runtime, slip, db):
-    from server.worker.registry import load_job_handlers
+def _pass(runtime, at: datetime) -> int:
+    """One pass of the worker's loop at `at`: queue what the schedule says is due, run it."""
+    from server.worker import schedule
 
-    load_job_handlers()
-    assert supervision.JOB_KIND in jobs.registered_kinds()
-    now = moment(2026, 11, 24, 7, 0)
-    assert supervision.schedule_daily_check(db, now=now, run_at=now)
-    db.commit()
-    ran = runner.run_due(
-        runtime.session_factory,
-        worker_id="w1",
-        clock=lambda: moment(2026, 11, 24, 8, 0),
-        deps=runtime.job_deps(),
+    with runtime.session_factory() as session:
+        schedule.queue_due(session, now=at)
+        session.commit()
+    return runner.run_due(
+        runtime.session_factory, worker_id="w1", clock=lambda: at, deps=runtime.job_deps()
     )
-    assert ran == 1
+
+
+def test_the_worker_runs_the_daily_check_from_its_schedule_without_anyone_queuing_it(
+    runtime, slip, db
+):
+    _pass(runtime, moment(2026, 11, 24, 7, 59))  # a worker started today: yesterday's run
+    _pass(runtime, moment(2026, 11, 24, 7, 59, 30))  # the next pass queues nothing more
+    _pass(runtime, moment(2026, 11, 24, 8, 0))  # today's, at 08:00
     db.expire_all()
     assert db.get(Dispatch, slip["id"]).overdue_at is not None
-    queued = db.scalars(select(Job).where(Job.status == "queued")).all()
-    assert [j.run_at for j in queued] == [moment(2026, 11, 25, 8, 0)]
+    checks = db.scalars(select(Job).where(Job.kind == supervision.JOB_KIND).order_by(Job.id))
+    assert [(j.dedup_key, j.status) for j in checks] == [
+        ("supervision.check_deadlines:2026-11-23", "done"),
+        ("supervision.check_deadlines:2026-11-24", "done"),
+    ]
+
+
+def test_a_days_check_is_queued_and_run_once_however_many_passes_and_workers(runtime, slip, db):
+    from server.worker import schedule
+
+    at = moment(2026, 11, 24, 9, 0)
+    for _ in range(3):
+        with runtime.session_factory() as session:
+            schedule.queue_due(session, now=at)
+            session.commit()
+    assert _pass(runtime, at) == len(schedule.SCHEDULE)
+    assert _pass(runtime, at) == 0
+    assert db.scalar(select(func.count()).where(Job.kind == supervision.JOB_KIND)) == 1
+
+
+def test_a_failing_run_does_not_stop_the_next_days(runtime, slip, db, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(supervision, "check_deadlines", broken)
+    day = moment(2026, 11, 24, 8, 0)
+    for minutes in range(0, 24 * 60, 30):  # every retry of the day fails
+        _pass(runtime, day + timedelta(minutes=minutes))
+    (failed,) = db.scalars(select(Job).where(Job.kind == supervision.JOB_KIND)).all()
+    assert failed.status == "failed"
+    monkeypatch.undo()
+    _pass(runtime, moment(2026, 11, 25, 8, 0))
+    db.expire_all()
+    runs = db.scalars(select(Job).where(Job.kind == supervision.JOB_KIND).order_by(Job.id)).all()
+    assert [(j.dedup_key, j.status) for j in runs] == [
+        ("supervision.check_deadlines:2026-11-24", "failed"),
+        ("supervision.check_deadlines:2026-11-25", "done"),
+    ]
+    assert db.get(Dispatch, slip["id"]).overdue_at is not None
+
+
+def test_a_worker_that_was_down_catches_up_with_the_latest_missed_run_only(runtime, slip, db):
+    _pass(runtime, moment(2026, 11, 27, 10, 0))  # down since before the 24th's 08:00
+    keys = db.scalars(select(Job.dedup_key).where(Job.kind == supervision.JOB_KIND)).all()
+    assert keys == ["supervision.check_deadlines:2026-11-27"]
+
+
+def test_every_scheduled_job_has_a_registered_handler() -> None:
+    from server.worker import registry, schedule
+
+    registry.load_job_handlers()
+    assert {entry.kind for entry in schedule.SCHEDULE} <= set(jobs.registered_kinds())
+    assert set(registry.HANDLERS) <= set(jobs.registered_kinds())

@@ -143,23 +143,17 @@ def check_calendar_cmd(on_day: datetime | None) -> None:
 
 
 @click.command("check-deadlines")
-@click.option(
-    "--schedule", is_flag=True, help="also queue the daily run for the worker (08:00 tomorrow)"
-)
-def check_deadlines_cmd(schedule: bool) -> None:
-    """Remind, mark overdue and escalate transfer slips; record supervision notices (idempotent)."""
+def check_deadlines_cmd() -> None:
+    """Remind, mark overdue and escalate transfer slips now; record supervision notices
+    (idempotent). The worker also runs it every day (server/worker/schedule.py)."""
     from server.services.calendar.workdays import WorkCalendar
-    from server.services.dispatches.supervision import check_deadlines, schedule_daily_check
+    from server.services.dispatches.supervision import check_deadlines
 
     rt = runtime()
     with unit_of_work(rt.session_factory) as db:
-        now = clock.now()
-        result = check_deadlines(db, WorkCalendar.load(db), now)
-        queued = schedule_daily_check(db, now=now) if schedule else False
+        result = check_deadlines(db, WorkCalendar.load(db), clock.now())
     for key, value in result.as_dict().items():
         click.echo(f"{key}: {value}")
-    if schedule:
-        click.echo("daily check queued for the worker" if queued else "daily check already queued")
 
 
 @click.command("build-households")

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Job, JobStatus
 from server.services.kernel.jobs import JobContext, handler_for
+from server.worker.registry import load_job_handlers
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def run_due(
     limit: int | None = None,
 ) -> int:
     """Run due jobs one per transaction until none is due (or `limit` ran). Returns the count."""
+    load_job_handlers()
     done = 0
     while limit is None or done < limit:
         with factory() as db:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, false, select
@@ -52,9 +52,8 @@ from server.services.kernel.audit import record
 ESCALATE_HEAD_AFTER = 2
 #: Working days overdue after which it goes to the district's leading group (领导小组).
 ESCALATE_GROUP_AFTER = 5
-#: Job kind the worker runs, and when in the day (Asia/Shanghai) it runs.
+#: Job kind the worker runs (when: server/worker/schedule.py).
 JOB_KIND = "supervision.check_deadlines"
-DAILY_AT = time(8, 0)
 
 ALERT_LABELS: dict[AlertKind, str] = {
     AlertKind.REMINDER: "到期提醒",
@@ -296,31 +295,10 @@ def _note(
 # --- The worker --------------------------------------------------------------------------------
 
 
-def next_run_at(now: datetime) -> datetime:
-    """08:00 (Asia/Shanghai) of the day after `now`."""
-    local = now.astimezone(TZ)
-    return datetime.combine(local.date() + timedelta(days=1), DAILY_AT, TZ)
-
-
-def schedule_daily_check(db: Session, *, now: datetime, run_at: datetime | None = None) -> bool:
-    """Queue the check for the worker (once per day: the dedup key carries the date)."""
-    run_at = run_at or next_run_at(now)
-    job = jobs.enqueue(
-        db,
-        kind=JOB_KIND,
-        payload={},
-        now=now,
-        run_at=run_at,
-        dedup_key=f"check-deadlines:{run_at.astimezone(TZ):%Y-%m-%d}",
-    )
-    return job is not None
-
-
-@jobs.handler(JOB_KIND)
-def _check_deadlines_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
-    """Run the check, then queue tomorrow's run, in the job's transaction."""
+def run_check_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+    """The worker's handler of `JOB_KIND`, queued each day by server/worker/schedule.py (so a
+    failed run never stops the next day's)."""
     check_deadlines(ctx.db, WorkCalendar.load(ctx.db), ctx.now)
-    schedule_daily_check(ctx.db, now=ctx.now)
 
 
 # --- Reading the notices -----------------------------------------------------------------------

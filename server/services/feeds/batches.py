@@ -288,8 +288,8 @@ def _fail(batch: FeedBatch, code: str, message: str, *, now: datetime) -> FeedBa
     return batch
 
 
-@jobs.handler(JOB_KIND)
-def _import_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+def run_import_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+    """The worker's handler of `JOB_KIND` (registered in server/worker/registry.py)."""
     batch_id = int(payload["batch_id"])
     storage: Storage = ctx.deps["storage"]
     try:

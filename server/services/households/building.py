@@ -316,8 +316,8 @@ def place_roster_batch(db: Session, batch_id: int, *, now: datetime) -> int:
     return seen
 
 
-@jobs.handler(PLACE_ROSTER_JOB)
-def _place_roster_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+def run_place_roster_job(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+    """The worker's handler of `PLACE_ROSTER_JOB` (registered in server/worker/registry.py)."""
     place_roster_batch(ctx.db, int(payload["batch_id"]), now=ctx.now)
 
 

@@ -1,5 +1,5 @@
-"""Durable background work, queued side: enqueue in the request's transaction, and the
-handlers each service module registers for its kind of job.
+"""Durable background work, queued side: enqueue in the request's transaction; the handler of
+each kind is registered in server/worker/registry.py.
 
 The worker (`server/worker/runner.py`) claims and runs what is queued here.
 """
@@ -32,14 +32,20 @@ Handler = Callable[[JobContext, dict[str, Any]], None]
 _HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register a job handler. Handlers live in the service module that owns the work."""
+def register(kind: str, fn: Handler) -> None:
+    """Register the handler of `kind`. The application's handlers are registered in one place,
+    server/worker/registry.py; the function itself lives in the service that owns the work."""
+    _HANDLERS[kind] = _measured(kind, fn)
 
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = _measured(kind, fn)
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """`register` as a decorator, for a test's own handlers."""
+
+    def decorate(fn: Handler) -> Handler:
+        register(kind, fn)
         return fn
 
-    return register
+    return decorate
 
 
 def _measured(kind: str, fn: Handler) -> Handler:
