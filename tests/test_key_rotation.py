@@ -451,3 +451,38 @@ def test_undoing_a_merge_after_the_rotation_takes_back_the_phone_it_filled(
     db.expire_all()
     target = db.get(Lead, with_id)
     assert target.phone_hash is None and target.phone_enc is None
+
+
+def test_a_household_made_before_the_rotation_meets_its_members_leads_made_during_it(
+    client, db, runtime, center, staff_login, monkeypatch
+):
+    """A lead opened during the window is keyed by the new key, its person's household members
+    by the old one until the rotation reaches them: the lead still shows its household and the
+    other members' open leads."""
+    village(db)
+    town = staff_login(role="town_staff", town="chengdong")
+    head, daughter = make_id_number(), make_id_number()
+    made = client.post(
+        "/api/v1/households",
+        json={
+            "village": "cd-001",
+            "head": {"name": "赵六", "id_number": head},
+            "members": [{"name": "赵小", "relation": "女儿", "id_number": daughter}],
+        },
+        headers=town.headers,
+    )
+    assert made.status_code == 201, made.get_json()
+    both = PersonalData.from_spec(f"k2:{NEW_KEY},{runtime.config.field_encryption_key}")
+    monkeypatch.setattr(runtime, "pii", both)
+    report = {"channel": "hotline", "summary": "来电", "town": "chengdong"}
+    lead_ids = [
+        client.post(
+            "/api/v1/leads",
+            json={**report, "name": name, "id_number": id_number},
+            headers=center.headers,
+        ).get_json()["lead"]["id"]
+        for name, id_number in (("赵六", head), ("赵小", daughter))
+    ]
+    shown = client.get(f"/api/v1/leads/{lead_ids[0]}", headers=center.headers).get_json()
+    assert shown["household"]["id"] == made.get_json()["id"]
+    assert [o["lead_id"] for o in shown["household"]["other_open_leads"]] == [lead_ids[1]]

@@ -184,7 +184,9 @@ def get_lead(lead_id: int) -> Any:
     other open leads); ID and phone numbers masked."""
     lead = access.access_lead_by_id(db(), lead_id, actor=current_actor())
     view = _lead_answer(lead)
-    view["household"] = household_members.lead_household(db(), lead, actor=current_actor())
+    view["household"] = household_members.lead_household(
+        db(), lead, actor=current_actor(), pii=runtime().pii
+    )
     return view
 
 

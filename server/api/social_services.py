@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.api.deps import current_actor, db, now, requires
+from server.api.deps import current_actor, db, now, requires, runtime
 from server.models import Role, ServiceKind
 from server.services.social import services
 
@@ -111,7 +111,9 @@ class ServiceCountFilterSchema(Schema):
 def assign(body: dict[str, Any]) -> Any:
     """Ask an organisation serving the household's town to give a service to the household of
     a lead's person (town staff: their town's leads). Audited."""
-    assignment = services.assign_service(db(), body=body, actor=current_actor(), now=now())
+    assignment = services.assign_service(
+        db(), body=body, actor=current_actor(), now=now(), pii=runtime().pii
+    )
     return services.assignment_view(db(), assignment)
 
 

@@ -217,7 +217,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
         "handlers": life.eligible_handlers(session, found) if can_triage else [],
         "dismissal_reasons": life.DISMISSAL_LABELS,
         "my_id": who.user_id,
-        "household": household_members.lead_household(session, found, actor=who),
+        "household": household_members.lead_household(session, found, actor=who, pii=runtime().pii),
         "can_open_household": who.role in HOUSEHOLD_READERS,
         "revealed": revealed,
         "timeline": _timeline(view, slips, apps),

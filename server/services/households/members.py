@@ -176,15 +176,29 @@ def list_families(
 # --- A lead's household (shown, never scored) ----------------------------------------------
 
 
-def lead_household(db: Session, lead: Lead, *, actor: Actor) -> dict[str, Any] | None:
+def lead_household(
+    db: Session, lead: Lead, *, actor: Actor, pii: PersonalData | None = None
+) -> dict[str, Any] | None:
     """The household of a lead's person, and the open leads of its other current members that
     `actor` may see. Shown beside the lead so staff see the family at once; the priority of no
-    lead changes."""
-    membership = current_membership(db, lead.person_hash)
+    lead changes. With `pii`, people are matched under every listed key (from their sealed ID
+    numbers), so a lead and a member keyed differently during a re-keying window still meet."""
+
+    def hashes(sealed: str | None, stored: str | None) -> tuple[str, ...]:
+        if pii is None:
+            return () if stored is None else (stored,)
+        return pii.hashes_of_sealed(sealed, stored)
+
+    membership = current_membership(db, hashes(lead.id_number_enc, lead.person_hash))
     if membership is None:
         return None
     family = membership.family
-    others = {m.id_hash: m for m in current_members(family) if m.id_hash and m.id != membership.id}
+    others = {
+        h: m
+        for m in current_members(family)
+        if m.id_hash and m.id != membership.id
+        for h in hashes(m.id_number_enc, m.id_hash)
+    }
     open_leads = []
     if others:
         query = scope_leads(

@@ -34,6 +34,7 @@ from server.services.applications.photos import owned_photo_ids
 from server.services.households.members import access_family_by_id, current_membership, head_name
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
+from server.services.kernel.pii import PersonalData
 from server.services.leads.access import access_lead_by_id
 from server.services.social.orgs import membership_of
 
@@ -70,12 +71,19 @@ def _active_org_serving(db: Session, org_id: int, town_id: int) -> SocialOrg:
 
 
 def assign_service(
-    db: Session, *, body: dict[str, Any], actor: Actor, now: datetime
+    db: Session,
+    *,
+    body: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    pii: PersonalData | None = None,
 ) -> ServiceAssignment:
     """Ask an organisation to serve the household of a lead's person. Audited."""
     require_role(actor, *ASSIGNERS)
     lead = access_lead_by_id(db, body["lead_id"], actor=actor)
-    membership = current_membership(db, lead.person_hash)
+    # Under every listed key when a key is at hand (a re-keying window, kernel/rotation.py).
+    found = pii.hashes_of_sealed(lead.id_number_enc, lead.person_hash) if pii else None
+    membership = current_membership(db, found or lead.person_hash)
     if membership is None:
         raise _invalid("lead_id", "该线索的当事人尚未建立户档案", "lead_without_household")
     family = membership.family
