@@ -187,18 +187,22 @@ def _reset(runtime) -> None:  # noqa: ANN001
         postgresql = engine.dialect.name == "postgresql"
         for (name,) in conn.execute(_WITH_ROWS).all():
             if postgresql and name == "audit_entries":
-                # Its trigger refuses deletes (server/models/audit.py); TRUNCATE fires no row
-                # trigger, and one table's is cheap.
-                conn.execute(text(f"TRUNCATE {name}"))
+                # Its trigger refuses deletes (server/models/audit.py): off for this transaction
+                # only (ALTER TABLE is transactional; TRUNCATE would make new files again).
+                conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+                conn.execute(text("DELETE FROM audit_entries"))
+                conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
             else:
                 conn.execute(text(f"DELETE FROM {name}"))
         if postgresql:
             # A sequence also advances for rows rolled back, so restart every one that was used.
+            # (pg_class, not the pg_sequences view: 3 ms instead of 15-30.)
             conn.execute(
                 text(
-                    "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false)"
-                    " FROM pg_sequences"
-                    " WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                    "WITH s AS MATERIALIZED (SELECT oid FROM pg_class WHERE relkind = 'S'"
+                    " AND relnamespace = current_schema()::regnamespace)"
+                    " SELECT setval(oid, 1, false) FROM s"
+                    " WHERE pg_sequence_last_value(oid) IS NOT NULL"
                 )
             )
         elif _has_sequence(conn):

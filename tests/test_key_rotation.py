@@ -416,3 +416,38 @@ def test_a_lead_closed_before_the_rotation_is_not_reopened_beside_its_newer_lead
     resp = client.post(f"/api/v1/leads/{old_id}/reopen", json={}, headers=center.headers)
     assert resp.status_code == 409 and resp.get_json()["code"] == "person_has_open_lead"
     assert str(new_id) in resp.get_json()["message"]
+
+
+def test_undoing_a_merge_after_the_rotation_takes_back_the_phone_it_filled(
+    client, db, runtime, center, monkeypatch
+):
+    """A merge records the phone it filled in (sealed, with its hash) to take it back on undo;
+    the rotation re-seals and re-keys that record with the lead, so undo still finds it."""
+    report = {"channel": "hotline", "summary": "来电", "town": "chengdong"}
+    with_id = client.post(
+        "/api/v1/leads",
+        json={**report, "name": "韩梅", "id_number": make_id_number()},
+        headers=center.headers,
+    ).get_json()["lead"]["id"]
+    by_phone = client.post(
+        "/api/v1/leads",
+        json={**report, "name": "韩梅", "phone": "13905330002"},
+        headers=center.headers,
+    ).get_json()["lead"]["id"]
+    merged = client.post(
+        f"/api/v1/leads/{by_phone}/merge", json={"into_lead_id": with_id}, headers=center.headers
+    )
+    assert merged.status_code == 200, merged.get_json()
+    both = PersonalData.from_spec(f"k2:{NEW_KEY},{runtime.config.field_encryption_key}")
+    for _ in rotation.rotate(runtime.session_factory, both, batch=10):
+        pass
+    new_only = PersonalData.from_spec(f"k2:{NEW_KEY}")
+    monkeypatch.setattr(runtime, "pii", new_only)
+    db.expire_all()
+    target = db.get(Lead, with_id)
+    assert target.phone_hash == new_only.hash("13905330002")
+    undone = client.post(f"/api/v1/leads/{by_phone}/unmerge", headers=center.headers)
+    assert undone.status_code == 200, undone.get_json()
+    db.expire_all()
+    target = db.get(Lead, with_id)
+    assert target.phone_hash is None and target.phone_enc is None
