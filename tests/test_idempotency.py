@@ -77,6 +77,23 @@ def test_a_key_too_long_is_refused_with_the_header_named(client, hank):
     assert "Idempotency-Key" in resp.get_json()["errors"]
 
 
+def test_every_endpoint_reads_the_key_by_one_rule_with_one_limit(client, resident_login, db):
+    """Applications require a key (428 without one); everywhere a key longer than 80
+    characters is 422 naming the header, and a reused key with another body is 409."""
+    from tests.builders.applications import application_body, file, photo_id
+
+    village(db)
+    alice = resident_login("alice")
+    body = application_body(photos=[photo_id(client, alice)])
+    too_long = file(client, alice, body, key="k" * 81)
+    assert too_long.status_code == 422 and error_code(too_long) == "idempotency_key_invalid"
+    assert "Idempotency-Key" in too_long.get_json()["errors"]
+    key = "k" * 80
+    assert file(client, alice, body, key=key).status_code == 201
+    other = file(client, alice, {**body, "reason": "另一份"}, key=key)
+    assert other.status_code == 409 and error_code(other) == "idempotency_conflict"
+
+
 def test_a_retried_hotline_report_opens_one_lead(client, staff_login, db):
     center = staff_login()
     key = str(uuid.uuid4())

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.api.deps import current_actor, db, now, requires, runtime
+from server.api.deps import (
+    IDEMPOTENCY_HEADER,
+    current_actor,
+    db,
+    idempotency_key,
+    now,
+    requires,
+    runtime,
+)
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema, PageArgsSchema
-from server.errors import DomainError
 from server.fields import Money, bounded_int
 from server.models import ApplicationStatus, ApplicationType, Role
 from server.services.applications import decisions, filing, handling, reading
@@ -223,28 +229,11 @@ class ApplicationPageSchema(NumberedPageSchema):
     items = fields.List(fields.Nested(ApplicationSchema), required=True)
 
 
-class IdempotencyKeyMissing(DomainError):
-    status = 428
-    code = "idempotency_key_required"
-    message = "缺少请求编号（Idempotency-Key），请更新小程序后重试"
-
-
-def _idempotency_key() -> str:
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > 100:
-        raise IdempotencyKeyMissing()
-    return key
-
-
 @blp.route("/applications", methods=["POST"])
 @requires(Role.RESIDENT, Role.HELPER)
 @blp.arguments(ApplicationCreateSchema)
 @blp.response(201, ApplicationSchema)
-@blp.doc(
-    parameters=[
-        {"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}
-    ]
-)
+@blp.doc(parameters=[{**IDEMPOTENCY_HEADER, "required": True}])
 def file_application(body: dict[str, Any]) -> Any:
     """File an application. Repeating the request with the same Idempotency-Key returns the
     first answer; the same key with a different body is refused (409). A second application
@@ -258,7 +247,7 @@ def _file(body: dict[str, Any]) -> Any:
     filed = filing.file_application(
         db(),
         body=body,
-        idempotency_key=_idempotency_key(),
+        idempotency_key=idempotency_key(required=True),
         pii=pii,
         actor=current_actor(),
         now=now(),
@@ -270,11 +259,7 @@ def _file(body: dict[str, Any]) -> Any:
 @requires(Role.TOWN_STAFF, Role.CENTER_STAFF)
 @blp.arguments(IntakeCreateSchema)
 @blp.response(201, ApplicationSchema)
-@blp.doc(
-    parameters=[
-        {"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}
-    ]
-)
+@blp.doc(parameters=[{**IDEMPOTENCY_HEADER, "required": True}])
 def file_at_window_or_phone(body: dict[str, Any]) -> Any:
     """窗口办 / 电话办: town staff (for their town) or center staff file an application for a
     person at the window or on the phone, with how the person consented. Same checks and

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from server import clock
-from server.errors import Forbidden, Unauthorized, ValidationFailed
+from server.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
 from server.models import Role, User
 from server.runtime import Runtime
 from server.services.accounts import auth
@@ -166,11 +166,23 @@ class IdempotencyKeyInvalid(ValidationFailed):
     message = "请求编号（Idempotency-Key）格式有误，请更新小程序后重试"
 
 
-def idempotency_key() -> str | None:
-    """The request's Idempotency-Key header, if it sent one."""
+class IdempotencyKeyMissing(DomainError):
+    status = 428
+    code = "idempotency_key_required"
+    message = "缺少请求编号（Idempotency-Key），请更新小程序后重试"
+
+
+def idempotency_key(*, required: bool = False) -> str | None:
+    """The request's Idempotency-Key header: the one reader and the one limit
+    (`MAX_KEY_LENGTH` characters; longer is 422 `idempotency_key_invalid`). Without one, None,
+    or 428 `idempotency_key_required` where the endpoint requires it (the mini-program's
+    applications: a resident on a weak connection must never file twice)."""
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
+        if required:
+            raise IdempotencyKeyMissing()
         return None
     if len(key) > MAX_KEY_LENGTH:
-        raise IdempotencyKeyInvalid(errors={"Idempotency-Key": ["最多80个字符"]})
+        message = f"最多{MAX_KEY_LENGTH}个字符"
+        raise IdempotencyKeyInvalid(errors={"Idempotency-Key": [message]})
     return key

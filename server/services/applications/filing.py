@@ -53,11 +53,6 @@ _CATEGORIES: dict[ApplicationType, list[str]] = {
 }
 
 
-class IdempotencyConflict(Conflict):
-    code = "idempotency_conflict"
-    message = "该请求编号已用于另一份不同的申请，请刷新后重新提交"
-
-
 @dataclass(frozen=True, slots=True)
 class Filed:
     application: Application
@@ -111,7 +106,6 @@ def file_application(
         body=body,
         now=now,
         create=lambda: _create(db, body=body, pii=pii, actor=actor, now=now).id,
-        conflict=IdempotencyConflict,
     )
     return Filed(db.get(Application, application_id), created=created)
 
