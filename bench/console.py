@@ -4,12 +4,12 @@
    to "1000+", town and village names, the template) through the real app in-process, median of
    many requests, first page and page 500, with 10,000 and then 1,000,000 leads; the JSON page
    (`GET /api/v1/leads?limit=20`) timed the same way beside it.
-2. Load: gunicorn with 2 sync workers, 32 connections (wrk, or bench/queue.py's threaded client)
+2. Load: gunicorn with 2 sync workers, 32 connections (wrk, or bench/lead_queue.py's client)
    for a short time, against the console's queue page as center staff (session cookie) and the
    JSON queue page (bearer token) in the same run. Goal: console ≥ 0.5× the JSON page's req/s,
    p99 ≤ 50 ms.
 
-Reuses bench/queue.py's loaders (synthetic leads with department evidence, bulk-loaded) and its
+Reuses bench/lead_queue.py's loaders (synthetic leads with department evidence, bulk-loaded) and its
 gunicorn and load helpers. SQLite by default (the machine is shared); `--engines` adds
 PostgreSQL.
 
@@ -33,7 +33,7 @@ import statistics
 import time
 from typing import Any
 
-from bench import queue as qb  # type: ignore[attr-defined]
+from bench import lead_queue as qb  # type: ignore[attr-defined]
 from server.models import Role
 
 GOAL_RATIO = 0.5

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/queue.py would shadow the standard library's queue (multiprocessing, urllib3 need it).
+# bench/ itself stays off the import path (no script here may shadow a standard module).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import multiprocessing  # noqa: E402

@@ -1,8 +1,8 @@
 """A key rotation on a sizable table: N leads (ID number and phone, sealed and hashed), a rule
 ledger row and a roster entry for every tenth person, rotated from AES to SM4.
 
-`python -P bench/rekey.py [postgresql-url|sqlite-url] [N]` (default: a SQLite file, 50,000
-leads; -P, or bench/queue.py hides the standard `queue`); on PostgreSQL it works in a schema
+`python bench/rekey.py [postgresql-url|sqlite-url] [N]` (default: a SQLite file, 50,000
+leads); on PostgreSQL it works in a schema
 of its own and drops it. Prints seconds to seed and to rotate, values a second, and checks
 that every person is found under the new key alone.
 """

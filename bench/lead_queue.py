@@ -15,7 +15,7 @@ Synthetic leads, each with one evidence row from a department's file (EVIDENCE_M
 bulk-loaded (COPY on PostgreSQL, executemany in one transaction on SQLite) with the indexes of
 both tables dropped during the load and rebuilt after it.
 
-    .venv/bin/python bench/queue.py [--engines sqlite,postgresql] [--big 1000000]
+    .venv/bin/python bench/lead_queue.py [--engines sqlite,postgresql] [--big 1000000]
                                     [--duration 10] [--no-load]
 """
 
@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The project root replaces this script's folder on the import path: run as a script, this
-# file's folder would come first and `bench/queue.py` would shadow the standard `queue` module.
+# The project root replaces this script's folder on the import path, so `bench.*` imports
+# resolve from the root and nothing in bench/ can shadow a standard module.
 sys.path[0] = str(ROOT)
 
 import argparse
