@@ -465,16 +465,18 @@ def _wait_until_answering(url: str, deadline: float) -> None:
             time.sleep(0.2)
 
 
-def load(url: str, headers: dict[str, str], duration: int) -> dict[str, float]:
-    """req/s and latency percentiles (ms) with 32 connections."""
+def load(
+    url: str, headers: dict[str, str], duration: int, connections: int = 32
+) -> dict[str, float]:
+    """req/s and latency percentiles (ms) with `connections` open at once."""
     if shutil.which("wrk"):
-        return _wrk(url, headers, duration)
-    return _threaded_client(url, headers, duration)
+        return _wrk(url, headers, duration, connections)
+    return _threaded_client(url, headers, duration, connections)
 
 
-def _wrk(url: str, headers: dict[str, str], duration: int) -> dict[str, float]:
+def _wrk(url: str, headers: dict[str, str], duration: int, connections: int) -> dict[str, float]:
     # One wrk thread drives 32 connections easily and leaves the cores to the server.
-    cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -489,7 +491,7 @@ def _wrk(url: str, headers: dict[str, str], duration: int) -> dict[str, float]:
         "p99": pct["99"],
         "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
         "socket_errors": errors.group(0) if errors else "",
-        "tool": "wrk -t1 -c32",
+        "tool": f"wrk -t1 -c{connections}",
     }
 
 
@@ -504,9 +506,11 @@ def _ms(value: str) -> float:
     return number
 
 
-def _threaded_client(url: str, headers: dict[str, str], duration: int) -> dict[str, Any]:
-    """Fallback load tool: 32 threads, each a fresh connection per request (as wrk does with
-    gunicorn's sync workers, which close every connection)."""
+def _threaded_client(
+    url: str, headers: dict[str, str], duration: int, connections: int
+) -> dict[str, Any]:
+    """Fallback load tool: `connections` threads, each a fresh connection per request (as wrk
+    does with gunicorn's sync workers, which close every connection)."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -534,7 +538,7 @@ def _threaded_client(url: str, headers: dict[str, str], duration: int) -> dict[s
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(32)]
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
     began = time.monotonic()
     for t in threads:
         t.start()
@@ -553,7 +557,7 @@ def _threaded_client(url: str, headers: dict[str, str], duration: int) -> dict[s
         "p99": pct(0.99),
         "non_2xx": float(failures[0]),
         "socket_errors": "",
-        "tool": "python threads x32",
+        "tool": f"python threads x{connections}",
     }
 
 
