@@ -127,10 +127,8 @@ def test_a_feed_error_quotes_the_whole_value(client, staff_login):
     assert rejected["message"].endswith("约两万"), rejected
 
 
-def test_department_staff_read_only_their_own_departments_evidence_on_a_shared_lead(
-    client, staff_login
-):
-    center = staff_login(role="center_staff")
+def shared_lead(client, center) -> None:
+    """One person in two departments' files: 医保's large bill and 残联's new disability."""
     number = make_id_number()
     imported(
         client,
@@ -147,6 +145,13 @@ def test_department_staff_read_only_their_own_departments_evidence_on_a_shared_l
             ["张三", number, "肢体", "二级", "2026-11-02"],
         ],
     )
+
+
+def test_department_staff_read_only_their_own_departments_evidence_on_a_shared_lead(
+    client, staff_login
+):
+    center = staff_login(role="center_staff")
+    shared_lead(client, center)
     insurer = staff_login(role="department_staff", department="medical_insurance")
     federation = staff_login(role="department_staff", department="disabled_federation")
     (item,) = client.get("/api/v1/leads", headers=insurer.headers).get_json()["items"]
@@ -166,22 +171,7 @@ def test_department_staff_read_only_their_own_departments_evidence_on_a_shared_l
 
 def test_department_staff_see_only_the_categories_their_own_evidence_brought(client, staff_login):
     center = staff_login(role="center_staff")
-    number = make_id_number()
-    imported(
-        client,
-        center,
-        "insurance_oop",
-        [OOP_HEADER, [1, "张三", number, "博山区医院", "2026-10-01", "2026-10-20", 32400]],
-    )
-    imported(
-        client,
-        center,
-        "disability_new",
-        [
-            ["姓名", "身份证号", "残疾类别", "残疾等级", "认定日期"],
-            ["张三", number, "肢体", "二级", "2026-11-02"],
-        ],
-    )
+    shared_lead(client, center)
     insurer = staff_login(role="department_staff", department="medical_insurance")
     (whole,) = client.get("/api/v1/leads", headers=center.headers).get_json()["items"]
     assert "disabled" in whole["categories"]
@@ -196,22 +186,7 @@ def test_department_staff_filtering_by_a_category_only_another_department_brings
     app, client, staff_login
 ):
     center = staff_login(role="center_staff")
-    number = make_id_number()
-    imported(
-        client,
-        center,
-        "insurance_oop",
-        [OOP_HEADER, [1, "张三", number, "博山区医院", "2026-10-01", "2026-10-20", 32400]],
-    )
-    imported(
-        client,
-        center,
-        "disability_new",
-        [
-            ["姓名", "身份证号", "残疾类别", "残疾等级", "认定日期"],
-            ["张三", number, "肢体", "二级", "2026-11-02"],
-        ],
-    )
+    shared_lead(client, center)
     insurer = staff_login(
         role="department_staff", department="medical_insurance", username="insurer"
     )
