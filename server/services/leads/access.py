@@ -4,7 +4,6 @@ what a department may see of a lead: the categories its own feeds brought.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import (
@@ -58,14 +57,17 @@ def access_lead_by_id(db: Session, lead_id: int, *, actor: Actor, for_update: bo
     return lead
 
 
-def categories_brought(feed_code: str | None, facts: dict[str, Any] | str | None) -> set[str]:
-    """The categories one piece of evidence brought to its lead: its feed's (on or off the
-    roster: either may have applied), or those a report named."""
+def _feed_categories(feed: feed_registry.Feed) -> set[str]:
+    """What a feed's row may bring: its categories on or off the roster (either may apply)."""
+    return {*feed.categories, *feed.categories_off_roster}
+
+
+def categories_brought(feed_code: str | None, facts: dict[str, Any] | None) -> set[str]:
+    """The categories one piece of evidence brought to its lead: its feed's, or those a report
+    named."""
     if feed_code is not None:
         feed = feed_registry.BY_CODE.get(feed_code)
-        return set(feed.categories) | set(feed.categories_off_roster) if feed else set()
-    if isinstance(facts, str):  # a JSON column read through a Core statement on SQLite
-        facts = json.loads(facts)
+        return _feed_categories(feed) if feed else set()
     return set((facts or {}).get("categories") or ())
 
 
@@ -73,27 +75,23 @@ def among(categories: list[str], brought: set[str]) -> list[str]:
     return [c for c in categories if c in brought]
 
 
-def department_categories(conn: Connection | Session, department_id: int) -> set[str]:
-    """The categories a department's own evidence can bring: its feeds' and its reports'. Its
-    staff filter the queue by these only, so a filter never tells them another department's
-    facts (医保 staff asking for 残疾 leads learn nothing 残联 sent)."""
+def department_brings(conn: Connection | Session, department_id: int, category: str) -> bool:
+    """Whether a department's own evidence can bring `category`: one of its feeds does, or one
+    of its reports named it (read only when no feed does). Its staff filter the queue by such
+    categories only, so a filter never tells them another department's facts (医保 staff asking
+    for 残疾 leads learn nothing 残联 sent)."""
     code = conn.execute(
         select(Department.code).where(Department.id == department_id)
     ).scalar_one_or_none()
-    brought = {
-        c
-        for feed in feed_registry.FEEDS
-        if feed.department == code
-        for c in (*feed.categories, *feed.categories_off_roster)
-    }
+    feeds = (f for f in feed_registry.FEEDS if f.department == code)
+    if any(category in _feed_categories(f) for f in feeds):
+        return True
     reports = conn.execute(
         select(LeadEvidence.facts).where(
             LeadEvidence.department_id == department_id, LeadEvidence.feed_code.is_(None)
         )
     )
-    for (facts,) in reports:
-        brought |= categories_brought(None, facts)
-    return brought
+    return any(category in categories_brought(None, facts) for (facts,) in reports)
 
 
 def scope_shape(actor: Actor) -> tuple[str, dict[str, Any]]:

@@ -44,7 +44,7 @@ from server.services.leads import matching
 from server.services.leads.access import (
     among,
     categories_brought,
-    department_categories,
+    department_brings,
     has_evidence,
     scope_condition,
     scope_shape,
@@ -184,7 +184,7 @@ def _asks_for_anothers_category(
     is no lead, whatever other departments sent."""
     if scope != "department" or filters.category is None:
         return False
-    return filters.category not in department_categories(conn, scope_params["scope_id"])
+    return not department_brings(conn, scope_params["scope_id"], filters.category)
 
 
 @dataclass(frozen=True)
