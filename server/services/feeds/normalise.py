@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from server.services.kernel import text as text_rule
 from server.services.kernel.idnumber import check as check_id
-from server.services.kernel.idnumber import phone_digits, valid_value
+from server.services.kernel.idnumber import loose_phone, valid_value
 
 
 class CellError(ValueError):
@@ -185,15 +185,10 @@ def _quoted(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-_PHONE_SEPARATORS = frozenset(" -+()（）")
-
-
 def phone(value: object) -> str:
     """A mobile or a landline with its area code (0533-4181234, (0533)4181234): its digits."""
     raw = str(int(value)) if isinstance(value, float) and value.is_integer() else fold(value)
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if not 7 <= len(digits) <= 15 or any(
-        not (ch.isdigit() or ch in _PHONE_SEPARATORS) for ch in raw
-    ):
+    digits = loose_phone(raw)
+    if digits is None:
         raise CellError("phone_format", f"联系电话格式不正确：{_quoted(raw)}")
-    return phone_digits(digits)
+    return digits

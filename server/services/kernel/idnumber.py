@@ -158,6 +158,23 @@ def phone_digits(raw: str) -> str:
     return digits
 
 
+_LOOSE_SEPARATORS = frozenset(" -+()（）")
+_DIGITS_ONLY = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+
+
+def loose_phone(raw: str) -> str | None:
+    """A number as staff type it or a department file writes it (a short local number too):
+    7–15 digits with only spaces, dashes, + and brackets between; its `phone_digits`, or None
+    when it is not one."""
+    folded = raw.translate(_DIGITS_ONLY).strip()
+    digits = "".join(ch for ch in folded if ch.isdigit())
+    if not 7 <= len(digits) <= 15 or any(
+        not (ch.isdigit() or ch in _LOOSE_SEPARATORS) for ch in folded
+    ):
+        return None
+    return phone_digits(digits)
+
+
 def phone_kind(raw: str) -> tuple[str, str | None]:
     """(the number normalised, "mobile" / "landline" / None when it is neither)."""
     value = normalise(raw)  # folds full-width digits, drops spaces and dashes

@@ -260,17 +260,11 @@ def _checked_phone(raw: str | None, field_name: str) -> str | None:
     """Keep the digits of a phone number (mobile or landline with area code)."""
     if raw is None or not raw.strip():
         return None
-    folded = raw.translate(_FULL_WIDTH_DIGITS)
-    digits = "".join(ch for ch in folded if ch.isdigit())
-    if not (7 <= len(digits) <= 15) or any(
-        not (ch.isdigit() or ch in " -+()（）") for ch in folded.strip()
-    ):
+    phone = idnumber.loose_phone(raw)
+    if phone is None:
         raise _invalid(field_name, "电话号码格式不正确", "phone_format")
-    return idnumber.phone_digits(digits)
+    return phone
 
 
 #: The one rule for a phone number staff type (reports, search).
 checked_phone = _checked_phone
-
-
-_FULL_WIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
