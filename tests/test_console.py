@@ -6,7 +6,7 @@ Flask test-client tests (fast); what needs a real browser is in tests/test_conso
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -406,6 +406,26 @@ def test_console_town_records_that_the_person_was_told_once(client, demo, db):
     )
     assert again.status_code == 409 and "已完成" in again.text
     assert db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.informed"))
+
+
+def test_console_inform_minute_covers_a_decision_in_its_last_second(
+    client, demo, db, monkeypatch
+):
+    """Decided at 10:30:59.5, the form says "10:30" and arrives at 10:31:00.2: the minute
+    stands for its whole sixty seconds, so the record is accepted."""
+    decided = datetime(2026, 12, 2, 10, 30, 59, 500000, tzinfo=clock.TZ)
+    monkeypatch.setattr(clock, "now", lambda: decided)
+    task_id = _inform_task_in(db, "chengdong")
+    csrf = console_login(client, "chengdong", DEMO_PASSWORD)
+    monkeypatch.setattr(clock, "now", lambda: decided + timedelta(milliseconds=700))
+    resp = post(
+        client,
+        f"/console/inform-tasks/{task_id}/informed",
+        csrf,
+        method="phone",
+        informed_at="2026-12-02T10:30",
+    )
+    assert resp.status_code == 303
 
 
 def test_console_inform_time_in_the_future_is_refused_with_its_message(client, demo, db):

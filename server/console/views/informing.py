@@ -61,9 +61,10 @@ def record_informed(task_id: int) -> Any:
 
 
 def _within_minute(minute: datetime) -> datetime:
-    """The form gives minutes; "10:30" means during that minute, so its last second, but
-    never later than now (a task decided at 10:30:40 and told at once is not refused). A
-    minute still to come stays as given, for the service to refuse."""
+    """The form gives minutes; "10:30" means during that minute, so its last instant, but
+    never later than now (a task decided at 10:30:59.5 and told at once is not refused, even
+    when the form is sent at 10:31). A minute still to come stays as given, for the service
+    to refuse."""
     if minute > now():
         return minute
-    return min(minute + timedelta(seconds=59), now())
+    return min(minute + timedelta(minutes=1) - timedelta(microseconds=1), now())
