@@ -408,9 +408,7 @@ def test_console_town_records_that_the_person_was_told_once(client, demo, db):
     assert db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.informed"))
 
 
-def test_console_inform_minute_covers_a_decision_in_its_last_second(
-    client, demo, db, monkeypatch
-):
+def test_console_inform_minute_covers_a_decision_in_its_last_second(client, demo, db, monkeypatch):
     """Decided at 10:30:59.5, the form says "10:30" and arrives at 10:31:00.2: the minute
     stands for its whole sixty seconds, so the record is accepted."""
     decided = datetime(2026, 12, 2, 10, 30, 59, 500000, tzinfo=clock.TZ)
