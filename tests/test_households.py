@@ -484,6 +484,36 @@ def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
     assert items["李四"]["household"] == {"id": household_id, "other_open_leads": [leads["张三"]]}
 
 
+def test_the_queue_shows_a_household_members_open_lead_only_within_the_callers_scope(
+    client, alice, chengdong, staff_login, db
+):
+    head, spouse = make_id_number(), make_id_number()
+    filed(
+        client,
+        alice,
+        head_id=head,
+        household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
+    )
+    body = application_body(photos=[photo_id(client, alice)], household=[])
+    body["applicant"] = {
+        **body["applicant"],
+        "name": "李四",
+        "id_number": spouse,
+        "town": "baita",
+        "village": "bt-001",
+        "address": "白塔镇1号",
+    }
+    assert file(client, alice, body).status_code == 201
+    leads = {lead.name: lead.id for lead in db.scalars(select(Lead))}
+    town_items = {i["name"]: i for i in get(client, chengdong, "/api/v1/leads").get_json()["items"]}
+    household_id = household_of(client, chengdong, "张三")["id"]
+    assert "李四" not in town_items
+    assert town_items["张三"]["household"] == {"id": household_id, "other_open_leads": []}
+    center = staff_login(role="center_staff", username="hh-center")
+    items = {i["name"]: i for i in get(client, center, "/api/v1/leads").get_json()["items"]}
+    assert items["张三"]["household"]["other_open_leads"] == [leads["李四"]]
+
+
 def test_the_consoles_lead_page_and_queue_show_the_household_and_its_other_open_leads(
     client, app, alice, staff_login, db
 ):
