@@ -406,9 +406,14 @@ def gunicorn(
     app_spec: str, env: dict[str, str], *, pythonpath: str, ready_path: str
 ) -> Iterator[str]:
     port = free_port()
+    # Production's own settings and hooks (deploy/gunicorn.conf.py), with the bench's workers
+    # and port; its metrics files go to a directory of this run.
+    metrics_dir = tempfile.mkdtemp(prefix="bench-metrics-")
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
+            "--config",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--workers",
             "2",
             "--worker-class",
@@ -422,7 +427,7 @@ def gunicorn(
             app_spec,
         ],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -447,6 +452,7 @@ def gunicorn(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _wait_until_answering(url: str, deadline: float) -> None:

@@ -41,6 +41,13 @@ def on_starting(server) -> None:  # noqa: ANN001
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
+def post_worker_init(worker) -> None:  # noqa: ANN001
+    """The app is loaded: take its start-up heap out of the collector's walks (the p99)."""
+    from server.runtime import settle_heap
+
+    settle_heap()
+
+
 def child_exit(server, worker) -> None:  # noqa: ANN001
     """A worker that exits stops counting; its counts are kept in the sum."""
     from prometheus_client import multiprocess

@@ -52,9 +52,14 @@ def metrics_cmd(host: str, port: int | None) -> None:
 @click.option("--interval", default=2.0, show_default=True, help="seconds between polls")
 def worker_cmd(once: bool, interval: float) -> None:
     """Run background jobs recorded in the database."""
+    from server.runtime import settle_heap
     from server.worker.loop import run_worker
+    from server.worker.registry import load_job_handlers
 
     rt = runtime()
+    if not once:
+        load_job_handlers()  # their modules (the importer, pinyin) are part of the start
+        settle_heap()
     ran = run_worker(rt, once=once, interval=interval)
     if once:
         click.echo(f"ran {ran} job(s) and message(s)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Blueprint
 
 from server.console import errors
-from server.console.deps import db, now
+from server.console.deps import connection, now
 from server.console.security import CSRF_FIELD, check_csrf, csrf_token
 from server.services.calendar import holidays
 
@@ -38,7 +38,7 @@ def _globals() -> dict[str, object]:
 
 def _calendar_notice() -> dict[str, object] | None:
     """While next year's holidays are unknown, every page says so (one small query)."""
-    return holidays.next_year_notice(db(), today=now().date())
+    return holidays.next_year_notice(connection(), today=now().date())
 
 
 from server.console.views import (  # noqa: E402,F401  (routes register on import)

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 
+from server.db import Precompiled
 from server.errors import ValidationFailed
 from server.models import CalendarDay, CalendarYear
 from server.services.calendar.workdays import WorkCalendar, library_range
@@ -445,10 +446,14 @@ def _days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range(1, (end - start).days + 1)]
 
 
-def next_year_notice(db: Session, *, today: date) -> dict[str, Any] | None:
+#: Every console page asks it: compiled once, run as driver SQL on the page's connection.
+_LOADED_YEARS = Precompiled(select(CalendarYear.year, CalendarYear.source))
+
+
+def next_year_notice(conn: Connection, *, today: date) -> dict[str, Any] | None:
     """The banner every console page shows while next year's schedule is unknown (neither
     loaded nor in the library): the year and what it means for deadlines. One small query."""
-    loaded = dict(db.execute(select(CalendarYear.year, CalendarYear.source)).all())
+    loaded = dict(_LOADED_YEARS.rows(conn, {}))
     status = year_status(today.year + 1, loaded=loaded, today=today)
     if status.known:
         return None
