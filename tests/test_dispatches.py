@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from server import clock
 from server.clock import TZ
 from server.models import Application, AuditEntry, Dispatch, Lead
-from server.services.accounts.helpers import qr_data_uri
+from server.services.kernel.qr import qr_data_uri
 from tests.builders import error_code, make_id_number
 from tests.builders.applications import application_body, file, photo_id, village
 

@@ -14,6 +14,7 @@ from server.api.paging import PageArgsSchema
 from server.models import Role
 from server.services.accounts import helpers
 from server.services.applications import reading
+from server.services.kernel.qr import qr_data_uri
 from server.services.places import launch
 
 blp = Blueprint("helpers", __name__, url_prefix="/api/v1", description="Village helpers")
@@ -114,7 +115,7 @@ def create_invitation(body: dict[str, Any]) -> Any:
         "code": new.code,
         "page": new.page,
         "link": link,
-        "qr_png": helpers.qr_data_uri(link),
+        "qr_png": qr_data_uri(link),
         "qr_url": url_for(
             "helpers.invitation_qr", invitation_id=invitation.id, code=new.code, _external=False
         ),

@@ -20,7 +20,7 @@ from server.api.deps import (
 from server.api.helpers import QrArgsSchema, RedeemSchema
 from server.api.paging import NumberedPageSchema, PageArgsSchema
 from server.models import OrgKind, Role, User
-from server.services.accounts.helpers import qr_data_uri
+from server.services.kernel.qr import qr_data_uri
 from server.services.leads.core import CATEGORIES
 from server.services.places import launch
 from server.services.social import orgs, reports

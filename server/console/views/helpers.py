@@ -14,6 +14,7 @@ from server.console.views import blp
 from server.errors import ValidationFailed
 from server.models import Role
 from server.services.accounts import helpers
+from server.services.kernel.qr import qr_data_uri
 from server.services.places import launch
 
 READERS = (Role.TOWN_STAFF, Role.CENTER_STAFF, Role.LEADER)
@@ -56,7 +57,7 @@ def helper_invite() -> Any:
         invitation=new.invitation,
         code=new.code,
         link=link,
-        qr=helpers.qr_data_uri(link),
+        qr=qr_data_uri(link),
         village=village,
     ), 201
 

@@ -8,54 +8,21 @@ into a resident. Every change is audited.
 
 from __future__ import annotations
 
-import base64
-import io
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import qrcode
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
-from server.errors import Conflict, Forbidden, NotFound
+from server.errors import NotFound
 from server.models import Application, Channel, HelperInvitation, Role, User, Village, Visit
+from server.services.accounts import invitations
+from server.services.accounts.invitations import NewInvitation
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.kernel.crypto import token_hash
 
-#: Unambiguous characters (no 0/O, 1/I/L) so a code read aloud or typed from paper works.
-_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 10
-INVITATION_TTL = timedelta(days=7)
 #: The mini-program page that redeems an invitation; the QR code carries it with the code.
 REDEEM_PAGE = "pages/helper/redeem"
-
-
-class InvitationUnusable(Conflict):
-    code = "invitation_unusable"
-    message = "邀请码无效、已使用、已撤销或已过期，请联系镇街工作人员重新获取"
-
-
-@dataclass(frozen=True, slots=True)
-class NewInvitation:
-    invitation: HelperInvitation
-    #: The one-time code: returned once, never stored in clear.
-    code: str
-
-    @property
-    def page(self) -> str:
-        return redeem_page(self.code)
-
-
-def new_code() -> str:
-    """A fresh one-time code (also for volunteer invitations)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def normalise_code(raw: str) -> str:
-    """Codes are typed from paper: ignore case, spaces and dashes."""
-    return "".join(ch for ch in raw.upper() if ch.isalnum())
 
 
 def _villages_in_scope(query: Select, actor: Actor) -> Select:
@@ -82,14 +49,10 @@ def create_invitation(
     require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
     assert actor.user_id is not None
     village = _village_in_scope(db, village_code, actor)
-    code = new_code()
     invitation = HelperInvitation(
-        village_id=village.id,
-        created_by_id=actor.user_id,
-        code_hash=token_hash(code),
-        expires_at=now + INVITATION_TTL,
-        created_at=now,
+        village_id=village.id, created_by_id=actor.user_id, created_at=now
     )
+    new = invitations.issue(invitation, redeem_page=REDEEM_PAGE, now=now)
     db.add(invitation)
     db.flush()
     record(
@@ -101,40 +64,14 @@ def create_invitation(
         now=now,
         detail={"village": village.code},
     )
-    return NewInvitation(invitation=invitation, code=code)
-
-
-def qr_png(content: str) -> bytes:
-    """A QR code PNG (medium error correction, survives a crumpled printout)."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
-    qr.add_data(content)
-    qr.make(fit=True)
-    out = io.BytesIO()
-    qr.make_image().save(out)
-    return out.getvalue()
-
-
-def qr_data_uri(content: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(content)).decode()
-
-
-def _usable(invitation: HelperInvitation, now: datetime) -> bool:
-    return (
-        invitation.redeemed_at is None
-        and invitation.revoked_at is None
-        and invitation.expires_at > now
-    )
+    return new
 
 
 def open_invitation_code(
     db: Session, invitation_id: int, *, code: str, actor: Actor, now: datetime
 ) -> str:
-    """The normalised code of an invitation still open, for the staff who hold it (to draw its
-    QR code or 小程序码).
-
-    Only the code's hash is stored, so the code comes with the request (the URL handed out at
-    creation carries it); a wrong code is as unknown as a wrong id.
-    """
+    """The normalised code of an invitation still open in `actor`'s villages, to draw its QR
+    code or 小程序码 again (`invitations.open_code`)."""
     require_role(actor, Role.TOWN_STAFF, Role.CENTER_STAFF)
     invitation = db.scalar(
         _villages_in_scope(
@@ -144,19 +81,12 @@ def open_invitation_code(
             actor,
         )
     )
-    normalised = normalise_code(code)
-    if invitation is None or not secrets.compare_digest(
-        invitation.code_hash, token_hash(normalised)
-    ):
-        raise NotFound("未找到该邀请")
-    if not _usable(invitation, now):
-        raise InvitationUnusable()
-    return normalised
+    return invitations.open_code(invitation, code, now=now)
 
 
 def redeem_page(code: str) -> str:
     """What the QR code carries: the mini-program page that redeems `code`."""
-    return f"{REDEEM_PAGE}?code={code}"
+    return invitations.redeem_link(REDEEM_PAGE, code)
 
 
 def list_invitations(db: Session, *, actor: Actor, now: datetime) -> list[HelperInvitation]:
@@ -200,20 +130,14 @@ def revoke_invitation(
 
 def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
     """A WeChat user redeems a code and becomes that village's helper (once per code)."""
-    if actor.role is Role.HELPER:
-        raise Forbidden(
-            "您已是协理员，如需更换村（社区）请联系镇街工作人员先解除现有身份",
-            code="already_a_helper",
-        )
-    if actor.role is not Role.RESIDENT:
-        raise Forbidden("只有通过微信登录的群众账号可以使用邀请码", code="not_a_resident")
-    invitation = db.scalar(
-        select(HelperInvitation)
-        .where(HelperInvitation.code_hash == token_hash(normalise_code(code)))
-        .with_for_update()
+    invitations.require_resident(
+        actor,
+        already=Role.HELPER,
+        already_message="您已是协理员，如需更换村（社区）请联系镇街工作人员先解除现有身份",
+        already_code="already_a_helper",
     )
-    if invitation is None or not _usable(invitation, now):
-        raise InvitationUnusable()
+    assert actor.user_id is not None
+    invitation = invitations.claim(db, HelperInvitation, code, user_id=actor.user_id, now=now)
     user = db.get(User, actor.user_id)
     assert user is not None
     village = db.get(Village, invitation.village_id)
@@ -221,8 +145,6 @@ def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
     user.role = Role.HELPER
     user.village_id = village.id
     user.town_id = village.town_id
-    invitation.redeemed_by_id = user.id
-    invitation.redeemed_at = now
     db.flush()
     record(
         db,

@@ -18,12 +18,12 @@ from server.models import (
     Town,
     User,
 )
-from server.services.accounts.helpers import qr_data_uri
 from server.services.dispatches.access import STATE_LABELS, unit_name
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record_unmasked_view
 from server.services.kernel.pii import PersonalData
+from server.services.kernel.qr import qr_data_uri
 from server.services.leads.core import CATEGORIES as CATEGORY_LABELS
 
 

@@ -99,7 +99,7 @@ def code_png(
 ) -> tuple[bytes, CodeKind]:
     """The code's PNG and its kind: a 小程序码 when asked for and WeChat answers, else the plain
     link's QR code (also when the scene would not fit WeChat's 32 characters)."""
-    from server.services.accounts.helpers import qr_png
+    from server.services.kernel.qr import qr_png
 
     if kind is CodeKind.WXACODE and gateway is not None and SCENE_RE.fullmatch(target.scene):
         try:

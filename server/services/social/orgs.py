@@ -8,8 +8,6 @@ the helpers' code rules and QR codes) that a WeChat user redeems to become the o
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,16 +26,11 @@ from server.models import (
     Town,
     User,
 )
-from server.services.accounts.helpers import (
-    INVITATION_TTL,
-    InvitationUnusable,
-    new_code,
-    normalise_code,
-)
+from server.services.accounts import invitations
+from server.services.accounts.invitations import InvitationUnusable, NewInvitation
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
-from server.services.kernel.crypto import token_hash
 from server.services.kernel.pii import PersonalData
 
 KIND_LABELS = {
@@ -196,17 +189,6 @@ def org_view(db: Session, org: SocialOrg, *, pii: PersonalData) -> dict[str, Any
 # --- Invitations and members -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NewInvitation:
-    invitation: SocialOrgInvitation
-    #: The one-time code: returned once, never stored in clear.
-    code: str
-
-    @property
-    def page(self) -> str:
-        return f"{REDEEM_PAGE}?code={self.code}"
-
-
 def create_invitation(db: Session, org_id: int, *, actor: Actor, now: datetime) -> NewInvitation:
     """The center invites a member of an active organisation (a one-time code, 7 days)."""
     require_role(actor, Role.CENTER_STAFF)
@@ -214,14 +196,8 @@ def create_invitation(db: Session, org_id: int, *, actor: Actor, now: datetime) 
     org = access_org_by_id(db, org_id, actor=actor)
     if not org.is_active:
         raise Conflict("该组织已停用", code="org_inactive")
-    code = new_code()
-    invitation = SocialOrgInvitation(
-        org_id=org.id,
-        created_by_id=actor.user_id,
-        code_hash=token_hash(code),
-        expires_at=now + INVITATION_TTL,
-        created_at=now,
-    )
+    invitation = SocialOrgInvitation(org_id=org.id, created_by_id=actor.user_id, created_at=now)
+    new = invitations.issue(invitation, redeem_page=REDEEM_PAGE, now=now)
     db.add(invitation)
     db.flush()
     record(
@@ -233,15 +209,7 @@ def create_invitation(db: Session, org_id: int, *, actor: Actor, now: datetime) 
         now=now,
         detail={"invitation": invitation.id},
     )
-    return NewInvitation(invitation, code)
-
-
-def _usable(invitation: SocialOrgInvitation, now: datetime) -> bool:
-    return (
-        invitation.redeemed_at is None
-        and invitation.revoked_at is None
-        and invitation.expires_at > now
-    )
+    return new
 
 
 def open_invitation_code(
@@ -250,39 +218,25 @@ def open_invitation_code(
     """The normalised code of an open invitation, for the center to draw its QR code."""
     require_role(actor, Role.CENTER_STAFF)
     invitation = db.get(SocialOrgInvitation, invitation_id) if 0 < invitation_id < 2**63 else None
-    normalised = normalise_code(code)
-    if invitation is None or not secrets.compare_digest(
-        invitation.code_hash, token_hash(normalised)
-    ):
-        raise NotFound("未找到该邀请")
-    if not _usable(invitation, now):
-        raise InvitationUnusable()
-    return normalised
+    return invitations.open_code(invitation, code, now=now)
 
 
 def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> SocialMember:
     """A WeChat resident redeems a code and becomes the organisation's volunteer."""
-    if actor.role is Role.VOLUNTEER:
-        raise Forbidden(
-            "您已是志愿者，如需更换组织请联系区社会救助综合服务中心", code="already_a_volunteer"
-        )
-    if actor.role is not Role.RESIDENT:
-        raise Forbidden("只有通过微信登录的群众账号可以使用邀请码", code="not_a_resident")
-    invitation = db.scalar(
-        select(SocialOrgInvitation)
-        .where(SocialOrgInvitation.code_hash == token_hash(normalise_code(code)))
-        .with_for_update()
+    invitations.require_resident(
+        actor,
+        already=Role.VOLUNTEER,
+        already_message="您已是志愿者，如需更换组织请联系区社会救助综合服务中心",
+        already_code="already_a_volunteer",
     )
-    if invitation is None or not _usable(invitation, now):
-        raise InvitationUnusable()
+    assert actor.user_id is not None
+    invitation = invitations.claim(db, SocialOrgInvitation, code, user_id=actor.user_id, now=now)
     org = db.get(SocialOrg, invitation.org_id)
     if org is None or not org.is_active:
         raise InvitationUnusable()
     user = db.get(User, actor.user_id)
     assert user is not None
     user.role = Role.VOLUNTEER
-    invitation.redeemed_by_id = user.id
-    invitation.redeemed_at = now
     member = SocialMember(
         org_id=org.id, user_id=user.id, invitation_id=invitation.id, joined_at=now
     )
