@@ -130,14 +130,16 @@ def revoke_invitation(
 
 def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> User:
     """A WeChat user redeems a code and becomes that village's helper (once per code)."""
-    invitations.require_resident(
-        actor,
+    invitation = invitations.redeem(
+        db,
+        HelperInvitation,
+        code,
+        actor=actor,
         already=Role.HELPER,
         already_message="您已是协理员，如需更换村（社区）请联系镇街工作人员先解除现有身份",
         already_code="already_a_helper",
+        now=now,
     )
-    assert actor.user_id is not None
-    invitation = invitations.claim(db, HelperInvitation, code, user_id=actor.user_id, now=now)
     user = db.get(User, actor.user_id)
     assert user is not None
     village = db.get(Village, invitation.village_id)

@@ -104,24 +104,28 @@ def open_code(invitation: Invitation | None, code: str, *, now: datetime) -> str
     return normalised
 
 
-def require_resident(
-    actor: Actor, *, already: Role, already_message: str, already_code: str
-) -> None:
-    """Only a resident's WeChat account redeems a code; one that already holds the role is told
-    how to change it."""
+def redeem(
+    db: Session,
+    model: type[I],
+    code: str,
+    *,
+    actor: Actor,
+    already: Role,
+    already_message: str,
+    already_code: str,
+    now: datetime,
+) -> I:
+    """The usable invitation with this code, locked and marked redeemed by `actor`, who must be
+    a resident's WeChat account (one that already holds `already` is told how to change it)."""
     if actor.role is already:
         raise Forbidden(already_message, code=already_code)
-    if actor.role is not Role.RESIDENT:
+    if actor.role is not Role.RESIDENT or actor.user_id is None:
         raise Forbidden("只有通过微信登录的群众账号可以使用邀请码", code="not_a_resident")
-
-
-def claim(db: Session, model: type[I], code: str, *, user_id: int, now: datetime) -> I:
-    """The usable invitation with this code, locked and marked redeemed by `user_id`."""
     invitation = db.scalar(
         select(model).where(model.code_hash == token_hash(normalise_code(code))).with_for_update()
     )
     if invitation is None or not usable(invitation, now):
         raise InvitationUnusable()
-    invitation.redeemed_by_id = user_id
+    invitation.redeemed_by_id = actor.user_id
     invitation.redeemed_at = now
     return invitation

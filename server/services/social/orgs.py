@@ -223,14 +223,16 @@ def open_invitation_code(
 
 def redeem(db: Session, *, code: str, actor: Actor, now: datetime) -> SocialMember:
     """A WeChat resident redeems a code and becomes the organisation's volunteer."""
-    invitations.require_resident(
-        actor,
+    invitation = invitations.redeem(
+        db,
+        SocialOrgInvitation,
+        code,
+        actor=actor,
         already=Role.VOLUNTEER,
         already_message="您已是志愿者，如需更换组织请联系区社会救助综合服务中心",
         already_code="already_a_volunteer",
+        now=now,
     )
-    assert actor.user_id is not None
-    invitation = invitations.claim(db, SocialOrgInvitation, code, user_id=actor.user_id, now=now)
     org = db.get(SocialOrg, invitation.org_id)
     if org is None or not org.is_active:
         raise InvitationUnusable()
