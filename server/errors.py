@@ -42,6 +42,11 @@ class ValidationFailed(DomainError):
     message = "提交的信息有误，请检查后重试"
 
 
+def invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
+    """A refusal of one field: its message is the error's and the field's."""
+    return ValidationFailed(message, code=code, errors={field: [message]})
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import savepoint
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, invalid
 from server.models import (
     UNDECIDED,
     Application,
@@ -60,14 +60,10 @@ class Filed:
     created: bool
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def _checked_id(raw: str, field: str, *, today: date) -> str:
     result = idnumber.check(raw, today=today)
     if not result.ok:
-        raise _invalid(field, result.message, result.code)
+        raise invalid(field, result.message, result.code)
     return result.value
 
 
@@ -79,8 +75,8 @@ def _checked_phone(raw: str, field: str, *, landline: bool = False) -> str:
         return value
     if landline:
         message = "电话号码应为11位手机号，或带区号的固定电话（如 0533-4181234）"
-        raise _invalid(field, message, "phone_format")
-    raise _invalid(field, "手机号码应为以1开头的11位数字", "phone_format")
+        raise invalid(field, message, "phone_format")
+    raise invalid(field, "手机号码应为以1开头的11位数字", "phone_format")
 
 
 def _checked_text(raw: str, field: str) -> str:
@@ -127,9 +123,9 @@ def _create(
     village = db.scalar(select(Village).where(Village.code == applicant["village"]))
     town = db.scalar(select(Town).where(Town.code == applicant["town"]))
     if town is None:
-        raise _invalid("applicant.town", "未找到该镇（街道）", "town_not_found")
+        raise invalid("applicant.town", "未找到该镇（街道）", "town_not_found")
     if village is None or village.town_id != town.id:
-        raise _invalid("applicant.village", "该村（社区）不属于所选镇（街道）", "village_not_found")
+        raise invalid("applicant.village", "该村（社区）不属于所选镇（街道）", "village_not_found")
     members = []
     for i, member in enumerate(body.get("household", [])):
         sealed = None
@@ -141,7 +137,7 @@ def _create(
         )
     photo_ids = list(dict.fromkeys(body["photo_ids"]))
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
-        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
+        raise invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
     details = _details(kind, body)
     on_behalf = _on_behalf(db, body.get("on_behalf"), village=village, pii=pii, actor=actor)
     intake = _intake(db, body.get("intake"), town=town, actor=actor)
@@ -254,10 +250,10 @@ def _intake(
     consented (a signed form's photo, a witness to verbal consent, or the recorded call)."""
     if actor.role not in STAFF_FILERS:
         if block is not None:
-            raise _invalid("intake", "只有镇街或中心工作人员可以窗口、电话代办")
+            raise invalid("intake", "只有镇街或中心工作人员可以窗口、电话代办")
         return None
     if block is None or block.get("channel") not in _STAFF_CHANNELS:
-        raise _invalid("intake", "请填写受理渠道（窗口或电话）和同意方式", "intake_required")
+        raise invalid("intake", "请填写受理渠道（窗口或电话）和同意方式", "intake_required")
     if actor.role is Role.TOWN_STAFF and actor.town_id != town.id:
         raise Forbidden("只能为本镇（街道）的群众办理", code="not_your_town")
     method = block["consent_method"]
@@ -269,19 +265,19 @@ def _intake(
     if method == "signed_form":
         photo_id = block.get("consent_photo_id")
         if photo_id is None or owned_photo_ids(db, [photo_id], actor=actor) != {photo_id}:
-            raise _invalid("intake.consent_photo_id", "请上传申请人签字的同意书照片")
+            raise invalid("intake.consent_photo_id", "请上传申请人签字的同意书照片")
         result["consent_photo_id"] = photo_id
     elif method == "recorded_call":
         if block["channel"] != Channel.PHONE.value:
-            raise _invalid("intake.consent_method", "电话录音只适用于电话受理")
+            raise invalid("intake.consent_method", "电话录音只适用于电话受理")
         record_no = (block.get("call_record") or "").strip()
         if not record_no:
-            raise _invalid("intake.call_record", "请填写通话录音编号")
+            raise invalid("intake.call_record", "请填写通话录音编号")
         result["call_record"] = _checked_text(record_no, "intake.call_record")
     else:
         witness = (block.get("witness_name") or "").strip()
         if not witness:
-            raise _invalid("intake.witness_name", "口头同意需填写见证人姓名")
+            raise invalid("intake.witness_name", "口头同意需填写见证人姓名")
         result["witness_name"] = _checked_text(witness, "intake.witness_name")
     return result
 
@@ -290,11 +286,11 @@ def _details(kind: ApplicationType, body: dict[str, Any]) -> dict[str, Any]:
     if kind is ApplicationType.MEDICAL:
         medical = body.get("medical")
         if not medical:
-            raise _invalid("medical", "申请医疗救助请填写住院信息", "medical_required")
+            raise invalid("medical", "申请医疗救助请填写住院信息", "medical_required")
         if medical["discharge_date"] < medical["admission_date"]:
-            raise _invalid("medical.discharge_date", "出院日期不能早于入院日期")
+            raise invalid("medical.discharge_date", "出院日期不能早于入院日期")
         if medical["out_of_pocket"] > medical["total_cost"]:
-            raise _invalid("medical.out_of_pocket", "自付费用不能超过总费用")
+            raise invalid("medical.out_of_pocket", "自付费用不能超过总费用")
         return {
             "hospital": _checked_text(medical["hospital"], "medical.hospital"),
             "admission_date": medical["admission_date"].isoformat(),
@@ -305,7 +301,7 @@ def _details(kind: ApplicationType, body: dict[str, Any]) -> dict[str, Any]:
     if kind is ApplicationType.TEMPORARY:
         temporary = body.get("temporary")
         if not temporary:
-            raise _invalid("temporary", "申请临时救助请说明遇到的困难", "temporary_required")
+            raise invalid("temporary", "申请临时救助请说明遇到的困难", "temporary_required")
         return {
             "what_happened": _checked_text(temporary["what_happened"], "temporary.what_happened"),
             "happened_on": temporary["happened_on"].isoformat(),
@@ -323,13 +319,13 @@ def _on_behalf(
 ) -> dict[str, Any] | None:
     if actor.role is Role.HELPER:
         if block is None:
-            raise _invalid(
+            raise invalid(
                 "on_behalf", "代为申请请填写与申请人的关系和同意方式", "on_behalf_required"
             )
         if actor.village_id != village.id:
             raise Forbidden("只能为本村（社区）的群众代为申请", code="not_your_village")
     elif block is not None:
-        raise _invalid("on_behalf", "只有村居协理员可以代为申请")
+        raise invalid("on_behalf", "只有村居协理员可以代为申请")
     if block is None:
         return None
     method = block["consent_method"]
@@ -344,12 +340,12 @@ def _on_behalf(
     if method == "signed_form":
         photo_id = block.get("consent_photo_id")
         if photo_id is None or owned_photo_ids(db, [photo_id], actor=actor) != {photo_id}:
-            raise _invalid("on_behalf.consent_photo_id", "请上传申请人签字的同意书照片")
+            raise invalid("on_behalf.consent_photo_id", "请上传申请人签字的同意书照片")
         result["consent_photo_id"] = photo_id
     else:
         witness = (block.get("witness_name") or "").strip()
         if not witness:
-            raise _invalid("on_behalf.witness_name", "口头同意需填写见证人姓名")
+            raise invalid("on_behalf.witness_name", "口头同意需填写见证人姓名")
         result["witness_name"] = _checked_text(witness, "on_behalf.witness_name")
     return result
 
@@ -372,10 +368,10 @@ def add_photos(
         )
     new = [p for p in dict.fromkeys(photo_ids) if p not in application.photo_ids]
     if owned_photo_ids(db, new, actor=actor) != set(new):
-        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
+        raise invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
     if len(application.photo_ids) + len(new) > MAX_PHOTOS:
         left = MAX_PHOTOS - len(application.photo_ids)
-        raise _invalid("photo_ids", f"每份申请最多 {MAX_PHOTOS} 张照片，还可补充 {left} 张")
+        raise invalid("photo_ids", f"每份申请最多 {MAX_PHOTOS} 张照片，还可补充 {left} 张")
     if not new:
         return application
     application.photo_ids = [*application.photo_ids, *new]
@@ -399,7 +395,7 @@ def request_papers(
         )
     what = _checked_text(what, "what")
     if not what:
-        raise _invalid("what", "请说明需要补充的材料")
+        raise invalid("what", "请说明需要补充的材料")
     # The version moves, so two staff asking at the same moment do not both send a message.
     application.updated_at = now
     event = _note(db, application, "papers_requested", f"请补充材料：{what}", actor=actor, now=now)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, invalid
 from server.models import (
     Department,
     Dispatch,
@@ -100,11 +100,11 @@ def resolve_unit(db: Session, kind: UnitKind, code: str) -> Unit:
     if kind is UnitKind.DEPARTMENT:
         dept = db.scalar(select(Department).where(Department.code == code))
         if dept is None:
-            raise _invalid("unit_code", "未找到该部门", "department_not_found")
+            raise invalid("unit_code", "未找到该部门", "department_not_found")
         return Unit(kind, dept.id, None, dept.name)
     town = db.scalar(select(Town).where(Town.code == code))
     if town is None:
-        raise _invalid("unit_code", "未找到该镇街", "town_not_found")
+        raise invalid("unit_code", "未找到该镇街", "town_not_found")
     return Unit(kind, None, town.id, town.name)
 
 
@@ -126,7 +126,3 @@ def unit_staff_ids(db: Session, dispatch: Dispatch) -> list[int]:
     else:
         query = query.where(User.role == Role.TOWN_STAFF, User.town_id == dispatch.town_id)
     return list(db.scalars(query.order_by(User.id)))
-
-
-def _invalid(field_name: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field_name: [message]})

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import savepoint
-from server.errors import Conflict
+from server.errors import Conflict, invalid
 from server.models import (
     ApplicationStatus,
     Lead,
@@ -24,7 +24,6 @@ from server.models import (
 from server.services.applications.reading import (
     access_application_by_id,
 )
-from server.services.dispatches.access import _invalid
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.leads.access import access_lead_by_id
@@ -133,4 +132,4 @@ def revisit_view(revisit: Revisit) -> dict[str, Any]:
 
 def _check_satisfaction(value: int) -> None:
     if not 1 <= value <= 5:
-        raise _invalid("satisfaction", "满意度应为1至5分")
+        raise invalid("satisfaction", "满意度应为1至5分")

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, invalid
 from server.models import (
     OPEN_DISPATCH_STATES,
     Application,
@@ -61,7 +61,6 @@ from server.services.applications.reading import (
 )
 from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches.access import (
-    _invalid,
     access_dispatch_by_id,
     require_receiver,
     require_state,
@@ -149,7 +148,7 @@ def _issue(
         raise Conflict("该线索已办结或已合并，不能转办", code="lead_not_open")
     instructions = instructions.strip()
     if not instructions:
-        raise _invalid("instructions", "请填写转办要求")
+        raise invalid("instructions", "请填写转办要求")
     unit = resolve_unit(db, unit_kind, unit_code)
     now = now.astimezone(TZ)
     # The lead changes first: if someone else acted on it since we read it, this flush raises
@@ -224,7 +223,7 @@ def return_to_center(
     require_state(dispatch, set(OPEN_DISPATCH_STATES), "退回")
     reason = reason.strip()
     if not reason:
-        raise _invalid("reason", "请填写退回原因")
+        raise invalid("reason", "请填写退回原因")
     lead = lock_lead(db, dispatch.lead_id)
     old = dispatch.state
     dispatch.state = DispatchState.RETURNED
@@ -350,12 +349,12 @@ def _checked_findings(
 ) -> tuple[str, tuple[int, ...]]:
     findings = feedback.findings.strip()
     if not findings:
-        raise _invalid("findings", "请填写调查核实情况")
+        raise invalid("findings", "请填写调查核实情况")
     photo_ids = tuple(dict.fromkeys(feedback.photo_ids))
     if photo_ids:
         owned = owned_photo_ids(db, list(photo_ids), actor=actor)
         if set(photo_ids) - owned:
-            raise _invalid("photo_ids", "附件照片无效，请重新上传")
+            raise invalid("photo_ids", "附件照片无效，请重新上传")
     return findings, photo_ids
 
 
@@ -370,11 +369,11 @@ def _checked_answers(
         if undecided:
             numbers = "、".join(application_number(a) for a in undecided.values())
             message = f"该线索有未办结的申请（{numbers}），请逐项填写每份申请的办理结果"
-            raise _invalid("decisions", message, "decisions_required")
+            raise invalid("decisions", message, "decisions_required")
         return None
     if feedback.outcome is not None:
         message = "已逐项填写申请的办理结果，请勿再填写整体结果"
-        raise _invalid("outcome", message)
+        raise invalid("outcome", message)
     seen: set[int] = set()
     checked = []
     for i, answer in enumerate(feedback.answers):
@@ -382,7 +381,7 @@ def _checked_answers(
         application = undecided.get(answer.application_id)
         if application is None or answer.application_id in seen:
             message = "该申请不属于此线索、已办结或已撤回，或重复填写"
-            raise _invalid(f"{field}application_id", message, "application_not_on_lead")
+            raise invalid(f"{field}application_id", message, "application_not_on_lead")
         seen.add(answer.application_id)
         require_step(application, ApplicationStatus.DECIDED)
         checked.append(
@@ -396,7 +395,7 @@ def _checked_answers(
 
 def _checked_slip_outcome(feedback: Feedback) -> Decision:
     if feedback.outcome is None:
-        raise _invalid("outcome", "请选择办理结果")
+        raise invalid("outcome", "请选择办理结果")
     return checked_decision(Decision(feedback.outcome, feedback.reason, feedback.amount))
 
 

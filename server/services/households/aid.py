@@ -17,7 +17,7 @@ from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound, invalid
 from server.models import AidGrant, AidPeriod, Application, Dispatch, Family, Lead, Role
 from server.services.households.building import absorb_application, absorb_lead
 from server.services.kernel.access import Actor, require_role
@@ -32,10 +32,6 @@ PERIOD_LABELS = {AidPeriod.MONTHLY: "每月", AidPeriod.ONE_OFF: "一次性"}
 #: Who reads grants and records reviews.
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF)
 REVIEWERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors={field: [message]})
 
 
 def add_months(day: date, months: int) -> date:
@@ -55,9 +51,9 @@ def checked_dates(
     """A decision's aid dates as given; 422 naming the field when the review precedes the
     start, or when dates come with an outcome that grants nothing."""
     if outcome not in GRANTS_AID and (start_on or review_on):
-        raise _invalid(f"{field}aid", "该结果不涉及救助发放")
+        raise invalid(f"{field}aid", "该结果不涉及救助发放")
     if start_on and review_on and review_on < start_on:
-        raise _invalid(f"{field}aid.review_on", "复核日期不能早于发放开始日期")
+        raise invalid(f"{field}aid.review_on", "复核日期不能早于发放开始日期")
     return start_on, review_on
 
 
@@ -230,10 +226,10 @@ def review_aid(
         raise NotFound("未找到该救助记录", code="aid_not_found")
     today = now.astimezone(TZ).date()
     if next_review_on is not None and next_review_on <= today:
-        raise _invalid("next_review_on", "下次复核日期应晚于今天")
+        raise invalid("next_review_on", "下次复核日期应晚于今天")
     text = (note or "").strip()
     if not text:
-        raise _invalid("note", "请填写复核情况")
+        raise invalid("note", "请填写复核情况")
     old = grant.review_on
     grant.review_on = next_review_on
     grant.reviewed_at = now

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, invalid
 from server.models import (
     Family,
     FamilyMember,
@@ -24,7 +24,6 @@ from server.services.households.members import (
     EDITORS,
     HEAD,
     MemberElsewhere,
-    _invalid,
     access_family_by_id,
     current_members,
     current_membership,
@@ -44,14 +43,14 @@ def _checked_id(
         return None, None, ()
     checked = idnumber.check(raw, today=today)
     if not checked.ok:
-        raise _invalid(field, checked.message, checked.code)
+        raise invalid(field, checked.message, checked.code)
     return pii.seal(checked.value), pii.hash(checked.value), pii.hashes(checked.value)
 
 
 def _text(raw: str | None, field: str, *, required: bool = False, limit: int = 50) -> str | None:
     value = (raw or "").strip()
     if required and not value:
-        raise _invalid(field, "请填写此项")
+        raise invalid(field, "请填写此项")
     return value[:limit] or None
 
 
@@ -166,7 +165,7 @@ def _add(
     name = _text(body.get("name"), f"{field}name", required=True) or ""
     relation = _text(body.get("relation"), f"{field}relation", required=True, limit=20) or ""
     if relation == HEAD:
-        raise _invalid(f"{field}relation", "一户只有一位户主，请先修改现有户主")
+        raise invalid(f"{field}relation", "一户只有一位户主，请先修改现有户主")
     enc, id_hash, lookup = _checked_id(
         pii, body.get("id_number"), f"{field}id_number", today=now.date()
     )
@@ -230,7 +229,7 @@ def edit_member(
     elif body.get("relation") and not member.is_head:
         relation = _text(body["relation"], "relation", required=True, limit=20) or ""
         if relation == HEAD:
-            raise _invalid("relation", "设为户主请使用“设为户主”")
+            raise invalid("relation", "设为户主请使用“设为户主”")
         member.relation = relation
     family.updated_at = now
     db.flush()
@@ -263,11 +262,11 @@ def move_member(
     family = access_family_by_id(db, family_id, actor=actor, for_update=True)
     member = _member_of(db, family, member_id)
     if to_family_id == family_id:
-        raise _invalid("to_household_id", "请选择另一户")
+        raise invalid("to_household_id", "请选择另一户")
     target = access_family_by_id(db, to_family_id, actor=actor, for_update=True)
     relation = _text(relation, "relation", required=True, limit=20) or ""
     if relation == HEAD and any(m.is_head for m in current_members(target)):
-        raise _invalid("relation", "目标户已有户主")
+        raise invalid("relation", "目标户已有户主")
     member.left_at = now
     member.moved_to_family_id = target.id
     member.left_reason = _text(reason, "reason", limit=200)

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from server.db import Precompiled
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound
 from server.models import (
     OPEN_STATUSES,
     Family,
@@ -52,10 +52,6 @@ HEAD = "户主"
 class MemberElsewhere(Conflict):
     code = "member_elsewhere"
     message = "该居民已是另一户的成员，请通过“迁移”将其转入本户"
-
-
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
 
 
 # --- Who sees which household ----------------------------------------------------------------

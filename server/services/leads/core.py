@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import savepoint
-from server.errors import ValidationFailed
 from server.models import (
     OPEN_STATUSES,
     Channel,
@@ -284,7 +283,3 @@ def set_lead_status(
         now=now,
         detail={"old": old.value, "new": status.value, **(detail or {})},
     )
-
-
-def _invalid(field_name: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field_name: [message]})

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from server.errors import Forbidden
+from server.errors import Forbidden, invalid
 from server.models import (
     Channel,
     Lead,
@@ -27,7 +27,7 @@ from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
 from server.services.kernel.idempotency import create_once
 from server.services.kernel.pii import PersonalData
-from server.services.leads.core import CATEGORIES, Signal, _invalid, record_signal
+from server.services.leads.core import CATEGORIES, Signal, record_signal
 from server.services.leads.merging import Candidate, find_candidates
 
 #: Channels staff register by hand (POST /api/v1/leads), with the label used in summaries.
@@ -158,17 +158,17 @@ def _register_report(
     db: Session, report: Report, *, pii: PersonalData, actor: Actor, now: datetime
 ) -> tuple[Lead, bool]:
     if report.channel not in REPORT_CHANNELS:
-        raise _invalid("channel", "该渠道的线索不能手工登记", "channel_not_reportable")
+        raise invalid("channel", "该渠道的线索不能手工登记", "channel_not_reportable")
     name = report.name.strip()
     if not name:
-        raise _invalid("name", "请填写姓名")
+        raise invalid("name", "请填写姓名")
     town_id, village_id = _report_area(db, report, actor)
     id_number = _checked_id(report.id_number, today=now.date())
     phone = _checked_phone(report.phone, "phone")
     reporter_phone = _checked_phone(report.reporter_phone, "reporter.phone")
     unknown = [c for c in report.categories if c not in CATEGORIES]
     if unknown:
-        raise _invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
+        raise invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
     points, reason = report_priority(report.channel, list(report.categories), urgent=report.urgent)
     label = REPORT_CHANNELS[report.channel]
     said = _without_label(report.summary.strip(), label)
@@ -232,13 +232,13 @@ def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None,
     if report.town_code:
         town = db.scalar(select(Town).where(Town.code == report.town_code))
         if town is None:
-            raise _invalid("town", "未找到该镇街", "town_not_found")
+            raise invalid("town", "未找到该镇街", "town_not_found")
     if report.village_code:
         village = db.scalar(select(Village).where(Village.code == report.village_code))
         if village is None:
-            raise _invalid("village", "未找到该村居", "village_not_found")
+            raise invalid("village", "未找到该村居", "village_not_found")
         if town is not None and village.town_id != town.id:
-            raise _invalid("village", "该村居不属于所选镇街", "village_not_in_town")
+            raise invalid("village", "该村居不属于所选镇街", "village_not_in_town")
     town_id = village.town_id if village is not None else (town.id if town else None)
     if actor.role is Role.TOWN_STAFF:
         if town_id is not None and town_id != actor.town_id:
@@ -252,7 +252,7 @@ def _checked_id(raw: str | None, *, today: date) -> str | None:
         return None
     checked = idnumber.check(raw, today=today)
     if not checked.ok:
-        raise _invalid("id_number", checked.message, checked.code)
+        raise invalid("id_number", checked.message, checked.code)
     return checked.value
 
 
@@ -262,7 +262,7 @@ def _checked_phone(raw: str | None, field_name: str) -> str | None:
         return None
     phone = idnumber.loose_phone(raw)
     if phone is None:
-        raise _invalid(field_name, "电话号码格式不正确", "phone_format")
+        raise invalid(field_name, "电话号码格式不正确", "phone_format")
     return phone
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.clock import TZ
 from server.db import savepoint
-from server.errors import Conflict, ValidationFailed
+from server.errors import Conflict, ValidationFailed, invalid
 from server.models import (
     DismissalReason,
     Lead,
@@ -87,10 +87,6 @@ _STATE_WORDS: dict[LeadStatus, str] = {
 }
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def _lead_state(lead: Lead, doing: str) -> Conflict:
     return Conflict(f"线索当前{_STATE_WORDS[lead.status]}，不能{doing}", code="lead_state")
 
@@ -98,7 +94,7 @@ def _lead_state(lead: Lead, doing: str) -> Conflict:
 def _clean(value: str | None, *, field: str, limit: int) -> str | None:
     cleaned = (value or "").strip()
     if len(cleaned) > limit:
-        raise _invalid(field, f"最多{limit}个字")
+        raise invalid(field, f"最多{limit}个字")
     return cleaned or None
 
 
@@ -127,7 +123,7 @@ def dismiss_lead(
     require_role(actor, *TRIAGERS)
     note = _clean(note, field="note", limit=TEXT_MAX)
     if reason is DismissalReason.OTHER and note is None:
-        raise _invalid("note", "选择“其他”时请写明原因", "dismissal_text_required")
+        raise invalid("note", "选择“其他”时请写明原因", "dismissal_text_required")
     lead = _lead_for_triage(db, lead_id, actor=actor, doing="排除")
     lead.dismissal_reason = reason
     lead.dismissal_note = note
@@ -282,7 +278,7 @@ def _require_eligible(db: Session, lead: Lead, handler_id: int) -> None:
         ok = user.role is Role.TOWN_STAFF and lead.town_id is not None
         ok = ok and user.town_id == lead.town_id
     if not ok:
-        raise _invalid(
+        raise invalid(
             "handler_id",
             "经办人只能是区救助中心或该线索所在镇街的工作人员",
             "handler_not_eligible",
@@ -335,7 +331,7 @@ def add_note(db: Session, lead_id: int, *, text_: str, actor: Actor, now: dateti
     require_role(actor, *NOTE_WRITERS)
     words = _clean(text_, field="text", limit=NOTE_MAX)
     if words is None:
-        raise _invalid("text", "请填写备注内容")
+        raise invalid("text", "请填写备注内容")
     lead = access_lead_by_id(db, lead_id, actor=actor)
     event = _event(db, lead, LeadEventKind.NOTE, actor=actor, now=now, text=words)
     db.flush()
@@ -466,7 +462,7 @@ def search_leads(
     if id_given:
         checked = idnumber.check(search.id_number, today=now.date())
         if not checked.ok:
-            raise _invalid("id_number", checked.message, checked.code)
+            raise invalid("id_number", checked.message, checked.code)
         keys = pii.hashes(checked.value)  # under every listed key (a re-keying window)
         # Two ranges of two partial indexes (open: uq_leads_open_person, closed:
         # ix_leads_closed_person), each written as its index's predicate.

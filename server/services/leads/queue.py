@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 
 from server.clock import TZ
 from server.db import Precompiled
+from server.errors import invalid
 from server.models import (
     OPEN_STATUSES,
     Channel,
@@ -49,7 +50,6 @@ from server.services.leads.access import (
     scope_condition,
     scope_shape,
 )
-from server.services.leads.core import _invalid
 
 
 @dataclass(frozen=True)
@@ -377,4 +377,4 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
             raise ValueError(tag)
         return int(priority), int(lead_id)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _invalid("cursor", "翻页参数无效，请从第一页重新开始", "bad_cursor") from exc
+        raise invalid("cursor", "翻页参数无效，请从第一页重新开始", "bad_cursor") from exc

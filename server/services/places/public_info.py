@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, invalid
 from server.models import ContactKind, PolicyInfo, PublicContact, Role, Town
 from server.services.kernel import text
 from server.services.kernel.access import Actor, require_role
@@ -186,14 +186,10 @@ def list_contacts(db: Session) -> list[PublicContact]:
 # --- maintenance (center staff) -----------------------------------------------------------
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors={field: [message]})
-
-
 def _checked_phone(raw: str) -> str:
     value = raw.strip()
     if not _PHONE.match(value) or sum(ch.isdigit() for ch in value) < 3:
-        raise _invalid("phone", "电话号码只能包含数字、短横线、括号和空格")
+        raise invalid("phone", "电话号码只能包含数字、短横线、括号和空格")
     return value
 
 
@@ -204,14 +200,14 @@ def _clean(value: str, field: str) -> str:
 def _required(value: str, field: str) -> str:
     value = _clean(value, field)
     if not value:
-        raise _invalid(field, "请填写此项")
+        raise invalid(field, "请填写此项")
     return value
 
 
 def _lines(values: list[str], field: str) -> list[str]:
     lines = [_clean(v, field) for v in values if v.strip()]
     if not lines:
-        raise _invalid(field, "请至少填写一项")
+        raise invalid(field, "请至少填写一项")
     return lines
 
 
@@ -221,7 +217,7 @@ def save_policy(
     """Create or replace one kind of aid's public text (center staff)."""
     require_role(actor, Role.CENTER_STAFF)
     if not _CODE.match(code):
-        raise _invalid("code", "编码只能由小写字母、数字和下划线组成（不超过32个字符）")
+        raise invalid("code", "编码只能由小写字母、数字和下划线组成（不超过32个字符）")
     policy = db.scalar(select(PolicyInfo).where(PolicyInfo.code == code))
     created = policy is None
     if policy is None:
@@ -271,7 +267,7 @@ def add_contact(db: Session, *, body: dict[str, Any], actor: Actor, now: datetim
     town_id = None
     if kind is ContactKind.TOWN_PLATFORM:
         if not body.get("town"):
-            raise _invalid("town", "镇街平台电话需选择镇（街道）")
+            raise invalid("town", "镇街平台电话需选择镇（街道）")
         town = db.scalar(select(Town).where(Town.code == body["town"]))
         if town is None:
             raise NotFound("未找到该镇街", code="town_not_found")
@@ -374,7 +370,7 @@ def _set_place(contact: PublicContact, body: dict[str, Any]) -> None:
         return
     latitude, longitude = body.get("latitude"), body.get("longitude")
     if (latitude is None) != (longitude is None):
-        raise _invalid("latitude", "请同时填写纬度和经度，或都不填")
+        raise invalid("latitude", "请同时填写纬度和经度，或都不填")
     contact.latitude, contact.longitude = latitude, longitude
 
 

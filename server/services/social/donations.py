@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, invalid
 from server.models import (
     Donation,
     DonationAllocation,
@@ -60,10 +60,6 @@ class DonationExhausted(Conflict):
     message = "该笔捐赠剩余数量不足，请刷新后重试"
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def _next_number(db: Session, year: int) -> int:
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.execute(
@@ -89,29 +85,29 @@ def receive_donation(
     donor = body["donor"]
     name = (donor.get("name") or "").strip()
     if not name:
-        raise _invalid("donor.name", "请填写捐赠人")
+        raise invalid("donor.name", "请填写捐赠人")
     org_id = donor.get("org_id")
     if org_id is not None and db.get(SocialOrg, org_id) is None:
-        raise _invalid("donor.org_id", "未找到该组织", "org_not_found")
+        raise invalid("donor.org_id", "未找到该组织", "org_not_found")
     if kind is DonationKind.MONEY:
         total = body.get("amount")
         if total is None:
-            raise _invalid("amount", "请填写捐赠金额")
+            raise invalid("amount", "请填写捐赠金额")
         items, unit = None, None
     else:
         total = body.get("quantity")
         items = (body.get("items") or "").strip()
         unit = (body.get("unit") or "").strip() or "件"
         if not items:
-            raise _invalid("items", "请填写捐赠物资")
+            raise invalid("items", "请填写捐赠物资")
         if total is None:
-            raise _invalid("quantity", "请填写物资数量")
+            raise invalid("quantity", "请填写物资数量")
     if total <= 0:
-        raise _invalid("amount" if kind is DonationKind.MONEY else "quantity", "应大于0")
+        raise invalid("amount" if kind is DonationKind.MONEY else "quantity", "应大于0")
     today = now.astimezone(TZ).date()
     received_on = body.get("received_on") or today
     if received_on > today:
-        raise _invalid("received_on", "接收日期不能晚于今天")
+        raise invalid("received_on", "接收日期不能晚于今天")
     phone = "".join(ch for ch in (donor.get("phone") or "") if ch.isdigit()) or None
     number = f"JZ{received_on.year}{_next_number(db, received_on.year):06d}"
     donation = Donation(
@@ -175,11 +171,11 @@ def allocate(
     donation = access_donation_by_id(db, donation_id, actor=actor)
     fund = (fund or "").strip() or None
     if (family_id is None) == (fund is None):
-        raise _invalid("household_id", "请选择受助户或资金池（二选一）")
+        raise invalid("household_id", "请选择受助户或资金池（二选一）")
     if family_id is not None:
         access_family_by_id(db, family_id, actor=actor)
     if quantity <= 0:
-        raise _invalid("quantity", "应大于0")
+        raise invalid("quantity", "应大于0")
     taken = db.execute(
         update(Donation)
         .where(Donation.id == donation.id, Donation.remaining >= quantity)

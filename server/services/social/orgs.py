@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, invalid
 from server.models import (
     Channel,
     OrgKind,
@@ -50,18 +50,14 @@ READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF)
 REDEEM_PAGE = "pages/volunteer/redeem"
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def _towns(db: Session, codes: list[str]) -> list[Town]:
     codes = list(dict.fromkeys(codes))
     if not codes:
-        raise _invalid("towns", "请选择服务的镇街")
+        raise invalid("towns", "请选择服务的镇街")
     towns = list(db.scalars(select(Town).where(Town.code.in_(codes))))
     if len(towns) != len(codes):
         missing = sorted(set(codes) - {t.code for t in towns})
-        raise _invalid("towns", f"未找到镇街：{'、'.join(missing)}", "town_not_found")
+        raise invalid("towns", f"未找到镇街：{'、'.join(missing)}", "town_not_found")
     return towns
 
 
@@ -70,7 +66,7 @@ def _phone(raw: str | None) -> str | None:
         return None
     digits = "".join(ch for ch in raw if ch.isdigit())
     if not 7 <= len(digits) <= 15:
-        raise _invalid("contact_phone", "电话号码格式不正确", "phone_format")
+        raise invalid("contact_phone", "电话号码格式不正确", "phone_format")
     return digits
 
 
@@ -81,7 +77,7 @@ def register_org(
     require_role(actor, Role.CENTER_STAFF)
     name = body["name"].strip()
     if not name:
-        raise _invalid("name", "请填写名称")
+        raise invalid("name", "请填写名称")
     if db.scalar(select(SocialOrg.id).where(SocialOrg.name == name)) is not None:
         raise Conflict("该名称已登记", code="org_exists", errors={"name": ["该名称已登记"]})
     towns = _towns(db, body["towns"])

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound, invalid
 from server.models import (
     Lead,
     LeadEvidence,
@@ -48,10 +48,6 @@ STATUS_TEXT = {
 MAX_PHOTOS = 9
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def report_lead(
     db: Session,
     *,
@@ -66,22 +62,22 @@ def report_lead(
     org = db.get(SocialOrg, member.org_id)
     assert org is not None
     if not org.is_active:
-        raise _invalid("org", "您所在的组织已停用", "org_inactive")
+        raise invalid("org", "您所在的组织已停用", "org_inactive")
     village = db.scalar(select(Village).where(Village.code == body["village"]))
     if village is None:
-        raise _invalid("village", "未找到该村（社区）", "village_not_found")
+        raise invalid("village", "未找到该村（社区）", "village_not_found")
     served = db.scalar(
         select(SocialOrgTown.town_id).where(
             SocialOrgTown.org_id == org.id, SocialOrgTown.town_id == village.town_id
         )
     )
     if served is None:
-        raise _invalid("village", "该村（社区）不在您所在组织的服务范围内", "village_not_served")
+        raise invalid("village", "该村（社区）不在您所在组织的服务范围内", "village_not_served")
     photo_ids = list(dict.fromkeys(body.get("photo_ids") or []))
     if len(photo_ids) > MAX_PHOTOS:
-        raise _invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
+        raise invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
-        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
+        raise invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
     outcome = intake.register_report(
         db,
         intake.Report(

@@ -18,7 +18,7 @@ from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from server.clock import TZ
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, invalid
 from server.models import (
     Family,
     Role,
@@ -52,21 +52,17 @@ RECORDERS = (Role.VOLUNTEER, Role.CENTER_STAFF)
 MAX_PHOTOS = 9
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def _active_org_serving(db: Session, org_id: int, town_id: int) -> SocialOrg:
     org = db.get(SocialOrg, org_id) if 0 < org_id < 2**63 else None
     if org is None or not org.is_active:
-        raise _invalid("org_id", "未找到该组织或已停用", "org_not_found")
+        raise invalid("org_id", "未找到该组织或已停用", "org_not_found")
     serves = db.scalar(
         select(SocialOrgTown.town_id).where(
             SocialOrgTown.org_id == org.id, SocialOrgTown.town_id == town_id
         )
     )
     if serves is None:
-        raise _invalid("org_id", "该组织不服务该户所在镇街", "org_not_serving")
+        raise invalid("org_id", "该组织不服务该户所在镇街", "org_not_serving")
     return org
 
 
@@ -85,16 +81,16 @@ def assign_service(
     found = pii.hashes_of_sealed(lead.id_number_enc, lead.person_hash) if pii else None
     membership = current_membership(db, found or lead.person_hash)
     if membership is None:
-        raise _invalid("lead_id", "该线索的当事人尚未建立户档案", "lead_without_household")
+        raise invalid("lead_id", "该线索的当事人尚未建立户档案", "lead_without_household")
     family = membership.family
     org = _active_org_serving(db, body["org_id"], family.town_id)
     today = now.astimezone(TZ).date()
     due_on = body.get("due_on") or today
     if due_on < today:
-        raise _invalid("due_on", "完成期限不能早于今天")
+        raise invalid("due_on", "完成期限不能早于今天")
     instructions = (body.get("instructions") or "").strip()
     if not instructions:
-        raise _invalid("instructions", "请填写服务需求")
+        raise invalid("instructions", "请填写服务需求")
     assignment = ServiceAssignment(
         org_id=org.id,
         family_id=family.id,
@@ -189,26 +185,26 @@ def record_service(
         org_id, family_id, kind = assignment.org_id, assignment.family_id, assignment.kind
     elif actor.role is Role.CENTER_STAFF:
         if body.get("org_id") is None or body.get("household_id") is None or not body.get("kind"):
-            raise _invalid("assignment_id", "请选择服务任务，或填写组织、受助户和服务类别")
+            raise invalid("assignment_id", "请选择服务任务，或填写组织、受助户和服务类别")
         family = access_family_by_id(db, body["household_id"], actor=actor)
         org_id = _active_org_serving(db, body["org_id"], family.town_id).id
         family_id, kind = family.id, ServiceKind(body["kind"])
     else:
-        raise _invalid("assignment_id", "请选择服务任务")
+        raise invalid("assignment_id", "请选择服务任务")
     family = db.get(Family, family_id)
     assert family is not None
     today = now.astimezone(TZ).date()
     served_on: date = body["served_on"]
     if served_on > today:
-        raise _invalid("served_on", "服务日期不能晚于今天")
+        raise invalid("served_on", "服务日期不能晚于今天")
     notes = (body.get("notes") or "").strip()
     if not notes:
-        raise _invalid("notes", "请填写服务情况")
+        raise invalid("notes", "请填写服务情况")
     photo_ids = list(dict.fromkeys(body.get("photo_ids") or []))
     if len(photo_ids) > MAX_PHOTOS:
-        raise _invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
+        raise invalid("photo_ids", f"最多{MAX_PHOTOS}张照片")
     if owned_photo_ids(db, photo_ids, actor=actor) != set(photo_ids):
-        raise _invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
+        raise invalid("photo_ids", "只能使用您本人上传的照片", "photo_not_owned")
     service = ServiceRecord(
         org_id=org_id,
         family_id=family_id,
