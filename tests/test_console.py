@@ -611,3 +611,22 @@ def test_console_search_by_a_whole_id_number_is_a_post_and_audited(client, demo,
     assert db.scalar(select(AuditEntry).where(AuditEntry.action == "lead.searched"))
     neither = post(client, "/console/leads/search", csrf)
     assert neither.status_code == 422 and "二选一" in neither.text
+
+
+def test_console_select_options_are_escaped_keep_the_selected_one_and_group_units():
+    from server.console.format import options
+    from server.console.present import Choice
+
+    html = options([Choice("a", "甲<乙>", False), Choice("b&c", "丙", True)])
+    assert (
+        html
+        == '<option value="a">甲&lt;乙&gt;</option><option value="b&amp;c" selected>丙</option>'
+    )
+    units = [
+        {"value": "department:mz", "name": "民政局", "group": "部门"},
+        {"value": "town:cd", "name": "城东街道", "group": "镇街"},
+    ]
+    assert options(units) == (
+        '<optgroup label="部门"><option value="department:mz">民政局</option></optgroup>'
+        '<optgroup label="镇街"><option value="town:cd">城东街道</option></optgroup>'
+    )
