@@ -683,6 +683,7 @@ class Load:
             threading.Thread(target=self.department_files, args=(seconds,)),
         ]
         for thread in threads:
+            thread.daemon = True  # a failure of the run must not wait for the load to end
             thread.start()
         for share, event in sorted(events, key=lambda e: e[0]):
             time.sleep(max(self.began + seconds * share - time.monotonic(), 0))
@@ -1112,6 +1113,8 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=2, choices=(1, 2), help="workers killed")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
+    # SIGTERM (a CI timeout) unwinds like Ctrl-C: processes stopped, the database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     checks: list[Check] = []
     try:
