@@ -6,7 +6,7 @@ PORT   ?= 5000
 export DATABASE_URL ?= sqlite:///instance/e-rescue.db
 export UPLOAD_DIR ?= instance/uploads
 
-.PHONY: run test install migrate lint bench clean node-test fuzz
+.PHONY: run test install migrate lint bench clean node-test fuzz soak
 
 $(BIN)/e-rescue: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,14 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f; done
+	@for f in $(filter-out bench/soak.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f; done
+
+# The soak test (bench/soak.py, README "Soak test"): PostgreSQL, gunicorn with 4 app processes,
+# 3 workers, mixed load for SOAK_SECONDS with workers killed mid-run; exits 1 on a failed
+# check. Minutes long, so never part of `make test`. SOAK_PG_URL names the server.
+SOAK_SECONDS ?= 90
+soak: install
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
