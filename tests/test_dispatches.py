@@ -819,3 +819,23 @@ def test_due_dates_are_stored_as_dates(db, client, center, at_time):
     at_time(2026, 11, 16, 10, 0)
     slip = issued(client, center, make_lead(client, center))
     assert db.get(Dispatch, slip["id"]).due_date == date(2026, 11, 23)
+
+
+def test_a_page_of_slips_reads_the_working_day_calendar_once(client, center, app):
+    from sqlalchemy import event
+
+    for _ in range(3):
+        issued(client, center, make_lead(client, center), unit_code="chengdong")
+    engine = app.extensions["e_rescue"].engine
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args: Any) -> None:  # noqa: ANN001
+        if "calendar_days" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = get(client, center, "/api/v1/dispatches").get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert page["total"] == 3 and len(reads) == 1

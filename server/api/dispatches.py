@@ -17,6 +17,7 @@ from server.api.deps import (
     now,
     requires,
     runtime,
+    work_calendar,
 )
 from server.api.households import aid_dates, aid_field
 from server.api.paging import NumberedPageSchema
@@ -24,7 +25,6 @@ from server.api.uploads import send_photo, store_upload
 from server.fields import Money, Text
 from server.models import DispatchState, Role, UnitKind
 from server.services.applications.decisions import Decision
-from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import access, listing, printing, revisits, supervision, transfers
 from server.services.kernel.outcomes import OUTCOMES
 
@@ -276,15 +276,11 @@ class NoticeListSchema(Schema):
 # --- Slips -------------------------------------------------------------------------------------
 
 
-def _calendar() -> WorkCalendar:
-    return WorkCalendar.load(db())
-
-
 def _view(dispatch: Any, *, alerts: bool = False) -> dict[str, Any]:
     return listing.dispatch_view(
         db(),
         dispatch,
-        calendar=_calendar(),
+        calendar=work_calendar(),
         today=now().date(),
         actor=current_actor(),
         alerts=alerts,
@@ -306,7 +302,7 @@ def issue_dispatch(body: dict[str, Any], lead_id: int) -> Any:
         unit_kind=UnitKind(body["unit_kind"]),
         unit_code=body["unit_code"],
         instructions=body["instructions"],
-        calendar=_calendar(),
+        calendar=work_calendar(),
         actor=current_actor(),
         now=now(),
         idempotency_key=idempotency_key(),
@@ -332,7 +328,7 @@ def list_dispatches(args: dict[str, Any]) -> Any:
             issued_from=args.get("issued_from"),
             issued_to=args.get("issued_to"),
         ),
-        calendar=_calendar(),
+        calendar=work_calendar(),
         actor=current_actor(),
         today=now().date(),
         page=args["page"],

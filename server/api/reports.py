@@ -8,10 +8,9 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.api.deps import current_actor, db, now, requires
+from server.api.deps import current_actor, db, now, requires, work_calendar
 from server.fields import Money
 from server.models import Role
-from server.services.calendar.workdays import WorkCalendar
 from server.services.reports import statistics, town_summaries
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Monthly reports")
@@ -277,4 +276,4 @@ def submit(body: dict[str, Any], month: str) -> Any:
 
 def _month(text: str) -> statistics.Period:
     """The month, with its towns' due date moved off days off by the working calendar."""
-    return statistics.parse_month(text, calendar=WorkCalendar.load(db()))
+    return statistics.parse_month(text, calendar=work_calendar())
