@@ -67,18 +67,6 @@ def _checked_id(raw: str, field: str, *, today: date) -> str:
     return result.value
 
 
-def _checked_phone(raw: str, field: str, *, landline: bool = False) -> str:
-    """A mobile number; with `landline`, a fixed line with its area code too (a household at
-    the window or on the phone may have no mobile)."""
-    value, kind = idnumber.phone_kind(raw)
-    if kind == "mobile" or (landline and kind == "landline"):
-        return value
-    if landline:
-        message = "电话号码应为11位手机号，或带区号的固定电话（如 0533-4181234）"
-        raise invalid(field, message, "phone_format")
-    raise invalid(field, "手机号码应为以1开头的11位数字", "phone_format")
-
-
 def _checked_text(raw: str, field: str) -> str:
     return text.check_text(raw, field=field).strip()
 
@@ -116,8 +104,11 @@ def _create(
     id_number = _checked_id(applicant["id_number"], "applicant.id_number", today=today)
     # Staff at the window or on the phone, and helpers filing on behalf, file for households
     # that may have no mobile: a landline with its area code will do there.
-    phone = _checked_phone(
-        applicant["phone"], "applicant.phone", landline=by_staff or actor.role is Role.HELPER
+    phone = idnumber.checked_phone(
+        applicant["phone"],
+        field="applicant.phone",
+        rule="mobile_or_landline" if by_staff or actor.role is Role.HELPER else "mobile",
+        required=True,
     )
     reason = _checked_text(body["reason"], "reason")
     village = db.scalar(select(Village).where(Village.code == applicant["village"]))
@@ -333,7 +324,12 @@ def _on_behalf(
         "relationship": _checked_text(block["relationship"], "on_behalf.relationship"),
         "consent_method": method,
         "applicant_phone_enc": pii.seal(
-            _checked_phone(block["applicant_phone"], "on_behalf.applicant_phone")
+            idnumber.checked_phone(
+                block["applicant_phone"],
+                field="on_behalf.applicant_phone",
+                rule="mobile",
+                required=True,
+            )
         ),
         "helper_id": actor.user_id,
     }

@@ -5,13 +5,12 @@ helper's entries into sealed, validated fields (`checked_fields`).
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.errors import ValidationFailed
+from server.errors import invalid
 from server.models import (
     Cause,
     Hardship,
@@ -93,14 +92,6 @@ EDITABLE = (
 )
 
 
-_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
-
-
-def invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
-    """A 422 naming `field`."""
-    return ValidationFailed(message, code=code, errors={field: [message]})
-
-
 def checked_text(raw: str | None, field: str) -> str | None:
     """The house's text rule for one optional field; blank is None."""
     if raw is None:
@@ -114,15 +105,6 @@ def checked_id(raw: str, field: str, *, today: date) -> str:
     if not result.ok:
         raise invalid(field, result.message, result.code)
     return result.value
-
-
-def _checked_phone(raw: str | None) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    value = idnumber.normalise(raw).replace("－", "-")
-    if not _PHONE.match(value):
-        raise invalid("phone", "电话号码应为11位手机号或带区号的固定电话", "phone_format")
-    return value
 
 
 def _checked_codes(values: list[str], allowed: Any, field: str) -> list[str]:
@@ -174,7 +156,9 @@ def checked_fields(
         members.append({"name": name, "relation": relation, "id_number_enc": sealed})
     return {
         "kind": VisitKind(body["kind"]),
-        "phone_enc": pii.seal(_checked_phone(body.get("phone"))),
+        "phone_enc": pii.seal(
+            idnumber.checked_phone(body.get("phone"), field="phone", rule="mobile_or_landline")
+        ),
         "address": checked_text(body.get("address"), "address"),
         "members": members,
         "health": Health(body["health"]),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import savepoint
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, invalid
 from server.models import (
     Cause,
     Channel,
@@ -42,7 +42,6 @@ from server.services.field.visit_form import (
     checked_fields,
     checked_id,
     checked_text,
-    invalid,
 )
 from server.services.households.building import absorb_visit
 from server.services.kernel import idnumber

@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
+
+from server.errors import invalid
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
@@ -185,6 +188,41 @@ def phone_kind(raw: str) -> tuple[str, str | None]:
     if _LANDLINE.match(value):
         return value, "landline"
     return value, None
+
+
+#: What a phone field accepts, named by the context that asks:
+#: - "mobile": a resident's own number on their application (they are reached by SMS);
+#: - "mobile_or_landline": a household's number taken at the window, by a helper or on a visit
+#:   (it may have no mobile): also a fixed line with its area code, 0533-4181234;
+#: - "any_number": what staff type from a call or a contact sheet (reports, a search, an
+#:   organisation's contact): 7–15 digits, a short local number too (`loose_phone`).
+PhoneRule = Literal["mobile", "mobile_or_landline", "any_number"]
+
+_PHONE_MESSAGES: dict[str, str] = {
+    "mobile": "手机号码应为以1开头的11位数字",
+    "mobile_or_landline": "电话号码应为11位手机号，或带区号的固定电话（如 0533-4181234）",
+    "any_number": "电话号码格式不正确",
+}
+
+
+def checked_phone(
+    raw: str | None, *, field: str, rule: PhoneRule, required: bool = False
+) -> str | None:
+    """The number as kept (`phone_digits`), or None when blank and not `required`; a 422
+    `phone_format` naming `field` when it breaks `rule`."""
+    if raw is None or not raw.strip():
+        if not required:
+            return None
+        raise invalid(field, _PHONE_MESSAGES[rule], "phone_format")
+    if rule == "any_number":
+        value = loose_phone(raw)
+        accepted = value is not None
+    else:
+        value, kind = phone_kind(raw)
+        accepted = kind == "mobile" or (rule == "mobile_or_landline" and kind == "landline")
+    if not accepted:
+        raise invalid(field, _PHONE_MESSAGES[rule], "phone_format")
+    return value
 
 
 def mask_phone(value: str | None) -> str | None:

@@ -164,8 +164,10 @@ def _register_report(
         raise invalid("name", "请填写姓名")
     town_id, village_id = _report_area(db, report, actor)
     id_number = _checked_id(report.id_number, today=now.date())
-    phone = _checked_phone(report.phone, "phone")
-    reporter_phone = _checked_phone(report.reporter_phone, "reporter.phone")
+    phone = idnumber.checked_phone(report.phone, field="phone", rule="any_number")
+    reporter_phone = idnumber.checked_phone(
+        report.reporter_phone, field="reporter.phone", rule="any_number"
+    )
     unknown = [c for c in report.categories if c not in CATEGORIES]
     if unknown:
         raise invalid("categories", f"未知的对象类别：{'、'.join(unknown)}")
@@ -254,17 +256,3 @@ def _checked_id(raw: str | None, *, today: date) -> str | None:
     if not checked.ok:
         raise invalid("id_number", checked.message, checked.code)
     return checked.value
-
-
-def _checked_phone(raw: str | None, field_name: str) -> str | None:
-    """Keep the digits of a phone number (mobile or landline with area code)."""
-    if raw is None or not raw.strip():
-        return None
-    phone = idnumber.loose_phone(raw)
-    if phone is None:
-        raise invalid(field_name, "电话号码格式不正确", "phone_format")
-    return phone
-
-
-#: The one rule for a phone number staff type (reports, search).
-checked_phone = _checked_phone

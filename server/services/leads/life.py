@@ -38,7 +38,6 @@ from server.services.kernel.pii import PersonalData
 from server.services.leads.access import access_lead_by_id, scope_leads
 from server.services.leads.core import set_lead_status
 from server.services.leads.detail import lead_view
-from server.services.leads.intake import checked_phone
 
 #: Who triages and assigns leads (town staff only their town's: `access_lead_by_id`).
 TRIAGERS = (Role.CENTER_STAFF, Role.TOWN_STAFF)
@@ -481,7 +480,7 @@ def search_leads(
         ]
         by = "id_number"
     else:
-        phone = checked_phone(search.phone, "phone")
+        phone = idnumber.checked_phone(search.phone, field="phone", rule="any_number")
         assert phone is not None
         found = list(
             db.scalars(

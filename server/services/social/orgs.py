@@ -61,15 +61,6 @@ def _towns(db: Session, codes: list[str]) -> list[Town]:
     return towns
 
 
-def _phone(raw: str | None) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if not 7 <= len(digits) <= 15:
-        raise invalid("contact_phone", "电话号码格式不正确", "phone_format")
-    return digits
-
-
 def register_org(
     db: Session, *, body: dict[str, Any], pii: PersonalData, actor: Actor, now: datetime
 ) -> SocialOrg:
@@ -85,7 +76,11 @@ def register_org(
         name=name,
         kind=OrgKind(body["kind"]),
         contact_name=body["contact_name"].strip(),
-        contact_phone_enc=pii.seal(_phone(body.get("contact_phone"))),
+        contact_phone_enc=pii.seal(
+            idnumber.checked_phone(
+                body.get("contact_phone"), field="contact_phone", rule="any_number"
+            )
+        ),
         created_by_id=actor.user_id,
         created_at=now,
         updated_at=now,
@@ -130,7 +125,9 @@ def edit_org(
         org.contact_name = body["contact_name"].strip()
         changed["contact_name"] = True
     if "contact_phone" in body:
-        org.contact_phone_enc = pii.seal(_phone(body["contact_phone"]))
+        org.contact_phone_enc = pii.seal(
+            idnumber.checked_phone(body["contact_phone"], field="contact_phone", rule="any_number")
+        )
         changed["contact_phone"] = True
     if body.get("towns") is not None:
         towns = _towns(db, body["towns"])
