@@ -28,6 +28,12 @@ ENGINES = [e.strip() for e in os.environ.get("TEST_ENGINES", "sqlite,postgresql"
 
 from tests.builders import *  # noqa: E402,F403  (builder fixtures)
 from tests.builders.applications import alice  # noqa: E402,F401  (fixture)
+from tests.builders.dispatches import (  # noqa: E402,F401  (fixtures)
+    center,
+    chengdong,
+    insurance,
+    long_lived_tokens,  # not autouse: pytestmark = pytest.mark.usefixtures("long_lived_tokens")
+)
 
 
 def postgres_reachable() -> bool:

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from server import backup
 from server.cli import main
 from server.services.kernel import audit_chain
+from tests.builders.uploads import make_jpeg, upload
 from tests.conftest import _reset
-from tests.test_uploads import make_jpeg, upload
 
 
 def test_a_backup_restored_over_a_wiped_database_gives_back_every_row_and_object(

@@ -10,11 +10,10 @@ from sqlalchemy import select
 from server.models import RosterEntry
 from tests.builders import error_code, make_id_number
 from tests.builders.applications import application_body, file, on_behalf, photo_id, village
+from tests.builders.decisions import file_kinds, investigated, signed_slip
+from tests.builders.dispatches import decisions_body, post
+from tests.builders.visits import record
 from tests.feedfiles import csv_bytes, upload
-from tests.test_decision_races import investigated
-from tests.test_decisions import file_kinds, signed_slip
-from tests.test_dispatches import decisions_body, post
-from tests.test_visits import record
 
 
 def test_an_outcome_that_does_not_answer_the_applications_kind_is_refused_on_that_field(

@@ -31,14 +31,9 @@ from server.models import (
 from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import access, revisits, transfers
 from server.services.kernel.access import Actor
-from tests import test_dispatches as slips
-from tests.test_dispatches import feedback_body, issued, make_lead, post
+from tests.builders.dispatches import feedback_body, issued, make_lead, post
 
-# Fixtures shared with tests/test_dispatches.py.
-center = slips.center
-chengdong = slips.chengdong
-insurance = slips.insurance
-long_lived_tokens = slips.long_lived_tokens
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 
 
 @pytest.fixture(autouse=True)

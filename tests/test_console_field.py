@@ -12,16 +12,18 @@ from sqlalchemy import select
 
 from server import clock
 from server.models import AuditEntry
-from tests.builders import make_id_number
+from tests.builders import make_id_number, visits
+from tests.builders.visits import record
 from tests.console_helpers import console_login
-from tests.test_visits import record, villages  # noqa: F401  (fixture)
+
+villages = visits.villages
 
 PASSWORD = "correct-horse-9"
 TODAY = clock.now().astimezone(clock.TZ).date()
 
 
 @pytest.fixture
-def visited(client, villages, helper_login, staff_login):  # noqa: F811
+def visited(client, villages, helper_login, staff_login):
     """Two households visited in cd-001 (one 40 days ago, one today) and one in bt-001."""
     hank = helper_login("hank", village="cd-001")
     old = record(

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from server.models import Town
+from tests.builders.applications import village
 from tests.console_helpers import console_login
-from tests.test_applications import village
 
 PASSWORD = "correct-horse-9"
 

@@ -25,14 +25,11 @@ from server.models import (
 from server.services.applications import decisions, filing, handling, reading
 from server.services.dispatches import access, transfers
 from server.services.kernel.access import Actor
-from tests import test_dispatches as slips
+from tests.builders.decisions import file_kinds, investigated, signed_slip
+from tests.builders.dispatches import decisions_body
 from tests.concurrent import Call, race, race_http
-from tests.test_decisions import file_kinds, signed_slip
-from tests.test_dispatches import decisions_body, post
 
-center = slips.center
-chengdong = slips.chengdong
-long_lived_tokens = slips.long_lived_tokens
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 
 
 @pytest.fixture
@@ -65,12 +62,6 @@ def steps(db: Session, application_id: int, status: str) -> int:
 def results(db: Session) -> list[str]:
     db.expire_all()
     return list(db.scalars(select(InboxMessage.body).where(InboxMessage.title == "申请已办结")))
-
-
-def investigated(client, login, application_id: int) -> None:
-    base = f"/api/v1/applications/{application_id}"
-    assert post(client, login, f"{base}/accept").status_code == 200
-    assert post(client, login, f"{base}/investigate").status_code == 200
 
 
 def test_two_staff_deciding_one_application_at_once_one_wins_and_the_resident_reads_its_outcome(

@@ -3,63 +3,23 @@ own; the lead stays open while any is undecided; a town's direct decision moves 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 
 from server.models import Application, InboxMessage, OutboxMessage
-from tests import test_dispatches as slips
+from tests.builders import dispatches as slips
 from tests.builders import error_code, make_id_number
-from tests.builders.applications import application_body, file, photo_id, village
-from tests.test_dispatches import decisions_body, get, issued, lead_status, post
+from tests.builders.applications import village
+from tests.builders.decisions import file_kinds, signed_slip
+from tests.builders.dispatches import decisions_body, get, issued, lead_status, post
 
-center = slips.center
-chengdong = slips.chengdong
-insurance = slips.insurance
-long_lived_tokens = slips.long_lived_tokens
-
-KINDS = ("dibao", "tekun", "temporary", "medical")
-
-
-def kind_body(kind: str, photo: int, id_number: str) -> dict[str, Any]:
-    body = application_body(photos=[photo], type=kind)
-    body["applicant"]["id_number"] = id_number
-    if kind == "medical":
-        body["medical"] = {
-            "hospital": "博山区人民医院",
-            "admission_date": "2026-10-01",
-            "discharge_date": "2026-10-12",
-            "total_cost": "42000",
-            "out_of_pocket": "18000",
-        }
-    if kind == "temporary":
-        body["temporary"] = {"what_happened": "家中失火", "happened_on": "2026-10-20"}
-    return body
-
-
-def file_kinds(client, login, kinds=KINDS, *, id_number: str | None = None) -> dict[str, int]:
-    """The resident files one application of each kind for the same person: {kind: id}."""
-    id_number = id_number or make_id_number()
-    ids = {}
-    for kind in kinds:
-        resp = file(client, login, kind_body(kind, photo_id(client, login), id_number))
-        assert resp.status_code == 201, resp.get_json()
-        ids[kind] = resp.get_json()["id"]
-    return ids
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 
 
 @pytest.fixture
 def alice(client, resident_login, db):
     village(db)
     return resident_login("alice")
-
-
-def signed_slip(client, center, unit, db, application_id: int) -> tuple[int, dict[str, Any]]:
-    lead_id = db.get(Application, application_id).lead_id
-    slip = issued(client, center, lead_id)
-    assert post(client, unit, f"/api/v1/dispatches/{slip['id']}/sign").status_code == 200
-    return lead_id, slip
 
 
 def feedback(client, unit, slip, body):

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from server.models import AuditEntry
 from tests.builders import error_code, make_id_number
 from tests.builders.applications import application_body, file, photo_id, village
+from tests.builders.dispatches import get, post
 from tests.concurrent import Call, race_http
-from tests.test_dispatches import get, post
 
 
 @pytest.fixture

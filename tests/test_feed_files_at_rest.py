@@ -106,7 +106,7 @@ def test_the_migration_deletes_clear_files_left_in_the_database_and_fails_their_
     from sqlalchemy import create_engine
 
     from server.cli.database import alembic_config
-    from tests.test_migrations import _fresh_url
+    from tests.builders.migrations import _fresh_url
 
     url, drop = _fresh_url(database_url, engine_name, tmp_path)
     try:

@@ -10,13 +10,12 @@ from sqlalchemy import select
 
 from server import clock
 from server.models import Lead
-from tests import test_volunteers as volunteers
+from tests.builders import volunteers
 from tests.builders.applications import application_body, file, photo_id
-from tests.test_dispatches import get, post
-from tests.test_households import decide_directly
-from tests.test_volunteers import register
+from tests.builders.dispatches import get, post
+from tests.builders.households import decide_directly
+from tests.builders.volunteers import register
 
-center = volunteers.center
 villages = volunteers.villages
 
 

@@ -13,16 +13,14 @@ from sqlalchemy import select
 from server.models import AuditEntry, FamilyMember, Lead, Role, Town
 from server.services.dispatches import worklist
 from server.services.kernel.access import Actor
-from tests import test_dispatches as slips
+from tests.builders import dispatches as slips
 from tests.builders import error_code, make_id_number
 from tests.builders.applications import application_body, file, photo_id, village
-from tests.test_dispatches import decisions_body, get, issued, post
-from tests.test_visits import visit_body
+from tests.builders.dispatches import decisions_body, get, issued, post
+from tests.builders.households import decide_directly
+from tests.builders.visits import visit_body
 
-center = slips.center
-chengdong = slips.chengdong
-insurance = slips.insurance
-long_lived_tokens = slips.long_lived_tokens
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 at_time = slips.at_time
 
 
@@ -305,13 +303,6 @@ def test_a_leads_detail_shows_the_household_and_its_other_open_leads_without_rai
     assert other["priority"] == before
     db.expire_all()
     assert db.get(Lead, leads["李四"].id).priority == before
-
-
-def decide_directly(client, login, application_id: int, **body: Any):
-    for step in ("accept", "investigate"):
-        resp = post(client, login, f"/api/v1/applications/{application_id}/{step}")
-        assert resp.status_code == 200, resp.get_json()
-    return post(client, login, f"/api/v1/applications/{application_id}/decide", body)
 
 
 def test_a_decision_granting_aid_records_kind_amount_and_dates(client, alice, chengdong):

@@ -12,16 +12,10 @@ from sqlalchemy import func, select
 from server.models import Dispatch, IdempotencyRecord, Lead, LeadEvidence, Visit
 from tests.builders import error_code
 from tests.builders.applications import village
-from tests.test_dispatches import make_lead
-from tests.test_visits import town_id, visit_body
+from tests.builders.dispatches import make_lead
+from tests.builders.idempotency import REPORT
+from tests.builders.visits import town_id, visit_body
 
-REPORT = {
-    "channel": "hotline",
-    "name": "章三",
-    "summary": "邻居反映老人独居，生病无人照顾",
-    "town": "chengdong",
-    "categories": ["illness"],
-}
 SLIP = {"unit_kind": "town", "unit_code": "chengdong", "instructions": "请入户核实"}
 
 

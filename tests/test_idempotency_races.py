@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from server.models import Application, IdempotencyRecord, Lead, LeadEvidence
 from tests.builders.applications import application_body, photo_id, village
+from tests.builders.idempotency import REPORT
 from tests.concurrent import Call, race_http
-from tests.test_idempotency import REPORT
 
 RETRIES = 60
 

@@ -14,15 +14,13 @@ from sqlalchemy import select
 
 from server.clock import TZ
 from server.models import AuditEntry, InboxMessage, InformTask, Lead, LeadEvidence
-from tests import test_dispatches as slips
+from tests.builders import dispatches as slips
 from tests.builders import error_code, make_id_number
 from tests.builders.applications import application_body, file, on_behalf, photo_id, village
-from tests.test_decisions import file_kinds, signed_slip
-from tests.test_dispatches import decisions_body, get, post
+from tests.builders.decisions import file_kinds, signed_slip
+from tests.builders.dispatches import decisions_body, get, post
 
-center = slips.center
-chengdong = slips.chengdong
-long_lived_tokens = slips.long_lived_tokens
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 at_time = slips.at_time
 _keys = itertools.count(1)
 

@@ -316,3 +316,48 @@ def test_every_import_of_the_server_names_what_exists() -> None:
                 if module.split(".")[0] == "server" and not _exists(module, name):
                     missing.append(f"{path.relative_to(root)}:{node.lineno} {module} {name or ''}")
     assert missing == []
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _is_test_module(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] == "tests" and parts[-1].startswith("test_")
+
+
+def _test_module_imports(path: Path) -> list[str]:
+    """The `tests.test_*` modules this file imports, however it names them: `import tests.test_x`,
+    `from tests.test_x import y`, `from tests import test_x`, or relatively (`from . import
+    test_x`, `from .test_x import y`), at the top or inside a function."""
+    package = ["tests", *path.parent.relative_to(TESTS).parts]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names if _is_test_module(alias.name)]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+            modules = (
+                [module]
+                if _is_test_module(module)
+                else [
+                    f"{module}.{alias.name}"
+                    for alias in node.names
+                    if _is_test_module(f"{module}.{alias.name}")
+                ]
+            )
+        else:
+            continue
+        found += [f"{path.relative_to(TESTS.parent)}:{node.lineno} imports {m}" for m in modules]
+    return found
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Helpers and fixtures that several test modules share live in tests/builders/ (or
+    tests/conftest.py), never in a test module: importing one drags its tests, fixtures and
+    autouse fixtures into the importer. Checked on every file under tests/, builders included."""
+    offenders = [
+        found for path in sorted(TESTS.rglob("*.py")) for found in _test_module_imports(path)
+    ]
+    assert offenders == []

@@ -15,8 +15,8 @@ from server.models import AuditEntry, Lead, LeadEvent, LeadStatus
 from server.services.kernel.access import SYSTEM
 from server.services.leads.core import set_lead_status
 from tests.builders import error_code, make_id_number
+from tests.builders.leads import add_lead, ids, page_plan, queue, village
 from tests.concurrent import Call, race_http
-from tests.test_leads_queue import add_lead, ids, page_plan, queue, village
 
 
 def post(client, login, path: str, body: dict[str, Any] | None = None):

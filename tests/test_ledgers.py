@@ -4,38 +4,20 @@ overdue for a visit first, and the xlsx a town keeps on paper."""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import openpyxl
 import pytest
 
 from server import clock
-from tests.builders import make_id_number
-from tests.test_visits import record, villages  # noqa: F401  (fixture)
+from tests.builders import make_id_number, visits
+from tests.builders.ledgers import days, household
+from tests.builders.visits import record
 
-TODAY = clock.today()
-
-
-def days(n: int) -> str:
-    return (TODAY + timedelta(days=n)).isoformat()
-
-
-def household(client, login, name: str, *, visited: int, next_in: int, **overrides):
-    """Record a visit `visited` days from today, next due `next_in` days from today."""
-    resp = record(
-        client,
-        login,
-        head={"name": name, "id_number": make_id_number()},
-        visited_on=days(visited),
-        next_visit_on=days(next_in),
-        **overrides,
-    )
-    assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()
+villages = visits.villages
 
 
 @pytest.fixture
-def town(villages, staff_login):  # noqa: F811
+def town(villages, staff_login):
     return staff_login(role="town_staff", town="chengdong")
 
 
@@ -99,7 +81,7 @@ def test_filter_by_village(client, town):
 
 
 @pytest.fixture
-def spread(client, villages, staff_login, helper_login):  # noqa: F811
+def spread(client, villages, staff_login, helper_login):
     """One household in each of cd-001, cd-002 (城东) and bt-001 (白塔)."""
     center = staff_login(role="center_staff")
     household(client, center, "城东一村", visited=0, next_in=30)

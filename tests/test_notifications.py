@@ -18,6 +18,7 @@ from server.models import InboxMessage, OutboxMessage, Subscription, User
 from server.services.notifications.messages import ELLIPSIS, format_field
 from server.wechat.fake_state import check_field, fake_openid
 from server.worker import outbox
+from tests.builders import dispatches as slips
 from tests.builders.applications import (
     application_body,
     file,
@@ -26,7 +27,8 @@ from tests.builders.applications import (
     photo_id,
     village,
 )
-from tests.test_dispatches import at_time  # noqa: F401  (fixture)
+
+at_time = slips.at_time
 
 # --- field rules -----------------------------------------------------------------------------
 
@@ -384,7 +386,7 @@ def test_a_replayed_push_is_refused_and_changes_nothing_more(client, alice, db):
     assert db.scalar(select(Subscription)).quota == 1
 
 
-def test_nonces_past_the_window_are_forgotten(client, db, at_time):  # noqa: F811
+def test_nonces_past_the_window_are_forgotten(client, db, at_time):
     from server.models import WeChatPushNonce
 
     at_time(2026, 12, 3, 9, 0)

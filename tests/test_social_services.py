@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from server.models import Lead, Town
-from tests import test_volunteers as volunteers
-from tests.builders import error_code, make_id_number
+from tests.builders import error_code, make_id_number, volunteers
 from tests.builders.applications import application_body, file, photo_id, village
-from tests.test_dispatches import get, post
-from tests.test_volunteers import register
+from tests.builders.dispatches import get, post
+from tests.builders.volunteers import register
 
 volunteer_login = volunteers.volunteer_login
 

@@ -23,7 +23,7 @@ from server.services.applications.photos import photo_key
 from server.storage import ObjectMissing, build_storage
 from server.storage.local import LocalStorage
 from server.storage.s3 import S3Storage
-from tests.test_uploads import make_jpeg, upload
+from tests.builders.uploads import make_jpeg, upload
 
 
 def _free_port() -> int:

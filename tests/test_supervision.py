@@ -11,34 +11,18 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import func, select
 
 from server import clock
-from server.clock import TZ
 from server.models import AuditEntry, Dispatch, DispatchAlert, InboxMessage, Job, SupervisionNotice
-from server.services.calendar.workdays import WorkCalendar
 from server.services.dispatches import supervision
-from server.services.dispatches.supervision import check_deadlines
 from server.services.kernel import jobs
 from server.worker import runner
-from tests import test_dispatches as slips
-from tests.test_dispatches import feedback_body, issued, make_lead, post
+from tests.builders import dispatches as slips
+from tests.builders import supervision as notices
+from tests.builders.dispatches import feedback_body, issued, make_lead, post
+from tests.builders.supervision import moment, run_check
 
-# Fixtures shared with tests/test_dispatches.py.
+pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 at_time = slips.at_time
-center = slips.center
-chengdong = slips.chengdong
-insurance = slips.insurance
-long_lived_tokens = slips.long_lived_tokens
-
-
-def moment(*args: int) -> datetime:
-    return datetime(*args, tzinfo=TZ)
-
-
-def run_check(runtime, *args: int) -> supervision.CheckResult:
-    """One check-deadlines run at the given moment, committed like the command does."""
-    with runtime.session_factory() as db:
-        result = check_deadlines(db, WorkCalendar.load(db), moment(*args))
-        db.commit()
-    return result
+noted = notices.noted
 
 
 def counts(db) -> tuple[int, int, int]:
@@ -163,18 +147,6 @@ def test_notices_are_per_unit_and_month(runtime, client, center, at_time, db):
 
 
 # --- reading the notices -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def noted(runtime, client, center, at_time):
-    """Overdue slips of 城东街道 and 区卫生健康局 found on 24 Nov 2026."""
-    at_time(2026, 11, 16, 10, 0)
-    town = issued(client, center, make_lead(client, center))
-    dept = issued(
-        client, center, make_lead(client, center), unit_kind="department", unit_code="health"
-    )
-    run_check(runtime, 2026, 11, 24, 8, 0)
-    return {"town": town, "department": dept}
 
 
 def test_the_center_lists_every_notice_and_units_their_own(

@@ -14,22 +14,13 @@ from PIL import Image
 from server.models import Photo
 from server.services.applications.photos import photo_key
 from tests.builders import error_code
+from tests.builders.uploads import make_jpeg, upload
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
 
 
 # --- builders -------------------------------------------------------------------------------
-
-
-def make_jpeg(
-    *, size: tuple[int, int] = (800, 600), color=(200, 80, 40), mode: str = "RGB", exif=None
-) -> bytes:
-    im = Image.new(mode, size, color)
-    out = io.BytesIO()
-    kwargs = {"exif": exif} if exif is not None else {}
-    im.save(out, "JPEG", quality=90, **kwargs)
-    return out.getvalue()
 
 
 def make_png(*, size=(400, 300), color=(10, 120, 200, 255), mode: str = "RGBA") -> bytes:
@@ -54,15 +45,6 @@ def png_claiming(width: int, height: int) -> bytes:
     raw[16:29] = ihdr
     raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     return bytes(raw)
-
-
-def upload(client, login, content: bytes, filename: str = "photo.jpg", ctype="image/jpeg"):
-    return client.post(
-        "/api/v1/uploads",
-        headers=login.headers,
-        data={"file": (io.BytesIO(content), filename, ctype)},
-        content_type="multipart/form-data",
-    )
 
 
 def stored(runtime, photo_id: int, db, *, thumbnail: bool = False) -> Image.Image:

@@ -4,7 +4,6 @@ the same day, scoped by village and town, and no clear-text ID numbers or phones
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,48 +15,13 @@ from server.models import (
     Household,
     Lead,
     LeadEvidence,
-    Town,
     Visit,
 )
-from tests.builders import error_code, make_id_number
+from tests.builders import error_code, make_id_number, visits
 from tests.builders.applications import application_body, file, photo_id, village
+from tests.builders.visits import record, town_id, visit_body
 
-# --- builders -------------------------------------------------------------------------------
-
-
-def visit_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "village": "cd-001",
-        "head": {"name": "王大山", "id_number": make_id_number(birth="19500101")},
-        "kind": "visit",
-        "phone": "13912345678",
-        "address": "城东街道幸福村3组12号",
-        "members": [{"name": "王小妹", "relation": "孙女", "id_number": None}],
-        "health": "serious",
-        "labour_capacity": "none",
-        "hardship": "general",
-        "causes": ["illness"],
-        "categories": ["left_behind"],
-        "needs": "医疗费用负担重，希望了解医疗救助。",
-    }
-    body.update(overrides)
-    return body
-
-
-def record(client, login, **overrides: Any):
-    return client.post("/api/v1/visits", json=visit_body(**overrides), headers=login.headers)
-
-
-def town_id(db, code: str) -> int:
-    return db.scalar(select(Town.id).where(Town.code == code))
-
-
-@pytest.fixture
-def villages(db):
-    """cd-001, cd-002 in 城东 (chengdong); bt-001 in 白塔 (baita)."""
-    village(db, code="cd-001")
-    village(db, code="cd-002")
-    village(db, code="bt-001", town_id=town_id(db, "baita"))
+villages = visits.villages
 
 
 @pytest.fixture

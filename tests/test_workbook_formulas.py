@@ -15,13 +15,17 @@ from sqlalchemy import update
 
 from server.models import Town
 from server.services.kernel.workbooks import FORMULA_TRIGGERS, neutralise
-from tests.builders import make_id_number
+from tests.builders import dispatches as slips
+from tests.builders import make_id_number, visits
+from tests.builders import supervision as notices
+from tests.builders.dispatches import make_lead
+from tests.builders.ledgers import household
 from tests.console_helpers import console_login
 from tests.feedfiles import OOP_HEADER, upload, xlsx
-from tests.test_dispatches import at_time, make_lead  # noqa: F401  (at_time: a fixture)
-from tests.test_ledgers import household
-from tests.test_supervision import center, noted  # noqa: F401  (fixtures)
-from tests.test_visits import villages  # noqa: F401  (fixture)
+
+at_time = slips.at_time
+noted = notices.noted
+villages = visits.villages
 
 HOSTILE = '=HYPERLINK("http://evil.example/","点此查看")'
 CMD = "=cmd|' /C calc'!A0"
@@ -79,7 +83,7 @@ def test_the_monthly_workbook_stores_a_town_name_and_remarks_as_text(
     client,
     staff_login,
     hostile_town,
-    at_time,  # noqa: F811
+    at_time,
 ):
     at_time(2026, 12, 3, 9, 0)
     town = staff_login(role="town_staff", town="chengdong")
@@ -93,7 +97,7 @@ def test_the_monthly_workbook_stores_a_town_name_and_remarks_as_text(
     assert "'" + HOSTILE in texts and "'" + CMD in texts
 
 
-def test_the_supervision_notice_stores_a_unit_name_as_text(client, noted, center, hostile_town):  # noqa: F811
+def test_the_supervision_notice_stores_a_unit_name_as_text(client, noted, center, hostile_town):
     resp = client.get("/api/v1/supervision.xlsx?month=2026-11", headers=center.headers)
     assert "'" + HOSTILE in inert(resp.data)
 
@@ -101,7 +105,7 @@ def test_the_supervision_notice_stores_a_unit_name_as_text(client, noted, center
 def test_the_ledger_stores_names_and_needs_as_text(
     client,
     staff_login,
-    villages,  # noqa: F811
+    villages,
     hostile_town,
 ):
     town = staff_login(role="town_staff", town="chengdong")

@@ -1,4 +1,11 @@
-"""Builders with keyword-only defaults: override only what a test is about."""
+"""Builders with keyword-only defaults: override only what a test is about.
+
+Here: ID numbers, logins and the demo data. Each domain's builders are in their own module
+(`applications`, `decisions`, `dispatches`, `households`, `idempotency`, `leads`, `ledgers`,
+`migrations`, `supervision`, `uploads`, `visits`, `volunteers`); no test module imports another
+(tests/test_layers.py checks it). Fixtures every module may use are registered in
+tests/conftest.py; a fixture defined differently elsewhere under the same name (`villages`,
+`at_time`) is imported by the module that wants this one."""
 
 from __future__ import annotations
 
