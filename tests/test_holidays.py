@@ -148,7 +148,9 @@ def test_a_file_for_a_year_replaces_that_whole_year(client, staff_login, db):
     assert days == {date(2027, 1, 1): "元旦", date(2027, 5, 3): "劳动节"}
     assert db.get(CalendarYear, 2027).source == "第二版"
     actions = db.scalars(
-        select(AuditEntry.detail).where(AuditEntry.action == "calendar.year_loaded")
+        select(AuditEntry.detail)
+        .where(AuditEntry.action == "calendar.year_loaded")
+        .order_by(AuditEntry.id)
     ).all()
     assert [a["source"] for a in actions] == ["第一版", "第二版"]
 

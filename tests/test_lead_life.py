@@ -227,7 +227,10 @@ def test_the_queue_filters_by_handler_and_by_unassigned(
 
 
 def test_the_handler_filter_is_a_range_of_its_index_in_queue_order(runtime, engine_name):
-    plan = page_plan(runtime, engine_name, ("open", "handler"), handler_id=7)
+    # On SQLite the plan is chosen without statistics; PostgreSQL is asked without the
+    # queue's own index, which on an empty table serves the order as cheaply.
+    hiding = "ix_leads_queue" if engine_name == "postgresql" else None
+    plan = page_plan(runtime, engine_name, ("open", "handler"), hiding=hiding, handler_id=7)
     assert "ix_leads_handler_queue" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
