@@ -4,18 +4,16 @@ transition (sign, return, feedback), the printed slip, revisits and residents' r
 from __future__ import annotations
 
 import io
-import itertools
 from datetime import date
 from typing import Any
 
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
 from server.models import Application, AuditEntry, Dispatch, Lead
 from server.services.kernel.qr import qr_data_uri
 from tests.builders import dispatches as slips
-from tests.builders import error_code, make_id_number
+from tests.builders import error_code, make_id_number, unique_jpeg
 from tests.builders.applications import application_body, file, photo_id, village
 from tests.builders.dispatches import (
     decisions_body,
@@ -31,19 +29,15 @@ from tests.builders.dispatches import (
 pytestmark = pytest.mark.usefixtures("long_lived_tokens")
 at_time = slips.at_time
 
-_pixels = itertools.count(1)
-
 
 # --- builders ----------------------------------------------------------------------------------
 
 
 def staff_photo(client, login, dispatch_id: int):
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), (next(_pixels) % 255, 90, 10)).save(out, "JPEG")
     return client.post(
         f"/api/v1/dispatches/{dispatch_id}/attachments",
         headers=login.headers,
-        data={"file": (io.BytesIO(out.getvalue()), "p.jpg")},
+        data={"file": (io.BytesIO(unique_jpeg((40, 30), (10, 90, 10))), "p.jpg")},
         content_type="multipart/form-data",
     )
 

@@ -9,13 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from server.clock import TZ
 from server.models import AuditEntry, InboxMessage, InformTask, Lead, LeadEvidence
 from tests.builders import dispatches as slips
-from tests.builders import error_code, make_id_number
+from tests.builders import error_code, make_id_number, unique_jpeg
 from tests.builders.applications import application_body, file, on_behalf, photo_id, village
 from tests.builders.decisions import file_kinds, signed_slip
 from tests.builders.dispatches import decisions_body, get, post
@@ -38,15 +37,13 @@ def town(staff_login, db):
 
 
 def distinct_photos(client, login, n: int) -> list[int]:
-    """`n` photos of clearly different colours (near colours may encode to the same JPEG)."""
+    """`n` different photos."""
     ids = []
-    for i in range(n):
-        out = io.BytesIO()
-        Image.new("RGB", (64, 48), (i * 25, 200 - i * 20, 50)).save(out, "JPEG")
+    for _ in range(n):
         resp = client.post(
             "/api/v1/uploads",
             headers=login.headers,
-            data={"file": (io.BytesIO(out.getvalue()), "p.jpg")},
+            data={"file": (io.BytesIO(unique_jpeg()), "p.jpg")},
             content_type="multipart/form-data",
         )
         ids.append(resp.get_json()["id"])

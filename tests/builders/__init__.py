@@ -9,11 +9,13 @@ tests/conftest.py; a fixture defined differently elsewhere under the same name (
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from server import clock
 from server.models import Role
@@ -21,6 +23,26 @@ from server.services.kernel.access import SYSTEM
 from server.services.kernel.idnumber import check_digit
 
 _seq = itertools.count(1)
+
+
+_jpegs = itertools.count(1)
+
+
+def unique_jpeg(
+    size: tuple[int, int] = (64, 48), tint: tuple[int, int, int] = (200, 10, 10)
+) -> bytes:
+    """A JPEG no other call returns, so the upload's dedup (by content) never folds two photos
+    of one test into one. The call's number is drawn as black and white blocks, which survive
+    JPEG's quantisation; a colour per call did not (83 of 254 colours encoded to the same bytes
+    as another, and a test that added "another" photo added nothing)."""
+    image = Image.new("RGB", size, tint)
+    number = next(_jpegs)
+    for bit in range(20):  # 10 by 2 blocks of 4 px: fits the smallest photo the tests make
+        x, y = (bit % 10) * 4, (bit // 10) * 4
+        image.paste((255, 255, 255) if number >> bit & 1 else (0, 0, 0), (x, y, x + 4, y + 4))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()
 
 
 def make_id_number(

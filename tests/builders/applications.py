@@ -8,22 +8,19 @@ import itertools
 from typing import Any
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from server.models import Role, User, Village
-from tests.builders import make_id_number
+from tests.builders import make_id_number, unique_jpeg
 
 _keys = itertools.count(1)
 
 
 def photo_id(client, login) -> int:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (next(_keys) % 255, 10, 10)).save(out, "JPEG")
     resp = client.post(
         "/api/v1/uploads",
         headers=login.headers,
-        data={"file": (io.BytesIO(out.getvalue()), "a.jpg")},
+        data={"file": (io.BytesIO(unique_jpeg()), "a.jpg")},
         content_type="multipart/form-data",
     )
     assert resp.status_code == 201, resp.get_json()
