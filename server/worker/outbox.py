@@ -38,6 +38,7 @@ from server.models import (
     SubscriptionStatus,
     User,
 )
+from server.services.kernel.backoff import backoff
 from server.services.notifications.messages import template_for
 from server.wechat.interface import WeChatError, WeChatGateway
 
@@ -78,9 +79,8 @@ class _Claimed:
 
 
 def retry_delay(attempts: int, rng: random.Random) -> timedelta:
-    """Exponential backoff with jitter (50–100 % of the step), so retries do not march in step."""
-    step = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
-    return step * rng.uniform(0.5, 1.0)
+    """A message's wait before its next send (`kernel.backoff`: 10 s, doubling, up to an hour)."""
+    return backoff(attempts, base=BASE_DELAY, cap=MAX_DELAY, rng=rng)
 
 
 def deliver_due(

@@ -16,7 +16,6 @@ must therefore be safe to run again from the start (the feed import is: evidence
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import traceback
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Job, JobStatus
+from server.services.kernel.backoff import backoff
 from server.services.kernel.jobs import JobContext, handler_for
 from server.worker.registry import load_job_handlers
 
@@ -81,9 +81,9 @@ def claim_next(db: Session, *, worker_id: str, now: datetime) -> Job | None:
         return job
 
 
-def backoff(attempt: int, *, base: float = 5.0, cap: float = 3600.0) -> timedelta:
-    """Exponential backoff with full jitter."""
-    return timedelta(seconds=random.uniform(0, min(cap, base * 2 ** (attempt - 1))))
+#: A failed job's wait before its next try: 5 s, doubling, up to an hour (`kernel.backoff`).
+RETRY_BASE = timedelta(seconds=5)
+RETRY_CAP = timedelta(hours=1)
 
 
 def run_due(
@@ -155,7 +155,7 @@ def _finish(
             job.status, job.finished_at = JobStatus.FAILED, now
         else:
             job.status = JobStatus.QUEUED
-            job.run_at = now + backoff(job.attempts)
+            job.run_at = now + backoff(job.attempts, base=RETRY_BASE, cap=RETRY_CAP)
         job.locked_by = None
     db.commit()
 
