@@ -231,6 +231,12 @@ def test_english_headers_are_accepted(client, staff_login):
     assert resp.status_code == 200
 
 
+def test_a_title_row_above_the_header_is_read_past(client, staff_login):
+    content = "2027年部分节假日安排,,\n,,\n" + HEADER + "2027-01-01,休,元旦\n"
+    resp = upload(client, admin(staff_login), content)
+    assert resp.status_code == 200, resp.get_json()
+
+
 def test_only_the_system_administrator_loads_holidays(client, staff_login, resident_login):
     assert upload(client, {}, SCHEDULE_2027).status_code == 401
     for login in (

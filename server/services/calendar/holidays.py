@@ -34,6 +34,7 @@ from server.services.calendar.workdays import WorkCalendar, library_range
 from server.services.feeds.reader import read_table
 from server.services.kernel.access import Actor
 from server.services.kernel.audit import record
+from server.services.kernel.workbooks import find_header_row
 
 #: Years we know are missing from both the library and our data, and the date by which their
 #: official schedule (国务院办公厅关于节假日安排的通知, usually published in November) must be
@@ -121,28 +122,26 @@ _FULL_WIDTH = str.maketrans("０１２３４５６７８９－／．　", "01234
 
 
 def parse_holiday_rows(rows: list[list[str]]) -> tuple[list[ParsedDay], list[dict[str, Any]]]:
-    """Rows of a table (header first) → the days, and every error by row and column."""
-    header_idx = next((i for i, row in enumerate(rows) if any(c.strip() for c in row)), None)
-    if header_idx is None:
+    """Rows of a table (its header among the first 20) → the days, and every error by row and
+    column."""
+    if not any(c.strip() for row in rows for c in row):
         raise ValidationFailed("文件为空", code="file_empty")
-    header = [c.strip() for c in rows[header_idx]]
-    columns = {
-        "date": _find(header, _DATE_HEADERS),
-        "kind": _find(header, _KIND_HEADERS),
-        "name": _find(header, _NAME_HEADERS),
-    }
-    missing = [key for key, index in columns.items() if index is None]
-    if missing:
+    found = find_header_row(
+        rows, {"date": _DATE_HEADERS, "kind": _KIND_HEADERS, "name": _NAME_HEADERS}
+    )
+    if found is None or found.missing:
+        missing = found.missing if found is not None else ["date", "kind", "name"]
         raise ValidationFailed(
             "文件缺少必要的列：日期、类型、名称",
             code="holidays_header_missing",
             errors={"file": [f"missing column: {m}" for m in missing]},
         )
+    header_idx, header, columns = found.index, found.header, found.columns
     if len(rows) - header_idx - 1 > MAX_ROWS:
         raise ValidationFailed(
             f"文件行数过多（最多 {MAX_ROWS} 行），请只上传节假日安排", code="too_many_rows"
         )
-    labels = {key: header[index] for key, index in columns.items() if index is not None}
+    labels = {key: header[index] for key, index in columns.items()}
     days: list[ParsedDay] = []
     errors: list[dict[str, Any]] = []
     first_row_of: dict[date, int] = {}
@@ -223,14 +222,6 @@ def _years_without_holidays(days: list[ParsedDay], column: str) -> list[dict[str
         for year, row in sorted(first_row.items())
         if year not in with_holiday
     ]
-
-
-def _find(header: list[str], names: tuple[str, ...]) -> int | None:
-    lowered = [h.lower() for h in header]
-    for name in names:
-        if name in lowered:
-            return lowered.index(name)
-    return None
 
 
 def _cell(row: list[str], index: int | None) -> str:

@@ -12,7 +12,8 @@ user edits the cell or saves the sheet as CSV. Numbers, dates and booleans are w
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -29,6 +30,43 @@ _OPTIONS = {
     "strings_to_numbers": False,
     "strings_to_urls": False,
 }
+
+
+@dataclass(frozen=True)
+class HeaderRow:
+    #: The header's index among the rows given (0: the first).
+    index: int
+    header: list[str]
+    #: Each named column's index in the row.
+    columns: dict[str, int]
+    #: The columns it does not name (empty when it names them all).
+    missing: list[str]
+
+
+def find_header_row(
+    rows: list[list[str]], columns: Mapping[str, tuple[str, ...]], *, search_rows: int = 20
+) -> HeaderRow | None:
+    """Where a staff-made table's header is: the first of its first `search_rows` rows that
+    names every column of `columns` (each by one of its aliases, in any case; a title or blank
+    rows above it are fine), else the row naming most of them (its `missing` says what lacks),
+    None when no row names any. The villages and holidays files use it; department files, with their
+    per-feed aliases and partial matches, have their own (feeds/reader.py)."""
+    best: HeaderRow | None = None
+    for index, row in enumerate(rows[:search_rows]):
+        header = [str(c).strip() for c in row]
+        keys = [h.lower() for h in header]
+        found = {
+            key: keys.index(alias.lower())
+            for key, aliases in columns.items()
+            for alias in reversed(aliases)  # the first alias listed wins
+            if alias.lower() in keys
+        }
+        candidate = HeaderRow(index, header, found, [k for k in columns if k not in found])
+        if not candidate.missing:
+            return candidate
+        if found and (best is None or len(found) > len(best.columns)):
+            best = candidate
+    return best
 
 
 def new_workbook(out: IO[bytes]) -> xlsxwriter.Workbook:

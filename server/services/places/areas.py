@@ -19,6 +19,7 @@ from server.services.feeds.reader import read_table
 from server.services.kernel import text
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.audit import record
+from server.services.kernel.workbooks import find_header_row
 from server.services.places.public_info import seed_public_info
 
 #: (code, name, kind, platform phone). Codes are stable: they appear in files, URLs and QR codes.
@@ -149,19 +150,17 @@ def _walk(db: Session, *, content: bytes, filename: str, apply: bool) -> Village
     """Read a villages file row by row as loading it would: each later row sees the earlier
     ones. With `apply` the villages are written; without, only drafts change."""
     rows = read_table(content, filename)
-    header_idx, header = _find_header(rows)
-    col = {
-        "town": _column(header, _TOWN_HEADERS),
-        "name": _column(header, _NAME_HEADERS),
-        "code": _column(header, _CODE_HEADERS),
-    }
-    missing = [k for k, v in col.items() if v is None]
-    if missing:
+    found = find_header_row(
+        rows, {"town": _TOWN_HEADERS, "name": _NAME_HEADERS, "code": _CODE_HEADERS}
+    )
+    if found is None or found.missing:
+        missing = found.missing if found is not None else ["town", "name", "code"]
         raise ValidationFailed(
             "文件缺少必要的列：镇街、村居、编码",
             code="villages_header_missing",
             errors={"file": [f"missing column: {m}" for m in missing]},
         )
+    header_idx, col = found.index, found.columns
     all_towns = list(db.scalars(select(Town)))
     towns = {t.code: t for t in all_towns}
     towns.update({t.name: t for t in all_towns})
@@ -177,7 +176,10 @@ def _walk(db: Session, *, content: bytes, filename: str, apply: bool) -> Village
     writer = csv.writer(valid)
     writer.writerow(["镇街", "村居", "编码"])
     for offset, row in enumerate(rows[header_idx + 1 :], start=header_idx + 2):
-        cells = [(row[i] if i is not None and i < len(row) else "").strip() for i in col.values()]
+        cells = [
+            (row[i] if i < len(row) else "").strip()
+            for i in (col["town"], col["name"], col["code"])
+        ]
         town_key, name, code = cells
         if not any(cells):
             continue
@@ -338,21 +340,6 @@ def _upsert_village(
     if (village.name, village.town_id) != (name, town.id):
         village.name, village.town_id = name, town.id
         return "updated"
-    return None
-
-
-def _find_header(rows: list[list[str]]) -> tuple[int, list[str]]:
-    for idx, row in enumerate(rows[:20]):
-        normalised = [c.strip() for c in row]
-        if _column(normalised, _NAME_HEADERS) is not None:
-            return idx, normalised
-    raise ValidationFailed("未找到表头行（需包含“村居”列）", code="villages_header_missing")
-
-
-def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
-    for alias in aliases:
-        if alias in header:
-            return header.index(alias)
     return None
 
 
