@@ -182,10 +182,14 @@ def test_filters_that_match_few_or_many_leads_are_planned_with_their_values(
         ids(queue(client, department))
         ids(queue(client, center))
     with runtime.read_engine.connect() as conn:
-        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        prepared = list(
+            conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        )
         prepared_sql = " ".join(prepared)
     assert "named.name LIKE" not in prepared_sql and "leads.channel =" not in prepared_sql
-    assert "lead_evidence.department_id =" not in prepared_sql
+    # The department's page (its evidence tested along the queue); its one-row probe of
+    # whether the department has evidence at all has one plan and may be prepared.
+    assert not [s for s in prepared if "lead_evidence.department_id =" in s and "FROM leads" in s]
     assert "ORDER BY leads.priority DESC" in prepared_sql  # the plain queue: one plan
 
 
@@ -262,6 +266,16 @@ def test_department_staff_see_leads_with_evidence_from_their_department(
     add_lead(db, runtime)
     login = staff_login(role="department_staff", department="medical_insurance")
     assert ids(queue(client, login)) == [ours.id]
+
+
+def test_department_staff_whose_evidence_reached_no_lead_see_an_empty_queue(
+    client, staff_login, db, runtime
+):
+    add_lead(db, runtime, feed="insurance_oop", department="medical_insurance")
+    add_lead(db, runtime)
+    login = staff_login(role="department_staff", department="traffic_police")
+    page = queue(client, login).get_json()
+    assert page == {"items": [], "next_cursor": None}
 
 
 def test_center_staff_and_leaders_see_every_lead(client, staff_login, db, runtime):

@@ -123,7 +123,7 @@ def list_queue(
     values (`db.Precompiled`), and rows stay tuples (no ORM objects, no schema dump).
     """
     scope, scope_params = scope_shape(actor)
-    if _asks_for_anothers_category(conn, scope, scope_params, filters):
+    if _nothing_in_scope(conn, scope, scope_params, filters):
         return QueuePage(items=[], next_cursor=None)
     conditions, params = _filter_shape(filters)
     params.update(scope_params)
@@ -177,14 +177,31 @@ def _own_department_reasons(
     ]
 
 
-def _asks_for_anothers_category(
+def _nothing_in_scope(
     conn: Connection, scope: str, scope_params: dict[str, Any], filters: QueueFilter
 ) -> bool:
-    """Department staff filtering by a category their own department never brings: the answer
-    is no lead, whatever other departments sent."""
-    if scope != "department" or filters.category is None:
+    """Department staff whose department's evidence reached no lead yet, or who filter by a
+    category their department never brings: the answer is no lead, whatever other departments
+    sent. Asked first because the walk in queue order would test every open lead for the
+    department's evidence (244 ms at 1,000,000 leads on SQLite for a department with none)."""
+    if scope != "department":
         return False
-    return not department_brings(conn, scope_params["scope_id"], filters.category)
+    department_id = scope_params["scope_id"]
+    if not _DEPARTMENT_HAS_EVIDENCE.rows(conn, {"scope_id": department_id})[0][0]:
+        return True
+    return filters.category is not None and not department_brings(
+        conn, department_id, filters.category
+    )
+
+
+#: One index probe (`ix_lead_evidence_department_lead`).
+_DEPARTMENT_HAS_EVIDENCE = Precompiled(
+    select(
+        select(literal_column("1"))
+        .where(LeadEvidence.department_id == bindparam("scope_id", type_=Integer))
+        .exists()
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -204,7 +221,7 @@ def count_queue(
     """How many leads the queue holds under `filters`, counted up to `cap` + 1 rows of the
     same ranges the page reads (so it costs at most `cap` index entries, whatever the size)."""
     scope, scope_params = scope_shape(actor)
-    if _asks_for_anothers_category(conn, scope, scope_params, filters):
+    if _nothing_in_scope(conn, scope, scope_params, filters):
         return QueueCount(count=0, capped=False)
     conditions, params = _filter_shape(filters)
     params.update(scope_params)
