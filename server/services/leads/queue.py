@@ -194,13 +194,17 @@ def _nothing_in_scope(
     )
 
 
-#: One index probe (`ix_lead_evidence_department_lead`).
+#: One index probe (`ix_lead_evidence_department_lead`), planned with its value each time: the
+#: generic plan PostgreSQL settles on after a few runs is a sequential scan that stops at the
+#: first match, instant for a department with most of the evidence and a read of the whole
+#: table for one with none (22 ms at 300,000 rows, measured).
 _DEPARTMENT_HAS_EVIDENCE = Precompiled(
     select(
         select(literal_column("1"))
         .where(LeadEvidence.department_id == bindparam("scope_id", type_=Integer))
         .exists()
-    )
+    ),
+    plan_per_value=True,
 )
 
 
