@@ -8,7 +8,7 @@ transaction; every state change writes a timeline event and an audit row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -60,13 +60,6 @@ class Filed:
     created: bool
 
 
-def _checked_id(raw: str, field: str, *, today: date) -> str:
-    result = idnumber.check(raw, today=today)
-    if not result.ok:
-        raise invalid(field, result.message, result.code)
-    return result.value
-
-
 def _checked_text(raw: str, field: str) -> str:
     return text.check_text(raw, field=field).strip()
 
@@ -101,7 +94,9 @@ def _create(
     kind = ApplicationType(body["type"])
     applicant = body["applicant"]
     by_staff = actor.role in STAFF_FILERS
-    id_number = _checked_id(applicant["id_number"], "applicant.id_number", today=today)
+    id_number = idnumber.checked_id(
+        applicant["id_number"], field="applicant.id_number", today=today
+    )
     # Staff at the window or on the phone, and helpers filing on behalf, file for households
     # that may have no mobile: a landline with its area code will do there.
     phone = idnumber.checked_phone(
@@ -121,7 +116,9 @@ def _create(
     for i, member in enumerate(body.get("household", [])):
         sealed = None
         if member.get("id_number"):
-            value = _checked_id(member["id_number"], f"household.{i}.id_number", today=today)
+            value = idnumber.checked_id(
+                member["id_number"], field=f"household.{i}.id_number", today=today
+            )
             sealed = pii.seal(value)
         members.append(
             {"name": member["name"], "relation": member["relation"], "id_number_enc": sealed}

@@ -99,14 +99,6 @@ def checked_text(raw: str | None, field: str) -> str | None:
     return text.check_text(raw, field=field).strip() or None
 
 
-def checked_id(raw: str, field: str, *, today: date) -> str:
-    """A valid ID number, normalised, or a 422 naming `field`."""
-    result = idnumber.check(raw, today=today)
-    if not result.ok:
-        raise invalid(field, result.message, result.code)
-    return result.value
-
-
 def _checked_codes(values: list[str], allowed: Any, field: str) -> list[str]:
     unknown = [v for v in values if v not in allowed]
     if unknown:
@@ -151,7 +143,9 @@ def checked_fields(
             raise invalid(f"members.{i}", "请填写家庭成员的姓名和关系")
         sealed = member.get("sealed")
         if member.get("id_number"):
-            value = checked_id(member["id_number"], f"members.{i}.id_number", today=today)
+            value = idnumber.checked_id(
+                member["id_number"], field=f"members.{i}.id_number", today=today
+            )
             sealed = pii.seal(value)
         members.append({"name": name, "relation": relation, "id_number_enc": sealed})
     return {

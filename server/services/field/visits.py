@@ -40,7 +40,6 @@ from server.services.field.visit_form import (
     KIND_LABELS,
     LABOUR_LABELS,
     checked_fields,
-    checked_id,
     checked_text,
 )
 from server.services.households.building import absorb_visit
@@ -151,7 +150,7 @@ def _record_visit(
     today = now.date()
     village = _village_in_scope(db, body["village"], actor=actor)
     head = body["head"]
-    head_id = checked_id(head["id_number"], "head.id_number", today=today)
+    head_id = idnumber.checked_id(head["id_number"], field="head.id_number", today=today)
     head_name = checked_text(head["name"], "head.name")
     if not head_name:
         raise invalid("head.name", "请填写户主姓名")

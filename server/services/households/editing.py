@@ -34,17 +34,15 @@ from server.services.kernel.audit import record
 from server.services.kernel.pii import PersonalData
 
 
-def _checked_id(
+def _sealed_id(
     pii: PersonalData, raw: str | None, field: str, *, today: date
 ) -> tuple[str | None, str | None, tuple[str, ...]]:
     """(sealed ID, its hash, its hashes under every listed key) of a typed ID number, or
     (None, None, ()) when none was given."""
-    if raw is None or not raw.strip():
+    value = idnumber.checked_id(raw, field=field, today=today, required=False)
+    if value is None:
         return None, None, ()
-    checked = idnumber.check(raw, today=today)
-    if not checked.ok:
-        raise invalid(field, checked.message, checked.code)
-    return pii.seal(checked.value), pii.hash(checked.value), pii.hashes(checked.value)
+    return pii.seal(value), pii.hash(value), pii.hashes(value)
 
 
 def _text(raw: str | None, field: str, *, required: bool = False, limit: int = 50) -> str | None:
@@ -87,7 +85,7 @@ def create_family(
     village = _village_for_editor(db, body["village"], actor)
     head = body["head"]
     name = _text(head.get("name"), "head.name", required=True)
-    enc, id_hash, lookup = _checked_id(
+    enc, id_hash, lookup = _sealed_id(
         pii, head.get("id_number"), "head.id_number", today=now.date()
     )
     if current_membership(db, lookup) is not None:
@@ -166,7 +164,7 @@ def _add(
     relation = _text(body.get("relation"), f"{field}relation", required=True, limit=20) or ""
     if relation == HEAD:
         raise invalid(f"{field}relation", "一户只有一位户主，请先修改现有户主")
-    enc, id_hash, lookup = _checked_id(
+    enc, id_hash, lookup = _sealed_id(
         pii, body.get("id_number"), f"{field}id_number", today=now.date()
     )
     elsewhere = current_membership(db, lookup)

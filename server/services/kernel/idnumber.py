@@ -80,6 +80,17 @@ def check(raw: str | None, *, today: date) -> IdCheck:
     return IdCheck(True, value)
 
 
+def checked_id(raw: str | None, *, field: str, today: date, required: bool = True) -> str | None:
+    """A valid ID number, normalised; None when blank and not `required`; else a 422 naming
+    `field` with `check`'s message (length, check digit, birth date)."""
+    if not required and (raw is None or not raw.strip()):
+        return None
+    result = check(raw, today=today)
+    if not result.ok:
+        raise invalid(field, result.message, result.code)
+    return result.value
+
+
 def check_digit(first17: str) -> str:
     if len(first17) == 17 and first17.isascii() and first17.isdigit():
         # The weights are 2^(17-i) mod 11, and 13 ≡ 2 (mod 11): reading the 17 digits as a

@@ -163,7 +163,9 @@ def _register_report(
     if not name:
         raise invalid("name", "请填写姓名")
     town_id, village_id = _report_area(db, report, actor)
-    id_number = _checked_id(report.id_number, today=now.date())
+    id_number = idnumber.checked_id(
+        report.id_number, field="id_number", today=now.date(), required=False
+    )
     phone = idnumber.checked_phone(report.phone, field="phone", rule="any_number")
     reporter_phone = idnumber.checked_phone(
         report.reporter_phone, field="reporter.phone", rule="any_number"
@@ -247,12 +249,3 @@ def _report_area(db: Session, report: Report, actor: Actor) -> tuple[int | None,
             raise Forbidden("只能登记本镇街的线索", code="other_town")
         town_id = actor.town_id
     return town_id, village.id if village is not None else None
-
-
-def _checked_id(raw: str | None, *, today: date) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    checked = idnumber.check(raw, today=today)
-    if not checked.ok:
-        raise invalid("id_number", checked.message, checked.code)
-    return checked.value
