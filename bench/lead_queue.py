@@ -65,8 +65,8 @@ from server.services.places.areas import seed_reference
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAGE = 20
 DEEP_PAGE = 500
-GOAL_RATIO = 0.35
-GOAL_P99_MS = 35.0
+#: Under load: (queue req/s ÷ bare Flask req/s, p99 ms) per engine; PostgreSQL's is issue #22's.
+GOALS = {"sqlite": (0.35, 35.0), "postgresql": (0.45, 25.0)}
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
 GIVEN = "秀英华明丽强军芳敏静伟丹霞平刚桂兰玉红建国志勇德福兴海云春梅凤"
@@ -631,10 +631,11 @@ def run_engine(engine_name: str, args: argparse.Namespace) -> None:
                 f"   p90 {r['p90']:6.2f} ms   p99 {r['p99']:6.2f} ms"
                 f"   non-2xx {r['non_2xx']:.0f} {r['socket_errors']}"
             )
-        verdict_ratio = "ok" if ratio >= GOAL_RATIO else "BELOW GOAL"
-        verdict_p99 = "ok" if queue["p99"] <= GOAL_P99_MS else "ABOVE GOAL"
-        print(f"  ratio queue/bare: {ratio:.2f}x (goal ≥ {GOAL_RATIO}x: {verdict_ratio})")
-        print(f"  queue p99: {queue['p99']:.2f} ms (goal ≤ {GOAL_P99_MS} ms: {verdict_p99})")
+        goal_ratio, goal_p99 = GOALS[engine_name]
+        verdict_ratio = "ok" if ratio >= goal_ratio else "BELOW GOAL"
+        verdict_p99 = "ok" if queue["p99"] <= goal_p99 else "ABOVE GOAL"
+        print(f"  ratio queue/bare: {ratio:.2f}x (goal ≥ {goal_ratio}x: {verdict_ratio})")
+        print(f"  queue p99: {queue['p99']:.2f} ms (goal ≤ {goal_p99} ms: {verdict_p99})")
         engine.dispose()
 
 
