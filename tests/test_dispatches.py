@@ -731,3 +731,30 @@ def test_a_page_of_slips_reads_the_working_day_calendar_once(client, center, app
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert page["total"] == 3 and len(reads) == 1
+
+
+def test_a_page_of_slips_costs_the_same_statements_for_two_slips_or_six(client, center, app):
+    from sqlalchemy import event
+
+    engine = app.extensions["e_rescue"].engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args: Any) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    def statements_for_a_page() -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert get(client, center, "/api/v1/dispatches").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    for _ in range(2):
+        issued(client, center, make_lead(client, center), unit_code="chengdong")
+    two = statements_for_a_page()
+    for _ in range(4):
+        issued(client, center, make_lead(client, center), unit_code="chengdong")
+    six = statements_for_a_page()
+    assert six == two, "\n".join(statements[-12:])

@@ -335,7 +335,9 @@ def list_dispatches(args: dict[str, Any]) -> Any:
         per_page=args["per_page"],
     )
     return {
-        "items": [_view(d) for d in rows],
+        "items": listing.dispatch_views(
+            db(), rows, calendar=work_calendar(), today=now().date(), actor=current_actor()
+        ),
         "total": total,
         "page": args["page"],
         "per_page": args["per_page"],

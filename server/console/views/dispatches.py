@@ -55,10 +55,7 @@ def dispatches_list() -> Any:
         page=args["page"],
         per_page=PER_PAGE,
     )
-    items = [
-        listing.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
-        for d in rows
-    ]
+    items = listing.dispatch_views(db(), rows, calendar=calendar, today=now().date(), actor=actor())
     pages = max(1, -(-total // PER_PAGE))
     filter_args = {k: v for k, v in request.args.items() if k != "page" and v}
     template = (

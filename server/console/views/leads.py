@@ -188,10 +188,7 @@ def _lead_context(lead_id: int, *, revealed: dict[str, Any] | None = None) -> di
             page=1,
             per_page=50,
         )
-        slips = [
-            listing.dispatch_view(session, d, calendar=calendar, today=today, actor=who)
-            for d in rows
-        ]
+        slips = listing.dispatch_views(session, rows, calendar=calendar, today=today, actor=who)
     apps = _lead_applications(view, who)
     candidates = (
         merging.find_candidates(session, found, actor=who)

@@ -34,10 +34,9 @@ def supervision_page() -> Any:
         page=1,
         per_page=100,
     )
-    slips = [
-        listing.dispatch_view(db(), d, calendar=calendar, today=now().date(), actor=actor())
-        for d in overdue
-    ]
+    slips = listing.dispatch_views(
+        db(), overdue, calendar=calendar, today=now().date(), actor=actor()
+    )
     by_unit: dict[str, dict[str, Any]] = {}
     for s in slips:
         unit = by_unit.setdefault(

@@ -174,6 +174,43 @@ def _day_start(day: date, *, plus_days: int = 0) -> datetime:
     return datetime.combine(day + timedelta(days=plus_days), time(), TZ)
 
 
+@dataclass(frozen=True)
+class _PageReads:
+    leads: dict[int, Lead]
+    #: Each lead's applications, oldest first.
+    applications: dict[int, list[Application]]
+    #: The receiving towns and departments, held so the session's identity map answers
+    #: `db.get` for them (it keeps only objects something else refers to).
+    units: list[Town | Department]
+
+
+def dispatch_views(
+    db: Session, dispatches: list[Dispatch], *, calendar: WorkCalendar, today: date, actor: Actor
+) -> list[dict[str, Any]]:
+    """A page of slips as `dispatch_view` shows each, their leads, applications and receiving
+    units read in four statements for the page instead of four a row (a 20-slip page: 80)."""
+    lead_ids = {d.lead_id for d in dispatches}
+    town_ids = {d.town_id for d in dispatches if d.town_id is not None}
+    department_ids = {d.department_id for d in dispatches if d.department_id is not None}
+    page = _PageReads(leads={}, applications={}, units=[])
+    if town_ids:
+        page.units.extend(db.scalars(select(Town).where(Town.id.in_(town_ids))))
+    if department_ids:
+        page.units.extend(db.scalars(select(Department).where(Department.id.in_(department_ids))))
+    if lead_ids:
+        page.leads.update(
+            (lead.id, lead) for lead in db.scalars(select(Lead).where(Lead.id.in_(lead_ids)))
+        )
+        for application in db.scalars(
+            select(Application).where(Application.lead_id.in_(lead_ids)).order_by(Application.id)
+        ):
+            page.applications.setdefault(application.lead_id, []).append(application)
+    return [
+        dispatch_view(db, d, calendar=calendar, today=today, actor=actor, page=page)
+        for d in dispatches
+    ]
+
+
 def dispatch_view(
     db: Session,
     dispatch: Dispatch,
@@ -182,9 +219,16 @@ def dispatch_view(
     today: date,
     actor: Actor,
     alerts: bool = False,
+    page: _PageReads | None = None,
 ) -> dict[str, Any]:
-    """A slip as staff see it: the lead's name (no ID or phone), unit, deadline, feedback."""
-    lead = db.get(Lead, dispatch.lead_id)
+    """A slip as staff see it: the lead's name (no ID or phone), unit, deadline, feedback.
+    `page` holds what `dispatch_views` read for a whole page at once."""
+    lead = page.leads.get(dispatch.lead_id) if page else db.get(Lead, dispatch.lead_id)
+    applications = (
+        page.applications.get(dispatch.lead_id, [])
+        if page
+        else lead_applications(db, dispatch.lead_id)
+    )
     state = deadline(dispatch, calendar, today)
     view: dict[str, Any] = {
         "id": dispatch.id,
@@ -230,9 +274,7 @@ def dispatch_view(
         "photo_ids": list(dispatch.photo_ids),
         "escalation_level": dispatch.escalation_level,
         "can_act": is_receiver(dispatch, actor),
-        "applications": [
-            _slip_application(a, dispatch) for a in lead_applications(db, dispatch.lead_id)
-        ],
+        "applications": [_slip_application(a, dispatch) for a in applications],
     }
     if alerts:
         view["alerts"] = [
