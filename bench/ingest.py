@@ -437,8 +437,8 @@ def _write_again(bulk: Bulk, written: Written) -> dict[str, float]:
         bulk.evidence_keys([u["id"] for u in changes], written.feed_code)
         t1 = time.perf_counter()
         if bulk.pg:
-            copied = bulk._copy("leads", ", ".join(written.lead_columns), leads)
-            copied &= bulk._copy("lead_evidence", ", ".join(written.evidence_columns), proofs)
+            copied = bulk._copy("leads", written.lead_columns, leads)
+            copied &= bulk._copy("lead_evidence", written.evidence_columns, proofs)
             assert copied, "the rows read back are still there"
         else:
             cursor = bulk._cursor()
