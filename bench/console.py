@@ -4,14 +4,14 @@
    to "1000+", town and village names, the template) through the real app in-process, median of
    many requests, first page and page 500, with 10,000 and then 1,000,000 leads; the JSON page
    (`GET /api/v1/leads?limit=20`) timed the same way beside it.
-2. Load: gunicorn with 2 sync workers, 32 connections (wrk, or bench/lead_queue.py's client)
+2. Load: gunicorn with 2 sync workers, 32 connections (wrk, or a threaded Python client)
    for a short time, against the console's queue page as center staff (session cookie) and the
    JSON queue page (bearer token) in the same run. Goal: console ≥ 0.5× the JSON page's req/s,
    p99 ≤ 50 ms.
 
-Reuses bench/lead_queue.py's loaders (synthetic leads with department evidence, bulk-loaded) and its
-gunicorn and load helpers. SQLite by default (the machine is shared); `--engines` adds
-PostgreSQL.
+The leads are bench/lead_queue.py's (bench/support/leads.py: synthetic leads with department
+evidence, bulk-loaded); gunicorn and the load come from bench/support too. SQLite by default
+(the machine is shared); `--engines` adds PostgreSQL.
 
     .venv/bin/python bench/console.py [--engines sqlite] [--big 1000000] [--duration 8]
 """
@@ -28,12 +28,22 @@ sys.path[0] = str(ROOT)
 import argparse
 import os
 import re
-import shutil
 import statistics
 import time
 from typing import Any
 
-from bench import lead_queue as qb  # type: ignore[attr-defined]
+from bench.support.databases import fresh_database
+from bench.support.http_load import load, load_tool
+from bench.support.leads import (
+    DEEP_PAGE,
+    PAGE,
+    build_app,
+    bulk_insert,
+    deep_cursor,
+    page_ms,
+    staff_token,
+)
+from bench.support.processes import gunicorn
 from server.models import Role
 
 GOAL_RATIO = 0.5
@@ -43,7 +53,7 @@ _ROW = re.compile(r'name="lead_ids"')
 
 def console_cookie(app: Any) -> str:
     """A center staff member logged in through the console's form: the session cookie."""
-    qb.staff_token(app, "bench-console", Role.CENTER_STAFF)  # creates the account
+    staff_token(app, "bench-console", Role.CENTER_STAFF)  # creates the account
     client = app.test_client()
     page = client.get("/console/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -63,7 +73,7 @@ def console_ms(client: Any, cursor: str | None, runs: int = 40) -> float:
         resp = client.get("/console/leads", query_string=query)
         elapsed = (time.perf_counter() - began) * 1000
         body = resp.get_data(as_text=True)
-        assert resp.status_code == 200 and len(_ROW.findall(body)) == qb.PAGE, body[:500]
+        assert resp.status_code == 200 and len(_ROW.findall(body)) == PAGE, body[:500]
         if i >= 5:
             samples.append(elapsed)
     return statistics.median(samples)
@@ -73,24 +83,22 @@ def load_both(
     url: str, token: str, cookie: str, duration: int, connections: int = 32
 ) -> tuple[dict, dict]:
     env = {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "APP_ENV": "development"}
-    with qb.gunicorn(
-        "server:create_app()", env, pythonpath=str(ROOT), ready_path="/healthz"
-    ) as base:
+    with gunicorn("server:create_app()", env, pythonpath=str(ROOT), ready_path="/healthz") as base:
         bearer = {"Authorization": f"Bearer {token}"}
         session = {"Cookie": f"boshan_console={cookie}"}
-        json_page = f"{base}/api/v1/leads?limit={qb.PAGE}"
+        json_page = f"{base}/api/v1/leads?limit={PAGE}"
         console_page = f"{base}/console/leads"
-        qb.load(json_page, bearer, 2)  # warm-up: both workers, pools, statement caches
-        qb.load(console_page, session, 2)
-        json_load = qb.load(json_page, bearer, duration, connections)
-        console_load = qb.load(console_page, session, duration, connections)
+        load(json_page, bearer, 2)  # warm-up: both workers, pools, statement caches
+        load(console_page, session, 2)
+        json_load = load(json_page, bearer, duration, connections)
+        console_load = load(console_page, session, duration, connections)
     return json_load, console_load
 
 
 def run_engine(engine_name: str, args: argparse.Namespace) -> None:
     print(f"\n== {engine_name} ==", flush=True)
-    with qb.fresh_database(engine_name) as url:
-        app, token = qb.build_app(url)
+    with fresh_database(engine_name, tables="create_all", prefix="bench_queue") as url:
+        app, token = build_app(url)
         cookie = console_cookie(app)
         engine = app.extensions["e_rescue"].engine
         api_client = app.test_client()
@@ -98,16 +106,16 @@ def run_engine(engine_name: str, args: argparse.Namespace) -> None:
         console_client.set_cookie("boshan_console", cookie, path="/console")
         loaded = 0
         for size in (args.small, args.big):
-            seconds = qb.bulk_insert(engine, loaded + 1, size - loaded)
+            seconds = bulk_insert(engine, loaded + 1, size - loaded)
             loaded = size
             print(f"loaded {size:>9,} leads in {seconds:6.1f} s", flush=True)
-            cursor = qb.deep_cursor(engine)
+            cursor = deep_cursor(engine)
             first, deep = console_ms(console_client, None), console_ms(console_client, cursor)
-            json_first = qb.page_ms(api_client, token, None, runs=40)
-            json_deep = qb.page_ms(api_client, token, cursor, runs=40)
+            json_first = page_ms(api_client, token, None, runs=40)
+            json_deep = page_ms(api_client, token, cursor, runs=40)
             print(
-                f"  console page 1: {first:6.2f} ms   page {qb.DEEP_PAGE}: {deep:6.2f} ms"
-                f"   | JSON page 1: {json_first:5.2f} ms   page {qb.DEEP_PAGE}: {json_deep:5.2f} ms"
+                f"  console page 1: {first:6.2f} ms   page {DEEP_PAGE}: {deep:6.2f} ms"
+                f"   | JSON page 1: {json_first:5.2f} ms   page {DEEP_PAGE}: {json_deep:5.2f} ms"
                 "   (median, in-process)",
                 flush=True,
             )
@@ -150,7 +158,7 @@ def main() -> None:
         help="load runs with these many connections (default: 32, then 2 = one per worker)",
     )
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}  load tool: {'wrk' if shutil.which('wrk') else 'python'}")
+    print(f"cores: {os.cpu_count()}  load tool: {load_tool()}")
     for engine_name in args.engines.split(","):
         run_engine(engine_name.strip(), args)
 

@@ -15,8 +15,9 @@ An importer cannot be faster than that, whatever it does in Python.
 
 Each measurement runs in a fresh child process so its peak memory (VmHWM) is its own; wall and
 CPU seconds are both printed, since a shared machine's load inflates wall time. The schema is
-built with create_all in a fresh SQLite file and a fresh PostgreSQL schema. The big file is
-imported on the engines in `--big-engine` (both by default; one keeps the run shorter).
+built with create_all in a fresh SQLite file and a fresh PostgreSQL schema (bench/support).
+The big file is imported on the engines in `--big-engine` (both by default; one keeps the run
+shorter).
 The worker's peak memory is reported apart from the upload request's, as in production they are
 separate processes; most of both is python-calamine holding the whole sheet, as in its bare read.
 """
@@ -24,17 +25,14 @@ separate processes; most of both is python-calamine holding the whole sheet, as 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -47,7 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run from anywhere: the project root goes first on the import path.
 sys.path[0] = str(ROOT)
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Light imports only (the standard library): each child's peak memory is measured.
+from bench.support.databases import fresh_database  # noqa: E402
+from bench.support.memory import peak_mb, reset_peak  # noqa: E402
+from bench.support.people import id_numbers, person_name  # noqa: E402
+
 ROSTER = 500_000
 OPEN_LEADS = 50_000
 HEADER = [
@@ -60,34 +62,6 @@ HEADER = [
     "个人负担合规费用",
 ]
 HOSPITALS = ["博山区人民医院", "博山区中医院", "淄博市第一医院", "山东省立医院", "博山区妇幼保健院"]
-#: Names are drawn like real ones (a common surname, one or two given-name characters), so the
-#: pinyin keys of new leads cost what they cost with real files (`测试{i}` would hit a cache).
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
-    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
-    "龚邵万钱严覃武戴莫孔向汤单解翟"
-)
-GIVEN = (
-    "秀英桂兰玉华明建国伟芳敏静丽强磊军洋勇艳杰娟涛超霞平刚红梅鹏飞斌宇浩凯晨志德福春秋冬东"
-    "海峰波辉雪琳婷颖莉燕萍凤兵成学文武长庆永忠亮新利清彩云翠荣淑珍惠家振宏亚小大"
-)
-
-
-def _name(rng: random.Random) -> str:
-    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
-
-
-def _ids(rng: random.Random, n: int, *, offset: int) -> list[str]:
-    """n distinct synthetic ID numbers with correct check digits (distinct by sequence)."""
-    from server.services.kernel.idnumber import check_digit
-
-    out = []
-    base = date(1940, 1, 1)
-    for i in range(offset, offset + n):
-        birth = base + timedelta(days=(i // 1000) % 25_000)
-        body = f"370304{birth:%Y%m%d}{i % 1000:03d}"
-        out.append(body + check_digit(body))
-    return out
 
 
 def build_file(path: Path, rows: int, *, roster_ids: list[str], lead_ids: list[str]) -> None:
@@ -96,7 +70,7 @@ def build_file(path: Path, rows: int, *, roster_ids: list[str], lead_ids: list[s
     import xlsxwriter
 
     rng = random.Random(rows)
-    fresh = _ids(rng, rows, offset=10_000_000)
+    fresh = id_numbers(10_000_000, rows)
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = book.add_worksheet()
     sheet.write_string(0, 0, "博山区城乡居民医保住院个人负担合规费用单次2万元以上人员名单")
@@ -115,7 +89,7 @@ def build_file(path: Path, rows: int, *, roster_ids: list[str], lead_ids: list[s
         admitted = date(2026, 3, 1) + timedelta(days=rng.randrange(28))
         r = i + 3
         sheet.write_number(r, 0, i + 1)
-        sheet.write_string(r, 1, _name(rng))
+        sheet.write_string(r, 1, person_name(rng))
         sheet.write_string(r, 2, person)
         sheet.write_string(r, 3, HOSPITALS[i % len(HOSPITALS)])
         if i % 2:
@@ -135,13 +109,12 @@ def prepare_database(url: str, *, roster_ids: list[str], lead_ids: list[str]) ->
 
     from server.config import Config
     from server.db import make_engine, make_session_factory
-    from server.models import Base, Channel, Lead, LeadStatus, RosterEntry, RosterProgramme
+    from server.models import Channel, Lead, LeadStatus, RosterEntry, RosterProgramme
     from server.services.kernel.pii import PersonalData
     from server.services.places.areas import seed_reference
 
     pii = PersonalData.from_spec(Config().field_encryption_key)
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
     now = datetime.now().astimezone()
     sealed = pii.seal("370304194001010000")  # the same token for all: only hashes are compared
     with make_session_factory(engine)() as db:
@@ -437,8 +410,8 @@ def _write_again(bulk: Bulk, written: Written) -> dict[str, float]:
         bulk.evidence_keys([u["id"] for u in changes], written.feed_code)
         t1 = time.perf_counter()
         if bulk.pg:
-            copied = bulk._copy("leads", ", ".join(written.lead_columns), leads)
-            copied &= bulk._copy("lead_evidence", ", ".join(written.evidence_columns), proofs)
+            copied = bulk._copy("leads", written.lead_columns, leads)
+            copied &= bulk._copy("lead_evidence", written.evidence_columns, proofs)
             assert copied, "the rows read back are still there"
         else:
             cursor = bulk._cursor()
@@ -455,21 +428,6 @@ def _write_again(bulk: Bulk, written: Written) -> dict[str, float]:
     return timings
 
 
-def peak_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
-    execve, so a child would report its parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def reset_peak() -> None:
-    """Start VmHWM afresh from the current resident size (Linux: clear_refs 5)."""
-    with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak covers it all
-        Path("/proc/self/clear_refs").write_text("5")
-
-
 def measure(kind: str, path: Path, url: str | None = None) -> dict[str, object]:
     args = [sys.executable, __file__, "--child", kind, "--file", str(path)]
     if url:
@@ -484,7 +442,7 @@ def baseline_mb() -> float:
     code = (
         "import server.services.feeds.batches, server.services.leads.matching, psycopg,"
         " python_calamine;"
-        "from bench.ingest import peak_mb; print(peak_mb())"
+        "from bench.support.memory import peak_mb; print(peak_mb())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     return float(out.stdout.strip() or 0)
@@ -519,13 +477,9 @@ def main() -> None:
 
 
 def run_all(args: argparse.Namespace, work: Path) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    rng = random.Random(7)
     t0 = time.perf_counter()
-    roster_ids = _ids(rng, ROSTER, offset=0)
-    lead_ids = _ids(rng, OPEN_LEADS, offset=1_000_000)
+    roster_ids = id_numbers(0, ROSTER)
+    lead_ids = id_numbers(1_000_000, OPEN_LEADS)
     small, big = work / f"oop-{args.rows}.xlsx", work / f"oop-{args.big_rows}.xlsx"
     build_file(small, args.rows, roster_ids=roster_ids, lead_ids=lead_ids)
     print(
@@ -554,26 +508,7 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
     print(f"  (load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
     for engine_name in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        cleanup = None
-        if engine_name == "sqlite":
-            url = f"sqlite:///{work / 'bench.db'}"
-        else:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = (
-                make_url(PG_URL)
-                .update_query_dict({"options": f"-csearch_path={schema}"})
-                .render_as_string(hide_password=False)
-            )
-
-            def cleanup(schema: str = schema, admin=admin) -> None:  # noqa: ANN001
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-
-        try:
+        with fresh_database(engine_name, tables="create_all") as url:
             t2 = time.perf_counter()
             prepare_database(url, roster_ids=roster_ids, lead_ids=lead_ids)
             print(
@@ -623,9 +558,6 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
                     f"(CPU {run_big['cpu_seconds']:.2f} s), peak {run_big['peak_mb']:.0f} MB "
                     f"(upload request {run_big['upload_peak_mb']:.0f} MB)"
                 )
-        finally:
-            if cleanup:
-                cleanup()
     if args.big_rows:
         cal_big = measure("calamine", big)
         print(

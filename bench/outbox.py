@@ -8,59 +8,35 @@ alone, and the claim's share.
     python bench/outbox.py [messages]
 """
 
+# ruff: noqa: E402  (the project root goes on the import path before the imports)
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-# bench/ itself stays off the import path (no script here may shadow a standard module).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The project root replaces this script's folder on the import path (nothing in bench/ may
+# shadow a standard module).
+sys.path[0] = str(ROOT)
 
-import requests  # noqa: E402
-from sqlalchemy import create_engine, insert, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import multiprocessing
+import tempfile
+import time
 
-from server import clock  # noqa: E402
-from server.cli.database import upgrade_database  # noqa: E402
-from server.config import Config  # noqa: E402
-from server.models import OutboxMessage, OutboxState, Role, User  # noqa: E402
-from server.runtime import Runtime  # noqa: E402
-from server.wechat.fake_state import fake_openid  # noqa: E402
-from server.worker import outbox  # noqa: E402
+import requests
+from sqlalchemy import create_engine, insert, text, update
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from bench.support.databases import fresh_database, pg_url
+from bench.support.processes import Processes, start_fake_wechat
+from server import clock
+from server.config import Config
+from server.models import OutboxMessage, OutboxState, Role, User
+from server.runtime import Runtime
+from server.wechat.fake_state import fake_openid
+from server.worker import outbox
+
 TEMPLATE = "tmpl-application-received"
 SEND = "cgi-bin/message/subscribe/send"
-
-
-def start_fake() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "fake-wechat", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(600):
-        try:
-            requests.get(url + "_fake/calls?path=none", timeout=2)
-            return proc, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("fake WeChat server did not start")
 
 
 def fill(rt: Runtime, n: int) -> None:
@@ -114,7 +90,6 @@ def sent_calls(fake: str) -> int:
 
 
 def run(url: str, fake: str, n: int, workers: int) -> float:
-    upgrade_database(url)
     rt = Runtime.build(config_for(url, fake))
     fill(rt, n)
     rt.dispose()
@@ -138,7 +113,6 @@ def run(url: str, fake: str, n: int, workers: int) -> float:
 
 def breakdown(url: str, fake: str, n: int) -> dict[str, float]:
     """Microseconds per message of each part, each timed alone on the same database."""
-    upgrade_database(url)
     config = config_for(url, fake)
     rt = Runtime.build(config)
     fill(rt, n)
@@ -169,25 +143,16 @@ def breakdown(url: str, fake: str, n: int) -> dict[str, float]:
     return {"claim": claim * 1e6, "send": send * 1e6, "mark": mark * 1e6}
 
 
-def pg_schema_url() -> tuple[str, str] | None:
+def postgresql_reachable() -> bool:
     try:
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
+        engine = create_engine(pg_url())
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
     except Exception as exc:  # noqa: BLE001
         print(f"PostgreSQL not reachable ({exc.__class__.__name__}); PostgreSQL runs skipped")
-        return None
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
-def drop(schema: str) -> None:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+        return False
+    return True
 
 
 def show_breakdown(label: str, parts: dict[str, float]) -> None:
@@ -200,35 +165,24 @@ def show_breakdown(label: str, parts: dict[str, float]) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    fake_proc, fake = start_fake()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            rate = run(f"sqlite:///{tmp}/bench.db", fake, n, workers=1)
-            print(f"SQLite,     1 worker : {rate:7.0f} messages/s ({n} messages)")
-            show_breakdown("SQLite", breakdown(f"sqlite:///{tmp}/parts.db", fake, min(n, 1000)))
+    with tempfile.TemporaryDirectory() as logs, Processes(Path(logs)) as procs:
+        fake = start_fake_wechat(procs)
+        with fresh_database("sqlite", tables="migrations") as url:
+            rate = run(url, fake, n, workers=1)
+        print(f"SQLite,     1 worker : {rate:7.0f} messages/s ({n} messages)")
+        with fresh_database("sqlite", tables="migrations") as url:
+            show_breakdown("SQLite", breakdown(url, fake, min(n, 1000)))
+        if not postgresql_reachable():
+            return
         for workers in (1, 2):
-            target = pg_schema_url()
-            if target is None:
-                break
-            url, schema = target
-            try:
+            with fresh_database("postgresql", tables="migrations") as url:
                 rate = run(url, fake, n, workers=workers)
-                print(
-                    f"PostgreSQL, {workers} worker{'s' if workers > 1 else ' '}: "
-                    f"{rate:7.0f} messages/s ({n} messages)"
-                )
-            finally:
-                drop(schema)
-        target = pg_schema_url()
-        if target is not None:
-            url, schema = target
-            try:
-                show_breakdown("PostgreSQL", breakdown(url, fake, min(n, 1000)))
-            finally:
-                drop(schema)
-    finally:
-        fake_proc.terminate()
-        fake_proc.wait(timeout=10)
+            print(
+                f"PostgreSQL, {workers} worker{'s' if workers > 1 else ' '}: "
+                f"{rate:7.0f} messages/s ({n} messages)"
+            )
+        with fresh_database("postgresql", tables="migrations") as url:
+            show_breakdown("PostgreSQL", breakdown(url, fake, min(n, 1000)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,10 +18,13 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The project root replaces this script's folder on the import path (nothing in bench/ may
+# shadow a standard module).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from PIL import Image  # noqa: E402
 
+from bench.support.memory import peak_mb  # noqa: E402
 from server.services.applications.photos import process  # noqa: E402
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -69,18 +71,7 @@ def child(mode: str, path: Path) -> None:
         process(content, max_bytes=MAX_BYTES)
     elif mode == "decode":
         Image.open(io.BytesIO(content)).load()
-    print(_peak_rss_mb())
-
-
-def _peak_rss_mb() -> float:
-    """This process's RSS high-water mark. ru_maxrss survives execve (a child would report the
-    parent's peak), so read VmHWM where /proc exists."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(peak_mb())
 
 
 def main() -> None:

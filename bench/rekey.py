@@ -1,10 +1,10 @@
 """A key rotation on a sizable table: N leads (ID number and phone, sealed and hashed), a rule
 ledger row and a roster entry for every tenth person, rotated from AES to SM4.
 
-`python bench/rekey.py [postgresql-url|sqlite-url] [N]` (default: a SQLite file, 50,000
-leads); on PostgreSQL it works in a schema
-of its own and drops it. Prints seconds to seed and to rotate, values a second, and checks
-that every person is found under the new key alone.
+`python bench/rekey.py [postgresql-url|sqlite-url] [N]` (default: a temporary SQLite file,
+50,000 leads); on PostgreSQL it works in a schema of its own and drops it. Prints seconds to
+seed and to rotate, values a second, and checks that every person is found under the new key
+alone.
 """
 
 from __future__ import annotations
@@ -12,21 +12,26 @@ from __future__ import annotations
 import base64
 import random
 import sys
-import tempfile
 import time
-import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The project root replaces this script's folder on the import path (nothing in bench/ may
+# shadow a standard module).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
+from bench.support.databases import (  # noqa: E402
+    build_tables,
+    postgresql_schema,
+    sqlite_database,
+)
 from server.db import make_engine  # noqa: E402
 from server.demo.synthetic import synthetic_id_number  # noqa: E402
-from server.models import Base, Lead, RosterEntry, RuleLedger  # noqa: E402
+from server.models import Lead, RosterEntry, RuleLedger  # noqa: E402
 from server.services.kernel import rotation  # noqa: E402
 from server.services.kernel.pii import PersonalData  # noqa: E402
 
@@ -35,22 +40,24 @@ NEW = "sm4-2027:" + base64.urlsafe_b64encode(b"s" * 16).decode()
 
 
 def main() -> int:
-    url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tempfile.mkdtemp()}/rekey.db"
+    given = sys.argv[1] if len(sys.argv) > 1 else None
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 50_000
-    schema = None
-    if url.startswith("postgresql"):
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = (
-            make_url(url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
+    if given is None:
+        database = sqlite_database("rekey", tables="create_all")
+    elif given.startswith("postgresql"):
+        database = postgresql_schema(given, tables="create_all")
+    else:  # a SQLite file of the caller's, kept
+        build_tables(given, "create_all")
+        database = nullcontext(given)
+    with database as url:
+        rotate(url, n)
+    return 0
+
+
+def rotate(url: str, n: int) -> None:
+    """Seed N leads sealed under OLD on `url` (its tables built), rotate them, check, print."""
     engine = make_engine(url)
     try:
-        Base.metadata.create_all(engine)
         factory = sessionmaker(engine)
         old = PersonalData.from_spec(OLD)
         now = datetime.now(UTC)
@@ -136,11 +143,6 @@ def main() -> int:
         )
     finally:
         engine.dispose()
-        if schema is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-    return 0
 
 
 if __name__ == "__main__":

@@ -52,27 +52,27 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Any
 
 import requests
 from PIL import Image
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from bench.support.databases import pg_url, postgresql_database
+from bench.support.http_load import percentile
+from bench.support.people import id_number as numbered_id
+from bench.support.processes import Processes, start_fake_wechat, start_gunicorn
 from server import clock
-from server.cli.database import upgrade_database
 from server.config import Config
 from server.db import make_engine, unit_of_work
 from server.models import (
@@ -88,11 +88,9 @@ from server.models import (
 from server.runtime import Runtime
 from server.services.accounts.staff import create_staff
 from server.services.kernel.access import SYSTEM
-from server.services.kernel.idnumber import check_digit
 from server.services.notifications.messages import template_for
 from server.services.places.areas import save_village
 
-PG_URL = os.environ.get("SOAK_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 APP_PROCESSES = 4
 WORKERS = 3
 #: Every template is long-term (public-service mini-programs): each message is sent, none is
@@ -116,21 +114,6 @@ REQUEST_TIMEOUT = 60
 # --- the database --------------------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new PostgreSQL database for this run, dropped afterwards (its connections too)."""
-    name = f"soak_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @dataclass(frozen=True)
 class Staff:
     username: str
@@ -149,8 +132,7 @@ STAFF = {
 
 
 def prepare(url: str) -> None:
-    """Migrations and reference data, then the villages and staff accounts, through services."""
-    upgrade_database(url)
+    """The villages and staff accounts, through services (on a migrated database)."""
     rt = Runtime.build(Config(database_url=url))  # its sessions chain the audit entries
     with unit_of_work(rt.session_factory) as db:
         for town, village in TOWNS.items():
@@ -173,64 +155,6 @@ def prepare(url: str) -> None:
 # --- processes -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Processes:
-    """Child processes, each in its own session (process group), logging to files."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-        self._serial = itertools.count(1)
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        self.running[name] = proc
-        return proc
-
-    def kill(self, name: str) -> None:
-        """SIGKILL to the whole group: what an OOM kill or a power cut does."""
-        proc = self.running.pop(name)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def stop_all(self) -> None:
-        for proc in self.running.values():
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.running.values():
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
-        self.running.clear()
-
-    def died(self) -> list[str]:
-        return [name for name, proc in self.running.items() if proc.poll() is not None]
-
-    def tracebacks(self) -> dict[str, int]:
-        found = {}
-        for log in sorted(self.logs.glob("*.log")):
-            count = log.read_text(errors="replace").count("Traceback (most recent call last)")
-            if count:
-                found[log.stem] = count
-        return found
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-
-
 def environment(url: str, fake: str, work: Path) -> dict[str, str]:
     prometheus = work / "prometheus"
     prometheus.mkdir(exist_ok=True)
@@ -247,49 +171,8 @@ def environment(url: str, fake: str, work: Path) -> dict[str, str]:
     }
 
 
-def start_fake(procs: Processes, env: dict[str, str]) -> str:
-    port = free_port()
-    procs.start(
-        "fake-wechat", [sys.executable, "-m", "server.cli", "fake-wechat", "--port", str(port)], env
-    )
-    url = f"http://127.0.0.1:{port}/"
-    wait_until(lambda: _answers(url + "_fake/calls?path=none"), 60, "the fake WeChat server")
-    return url
-
-
-def start_app(procs: Processes, env: dict[str, str]) -> str:
-    port = free_port()
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    app_env = {
-        **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": str(APP_PROCESSES),
-        "GUNICORN_LOG_LEVEL": "warning",
-    }
-    procs.start("gunicorn", [gunicorn, "-c", str(ROOT / "deploy/gunicorn.conf.py")], app_env)
-    base = f"http://127.0.0.1:{port}"
-    # The master listens before its workers booted: wait for several real answers.
-    wait_until(lambda: all(_answers(base + "/healthz") for _ in range(8)), 90, "gunicorn")
-    return base
-
-
 def start_worker(procs: Processes, env: dict[str, str], n: int) -> None:
     procs.start(f"worker-{n}", [sys.executable, "-m", "server.cli", "worker"], env)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code < 500
-    except requests.RequestException:
-        return False
-
-
-def wait_until(done: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} not ready after {seconds:.0f} s")
-        time.sleep(0.2)
 
 
 # --- the client side -----------------------------------------------------------------------
@@ -348,10 +231,7 @@ _ids = itertools.count(1)
 
 def id_number(offset: int = 0) -> str:
     """A synthetic ID number with a correct check digit, distinct for every call."""
-    n = next(_ids) + offset
-    birth = date(1950, 1, 1) + timedelta(days=n // 900)
-    body = f"370304{birth:%Y%m%d}{n % 900 + 100:03d}"
-    return body + check_digit(body)
+    return numbered_id(next(_ids) + offset)
 
 
 def jpeg(seed: int) -> bytes:
@@ -995,11 +875,6 @@ def check_requests(stats: Stats) -> Check:
 # --- the report ----------------------------------------------------------------------------
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
-
-
 def print_requests(stats: Stats, seconds: float) -> None:
     print(f"\nrequests over {seconds:.0f} s of load:")
     print(f"  {'kind':<26} {'count':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}  statuses")
@@ -1046,9 +921,10 @@ def soak(args: argparse.Namespace, url: str, work: Path) -> list[Check]:
     procs = Processes(work)
     try:
         env = environment(url, "", work)
-        fake = start_fake(procs, env)
+        fake = start_fake_wechat(procs, env)
         env["WECHAT_API_BASE"] = fake
-        base = start_app(procs, env)
+        # The master listens before its workers booted: several real answers first.
+        base = start_gunicorn(procs, env, workers=APP_PROCESSES, answers=8, seconds=90)
         for n in range(1, WORKERS + 1):
             start_worker(procs, env, n)
         print(
@@ -1118,7 +994,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     checks: list[Check] = []
     try:
-        with fresh_database() as url:
+        database = postgresql_database(pg_url("SOAK_PG_URL"), prefix="soak", tables="migrations")
+        with database as url:
             prepare(url)
             checks = soak(args, url, work)
     finally:

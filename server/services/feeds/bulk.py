@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.db import copy_rows
+
 
 @dataclass
 class OpenLead:
@@ -45,6 +47,43 @@ class OpenLead:
     @property
     def reasons(self) -> list[str]:
         return _loads(self.raw_reasons)
+
+
+#: The columns a new lead and an evidence row are written with (in this order).
+_LEAD_COLUMNS = (
+    "person_hash",
+    "id_number_enc",
+    "name",
+    "name_shape",
+    "name_key",
+    "status",
+    "is_open",
+    "channel",
+    "categories",
+    "priority",
+    "priority_reasons",
+    "town_id",
+    "village_id",
+    "previous_lead_id",
+    "created_at",
+    "updated_at",
+    "version",
+)
+_EVIDENCE_COLUMNS = (
+    "lead_id",
+    "channel",
+    "feed_code",
+    "batch_id",
+    "department_id",
+    "row_number",
+    "summary",
+    "facts",
+    "event_date",
+    "dedup_key",
+    "priority_reason",
+    "priority_points",
+    "created_at",
+)
 
 
 #: Compact JSON as the lead rows store it (public: the importer writes the same text).
@@ -97,7 +136,7 @@ class Bulk:
     def _cursor(self) -> Any:
         return self.db.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
 
-    def _copy(self, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> bool:
+    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> bool:
         """PostgreSQL: COPY `rows` into `table` inside a savepoint. COPY is the server's
         cheapest way in (no per-row executor, no conflict arbitration), but it has no ON
         CONFLICT: when a row breaks a unique index after all (another import got there first)
@@ -107,10 +146,7 @@ class Bulk:
         cursor = self._cursor()
         cursor.execute("SAVEPOINT feed_copy")
         try:
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                write = copy.write_row
-                for row in rows:
-                    write(row)
+            copy_rows(cursor, table, columns, rows)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT feed_copy")
             return False
@@ -262,11 +298,7 @@ class Bulk:
         if not rows:
             return {}
         cursor = self._cursor()
-        columns = (
-            "person_hash, id_number_enc, name, name_shape, name_key, status, is_open, channel, "
-            "categories, priority, priority_reasons, town_id, village_id, previous_lead_id, "
-            "created_at, updated_at, version"
-        )
+        columns = ", ".join(_LEAD_COLUMNS)
         if self.pg:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence('leads', 'id')) FROM generate_series(1, %s)",
@@ -275,7 +307,7 @@ class Bulk:
             ids = [r[0] for r in cursor.fetchall()]
             copied = self._copy(
                 "leads",
-                f"id, {columns}",
+                ("id", *_LEAD_COLUMNS),
                 (
                     (
                         ids[i],
@@ -363,16 +395,13 @@ class Bulk:
         if not rows:
             return
         cursor = self._cursor()
-        columns = (
-            "lead_id, channel, feed_code, batch_id, department_id, row_number, summary, facts, "
-            "event_date, dedup_key, priority_reason, priority_points, created_at"
-        )
+        columns = ", ".join(_EVIDENCE_COLUMNS)
         if self.pg:
             # Keys already on the leads were left out by the caller, under the leads' row
             # locks; the INSERT below only runs if the copy met one after all.
             if self._copy(
                 "lead_evidence",
-                columns,
+                _EVIDENCE_COLUMNS,
                 (
                     (
                         r[0],
