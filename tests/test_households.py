@@ -455,19 +455,26 @@ def test_the_console_shows_a_households_chain_and_refuses_other_areas(
     assert dept.get(f"/console/households/{household['id']}").status_code == 403
 
 
-def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
-    client, alice, chengdong, db
-):
-    head, spouse = make_id_number(), make_id_number()
+def couple_filed(client, alice, **spouse_address: str) -> None:
+    """张三 files with his spouse 李四 in the household; 李四 then files her own application
+    (where `spouse_address` says, by default in the same village): two open leads, one
+    household."""
+    spouse = make_id_number()
     filed(
         client,
         alice,
-        head_id=head,
+        head_id=make_id_number(),
         household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
     )
     body = application_body(photos=[photo_id(client, alice)], household=[])
-    body["applicant"] = {**body["applicant"], "name": "李四", "id_number": spouse}
+    body["applicant"] = {**body["applicant"], "name": "李四", "id_number": spouse, **spouse_address}
     assert file(client, alice, body).status_code == 201
+
+
+def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
+    client, alice, chengdong, db
+):
+    couple_filed(client, alice)
     leads = {lead.name: lead.id for lead in db.scalars(select(Lead))}
     items = {i["name"]: i for i in get(client, chengdong, "/api/v1/leads").get_json()["items"]}
     household_id = household_of(client, chengdong, "张三")["id"]
@@ -478,23 +485,7 @@ def test_the_queue_shows_each_leads_household_and_its_other_open_leads(
 def test_the_queue_shows_a_household_members_open_lead_only_within_the_callers_scope(
     client, alice, chengdong, staff_login, db
 ):
-    head, spouse = make_id_number(), make_id_number()
-    filed(
-        client,
-        alice,
-        head_id=head,
-        household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
-    )
-    body = application_body(photos=[photo_id(client, alice)], household=[])
-    body["applicant"] = {
-        **body["applicant"],
-        "name": "李四",
-        "id_number": spouse,
-        "town": "baita",
-        "village": "bt-001",
-        "address": "白塔镇1号",
-    }
-    assert file(client, alice, body).status_code == 201
+    couple_filed(client, alice, town="baita", village="bt-001", address="白塔镇1号")
     leads = {lead.name: lead.id for lead in db.scalars(select(Lead))}
     town_items = {i["name"]: i for i in get(client, chengdong, "/api/v1/leads").get_json()["items"]}
     household_id = household_of(client, chengdong, "张三")["id"]
@@ -510,16 +501,7 @@ def test_the_consoles_lead_page_and_queue_show_the_household_and_its_other_open_
 ):
     from tests.console_helpers import console_login
 
-    head, spouse = make_id_number(), make_id_number()
-    filed(
-        client,
-        alice,
-        head_id=head,
-        household=[{"name": "李四", "relation": "配偶", "id_number": spouse}],
-    )
-    body = application_body(photos=[photo_id(client, alice)], household=[])
-    body["applicant"] = {**body["applicant"], "name": "李四", "id_number": spouse}
-    assert file(client, alice, body).status_code == 201
+    couple_filed(client, alice)
     leads = {lead.name: lead for lead in db.scalars(select(Lead))}
     before = leads["李四"].priority
     staff_login(role="town_staff", town="chengdong", username="hh-console")
