@@ -163,13 +163,21 @@ def show_breakdown(label: str, parts: dict[str, float]) -> None:
     )
 
 
+#: Issue #22: messages a second with one worker on SQLite, two on PostgreSQL.
+GOAL_PER_SECOND = 500
+
+
+def _verdict(rate: float) -> str:
+    return f"goal ≥ {GOAL_PER_SECOND}/s: {'met' if rate >= GOAL_PER_SECOND else 'BELOW GOAL'}"
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     with tempfile.TemporaryDirectory() as logs, Processes(Path(logs)) as procs:
         fake = start_fake_wechat(procs)
         with fresh_database("sqlite", tables="migrations") as url:
             rate = run(url, fake, n, workers=1)
-        print(f"SQLite,     1 worker : {rate:7.0f} messages/s ({n} messages)")
+        print(f"SQLite,     1 worker : {rate:7.0f} messages/s ({n} messages; {_verdict(rate)})")
         with fresh_database("sqlite", tables="migrations") as url:
             show_breakdown("SQLite", breakdown(url, fake, min(n, 1000)))
         if not postgresql_reachable():
@@ -177,9 +185,10 @@ def main() -> None:
         for workers in (1, 2):
             with fresh_database("postgresql", tables="migrations") as url:
                 rate = run(url, fake, n, workers=workers)
+            goal = f"; {_verdict(rate)}" if workers == 2 else ""
             print(
                 f"PostgreSQL, {workers} worker{'s' if workers > 1 else ' '}: "
-                f"{rate:7.0f} messages/s ({n} messages)"
+                f"{rate:7.0f} messages/s ({n} messages{goal})"
             )
         with fresh_database("postgresql", tables="migrations") as url:
             show_breakdown("PostgreSQL", breakdown(url, fake, min(n, 1000)))
