@@ -42,11 +42,10 @@ def queue_rows(
     items: Iterable[QueueItem],
     towns: Mapping[int, str],
     villages: Mapping[int, str],
-    families: Mapping[int, tuple[int, list[int]]] | None = None,
 ) -> list[QueueRow]:
     rows = []
     for i in items:
-        household_id, others = (families or {}).get(i.id, (None, []))
+        household_id, others = i.household or (None, [])
         area = towns.get(i.town_id, "") if i.town_id else ""
         if i.village_id:
             area = f"{area} / {villages.get(i.village_id, '')}"

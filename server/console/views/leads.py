@@ -61,13 +61,8 @@ def queue() -> Any:
     villages = areas.village_names(
         connection(), {i.village_id for i in result.items if i.village_id}
     )
-    families = household_members.queue_households(
-        connection(), [i.id for i in result.items], actor=who
-    )
     context = {
-        "rows": present.queue_rows(
-            result.items, {t.id: t.name for t in all_towns}, villages, families
-        ),
+        "rows": present.queue_rows(result.items, {t.id: t.name for t in all_towns}, villages),
         "next_cursor": result.next_cursor,
         "total": total,
         "args": args,

@@ -9,24 +9,17 @@ helpers read and edit their village's; anyone else is refused (403 by role, 404 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
-    Integer,
     Select,
-    and_,
-    bindparam,
     false,
     func,
     or_,
     select,
-    text,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from server.db import Precompiled
 from server.errors import Conflict, NotFound
 from server.models import (
     OPEN_STATUSES,
@@ -40,7 +33,7 @@ from server.models import (
 from server.services.kernel import idnumber
 from server.services.kernel.access import Actor, require_role
 from server.services.kernel.pii import PersonalData
-from server.services.leads.access import scope_condition, scope_leads, scope_shape
+from server.services.leads.access import scope_leads
 
 #: Who reads households (each within their area).
 READERS = (Role.CENTER_STAFF, Role.LEADER, Role.TOWN_STAFF, Role.HELPER)
@@ -235,53 +228,3 @@ def lead_household(
         "members": len(current_members(family)),
         "other_open_leads": open_leads,
     }
-
-
-def queue_households(
-    conn: Connection, lead_ids: list[int], *, actor: Actor
-) -> dict[int, tuple[int, list[int]]]:
-    """For a page of the queue: each lead's household and the other members' open leads that
-    `actor` may see, as {lead id: (household id, [lead ids])}, in one statement whatever the
-    page's size. Shown beside each lead; no priority changes."""
-    if not lead_ids:
-        return {}
-    scope, scope_params = scope_shape(actor)
-    params = {f"page_{n}": lead_id for n, lead_id in enumerate(lead_ids)}
-    found: dict[int, tuple[int, list[int]]] = {}
-    for lead_id, family_id, other_id in _page_households(scope, len(lead_ids)).rows(
-        conn, params | scope_params
-    ):
-        others = found.setdefault(lead_id, (family_id, []))[1]
-        if other_id is not None:
-            others.append(other_id)
-    return found
-
-
-@lru_cache(maxsize=512)
-def _page_households(scope: str, page_size: int) -> Precompiled:
-    """The page's leads, each joined to its person's current household, that household's current
-    members, and their open leads in the caller's scope (an outer join: a household with none
-    still answers). Compiled once per scope and page size and run as driver SQL: built on every
-    request, this statement cost a queue page more than the page itself (1.2 ms against 0.4 ms
-    on SQLite)."""
-    page_lead = aliased(Lead, name="page_lead")
-    mine = aliased(FamilyMember, name="mine")
-    member = aliased(FamilyMember, name="member")
-    other_open = and_(
-        Lead.person_hash == member.id_hash,
-        # Names the partial index of open leads by person exactly, so both engines use it.
-        text("leads.is_open"),
-        Lead.id != page_lead.id,
-    )
-    condition = scope_condition(scope)
-    if condition is not None:
-        other_open = and_(other_open, condition)
-    return Precompiled(
-        select(page_lead.id, mine.family_id, Lead.id)
-        .select_from(page_lead)
-        .join(mine, (mine.id_hash == page_lead.person_hash) & mine.left_at.is_(None))
-        .outerjoin(member, (member.family_id == mine.family_id) & member.left_at.is_(None))
-        .outerjoin(Lead, other_open)
-        .where(page_lead.id.in_([bindparam(f"page_{n}", type_=Integer) for n in range(page_size)]))
-        .order_by(Lead.priority.desc(), Lead.id)
-    )

@@ -107,21 +107,22 @@ def scope_shape(actor: Actor) -> tuple[str, dict[str, Any]]:
     return "none", {}
 
 
-def scope_condition(scope: str) -> Any:
+def scope_condition(scope: str, lead: Any = Lead) -> Any:
+    """The condition of a scope on `lead` (the leads table, or an alias of it in a subquery)."""
     scope_id = bindparam("scope_id", type_=Integer)
     if scope == "all":
         return None
     if scope == "town":
-        return Lead.town_id == scope_id
+        return lead.town_id == scope_id
     if scope == "village":
-        return Lead.village_id == scope_id
+        return lead.village_id == scope_id
     if scope == "department":
-        return has_evidence(LeadEvidence.department_id == scope_id)
+        return has_evidence(LeadEvidence.department_id == scope_id, lead=lead)
     return false()
 
 
-def has_evidence(condition: Any) -> Any:
+def has_evidence(condition: Any, lead: Any = Lead) -> Any:
     """The lead has evidence that meets `condition`. `SELECT 1`, not `SELECT *`: SQLite then
     answers from an index that holds the lead and the condition's column, without reading the
     evidence row."""
-    return select(literal_column("1")).where(LeadEvidence.lead_id == Lead.id, condition).exists()
+    return select(literal_column("1")).where(LeadEvidence.lead_id == lead.id, condition).exists()
