@@ -413,34 +413,31 @@ def _household_columns(scope: str) -> tuple[Any, Any]:
     household, their open leads by person (`uq_leads_open_person`). The shown leads change no
     priority."""
 
-    def household() -> Any:
-        return (
-            select(_MINE.family_id)
-            .where(_MINE.id_hash == Lead.person_hash, _MINE.left_at.is_(None))
-            .correlate(Lead)  # the page's lead, also from inside the second subquery
-            .scalar_subquery()
-        )
-
+    household = (
+        select(_MINE.family_id)
+        .where(_MINE.id_hash == Lead.person_hash, _MINE.left_at.is_(None))
+        .scalar_subquery()
+    )
     pair = cast(_OTHER.priority, String) + literal_column("':'") + cast(_OTHER.id, String)
     others = (
         select(_joined(pair))
-        .select_from(_MEMBER)
+        .select_from(_MINE)
+        .join(_MEMBER, (_MEMBER.family_id == _MINE.family_id) & _MEMBER.left_at.is_(None))
         .join(
             _OTHER,
             # Names the partial index of open leads by person exactly, so both engines use it.
             (_OTHER.person_hash == _MEMBER.id_hash) & text("hh_other.is_open"),
         )
         .where(
-            _MEMBER.family_id == household(),
-            _MEMBER.left_at.is_(None),
+            _MINE.id_hash == Lead.person_hash,
+            _MINE.left_at.is_(None),
             _OTHER.id != Lead.id,
         )
     )
     condition = scope_condition(scope, lead=_OTHER)
     if condition is not None:
         others = others.where(condition)
-    others = others.correlate(Lead).scalar_subquery()
-    return household().label("household_id"), others.label("household_others")
+    return household.label("household_id"), others.scalar_subquery().label("household_others")
 
 
 class _joined(FunctionElement[str]):  # noqa: N801  (reads as a SQL function)
