@@ -129,12 +129,11 @@ def parse_holiday_rows(rows: list[list[str]]) -> tuple[list[ParsedDay], list[dic
     found = find_header_row(
         rows, {"date": _DATE_HEADERS, "kind": _KIND_HEADERS, "name": _NAME_HEADERS}
     )
-    if found is None or found.missing:
-        missing = found.missing if found is not None else ["date", "kind", "name"]
+    if found.missing:
         raise ValidationFailed(
             "文件缺少必要的列：日期、类型、名称",
             code="holidays_header_missing",
-            errors={"file": [f"missing column: {m}" for m in missing]},
+            errors={"file": [f"missing column: {m}" for m in found.missing]},
         )
     header_idx, header, columns = found.index, found.header, found.columns
     if len(rows) - header_idx - 1 > MAX_ROWS:

@@ -45,12 +45,12 @@ class HeaderRow:
 
 def find_header_row(
     rows: list[list[str]], columns: Mapping[str, tuple[str, ...]], *, search_rows: int = 20
-) -> HeaderRow | None:
+) -> HeaderRow:
     """Where a staff-made table's header is: the first of its first `search_rows` rows that
     names every column of `columns` (each by one of its aliases, in any case; a title or blank
-    rows above it are fine), else the row naming most of them (its `missing` says what lacks),
-    None when no row names any. The villages and holidays files use it; department files, with their
-    per-feed aliases and partial matches, have their own (feeds/reader.py)."""
+    rows above it are fine), else the row naming most of them (its `missing` says what lacks;
+    every column when no row names any). The villages and holidays files use it; department
+    files, with their per-feed aliases and partial matches, have their own (feeds/reader.py)."""
     best: HeaderRow | None = None
     for index, row in enumerate(rows[:search_rows]):
         header = [str(c).strip() for c in row]
@@ -66,7 +66,7 @@ def find_header_row(
             return candidate
         if found and (best is None or len(found) > len(best.columns)):
             best = candidate
-    return best
+    return best or HeaderRow(0, [], {}, list(columns))
 
 
 def new_workbook(out: IO[bytes]) -> xlsxwriter.Workbook:

@@ -153,12 +153,11 @@ def _walk(db: Session, *, content: bytes, filename: str, apply: bool) -> Village
     found = find_header_row(
         rows, {"town": _TOWN_HEADERS, "name": _NAME_HEADERS, "code": _CODE_HEADERS}
     )
-    if found is None or found.missing:
-        missing = found.missing if found is not None else ["town", "name", "code"]
+    if found.missing:
         raise ValidationFailed(
             "文件缺少必要的列：镇街、村居、编码",
             code="villages_header_missing",
-            errors={"file": [f"missing column: {m}" for m in missing]},
+            errors={"file": [f"missing column: {m}" for m in found.missing]},
         )
     header_idx, col = found.index, found.columns
     all_towns = list(db.scalars(select(Town)))
