@@ -115,7 +115,9 @@ def options(items: Iterable[Any]) -> Markup:
     HTML is built once per distinct list: escaping ~200 values per queue page was a fifth of
     its server time."""
     return _options_html(
-        tuple(tuple(i.values()) if isinstance(i, dict) else tuple(i) for i in items)
+        tuple(
+            (i["value"], i["name"], i["group"]) if isinstance(i, dict) else tuple(i) for i in items
+        )
     )
 
 

@@ -11,13 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    false,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, NotFound
